@@ -1,0 +1,1 @@
+"""Great Expectations suites for the published tables, one module per export."""

@@ -1,0 +1,163 @@
+"""Anonymize: k-anonymity counted in people, then rare values gated the same way.
+
+Grain of `anon_events`: one row per published play. Every combination of published
+quasi-identifier values is shared by at least k distinct pseudonyms (people, not rows);
+rows of smaller combinations are suppressed (removed and counted). Then each gated value
+(e.g. a title) seen by fewer than k people among the published rows is replaced.
+
+The class table (one row per combination, with its people and rows) is the frequency table
+the choice of levels works on; the raw rows are touched once to build it and once to apply it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import duckdb
+
+from transforms.db import scalar
+from transforms.errors import PrivacyError
+from transforms.hierarchies import build_all, level_range
+from transforms.policy import Policy
+from transforms.search import SearchResult, build_frequency_table, search
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AnonymizeResult:
+    k: int
+    levels: dict[str, str]
+    level_numbers: dict[str, int]
+    input_rows: int
+    input_people: int
+    published_rows: int
+    published_people: int
+    suppressed_rows: int
+    suppressed_people: int
+    classes: int
+    min_class_people: int
+    avg_class_people: float
+    loss: float = 0.0
+    search_evaluated: int = 0
+    search_lattice: int = 0
+    search_seconds: float = 0.0
+    gated_values: dict[str, int] = field(default_factory=dict)
+    gated_rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def suppression_share(self) -> float:
+        return self.suppressed_rows / self.input_rows if self.input_rows else 0.0
+
+
+def choose_levels(con: duckdb.DuckDBPyConnection, policy: Policy) -> tuple[dict[str, int], SearchResult]:
+    """Run the optimal search over the policy's level ranges on gen_events."""
+    hierarchies = build_all(policy)
+    qis = policy.qi_columns
+    heights = [hierarchies[q].height for q in qis]
+    ranges = [level_range(qi, hierarchies[qi.column]) for qi in policy.quasi_identifiers]
+    rows = build_frequency_table(con, "gen_events", policy.pseudonym.column, qis, heights)
+    log.info("anonymize: frequency table has %d rows (distinct combinations x people)", rows)
+    result = search(con, qis, heights, ranges, policy.privacy.k, policy.privacy.suppression_limit)
+    if result.best is None:
+        raise PrivacyError(
+            f"no generalization meets k={policy.privacy.k} within the suppression_limit of "
+            f"{policy.privacy.suppression_limit:.1%} (even the most general levels allowed); "
+            "lower k, raise the limit, or allow higher max_level values in the policy"
+        )
+    return dict(zip(qis, result.best.levels, strict=True)), result
+
+
+def labelled_sql(policy: Policy, levels: dict[str, int]) -> str:
+    """Rows of gen_events with each quasi-identifier at its chosen level."""
+    cols = [policy.pseudonym.column, *policy.kept_columns]
+    joins, labels = [], []
+    for n, qi in enumerate(policy.qi_columns):
+        joins.append(f"JOIN lk_{qi} q{n} ON q{n}.id = g.{qi}_id")
+        labels.append(f"q{n}.l{levels[qi]} AS {qi}")
+    return (
+        f"SELECT {', '.join(f'g.{c}' for c in cols)}, {', '.join(labels)} "
+        f"FROM gen_events g {' '.join(joins)}"
+    )
+
+
+def anonymize(con: duckdb.DuckDBPyConnection, policy: Policy) -> AnonymizeResult:
+    k = policy.privacy.k
+    pid = policy.pseudonym.column
+    qis = policy.qi_columns
+    levels, found = choose_levels(con, policy)
+    hierarchies = build_all(policy)
+    con.execute(f"CREATE OR REPLACE TABLE labelled AS {labelled_sql(policy, levels)}")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE classes AS
+        SELECT {", ".join(qis)}, count(DISTINCT {pid}) AS people, count(*) AS rows
+        FROM labelled GROUP BY ALL
+        """
+    )
+    input_rows = int(scalar(con, "SELECT count(*) FROM labelled") or 0)
+    input_people = int(scalar(con, f"SELECT count(DISTINCT {pid}) FROM labelled") or 0)
+    suppressed_rows = int(scalar(con, "SELECT coalesce(sum(rows), 0) FROM classes WHERE people < $k", {"k": k}))
+    share = suppressed_rows / input_rows if input_rows else 0.0
+    if share > policy.privacy.suppression_limit:
+        raise PrivacyError(
+            f"k={k} needs {share:.1%} of rows suppressed at the policy's levels, over the "
+            f"suppression_limit of {policy.privacy.suppression_limit:.1%}; generalize further "
+            "(raise a quasi_identifier's level), lower k, or raise the limit"
+        )
+    on = " AND ".join(f"l.{q} = c.{q}" for q in qis)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE anon_events AS
+        SELECT l.* FROM labelled l JOIN classes c ON {on}
+        WHERE c.people >= $k
+        """,
+        {"k": k},
+    )
+    result = AnonymizeResult(
+        k=k,
+        levels={q: hierarchies[q].level_names[levels[q]] for q in qis},
+        level_numbers=dict(levels),
+        input_rows=input_rows,
+        input_people=input_people,
+        published_rows=int(scalar(con, "SELECT count(*) FROM anon_events") or 0),
+        published_people=int(scalar(con, f"SELECT count(DISTINCT {pid}) FROM anon_events") or 0),
+        suppressed_rows=suppressed_rows,
+        suppressed_people=0,
+        classes=int(scalar(con, "SELECT count(*) FROM classes WHERE people >= $k", {"k": k}) or 0),
+        min_class_people=int(scalar(con, "SELECT coalesce(min(people), 0) FROM classes WHERE people >= $k", {"k": k})),
+        avg_class_people=float(scalar(con, "SELECT coalesce(avg(people), 0) FROM classes WHERE people >= $k", {"k": k})),
+        loss=round(found.best.loss, 6),
+        search_evaluated=found.evaluated,
+        search_lattice=found.lattice_size,
+        search_seconds=round(found.seconds, 3),
+    )
+    if suppressed_rows != found.best.suppressed_rows:
+        raise PrivacyError("internal check failed: applied suppression differs from the search's")
+    # People all of whose plays were suppressed: they vanish from the extract entirely.
+    result.suppressed_people = input_people - result.published_people
+    for gate in policy.privacy.rare_values:
+        rare = f"rare_{gate.key}"
+        con.execute(
+            f"""
+            CREATE OR REPLACE TABLE {rare} AS
+            SELECT {gate.key} FROM anon_events GROUP BY 1 HAVING count(DISTINCT {pid}) < $k
+            """,
+            {"k": k},
+        )
+        result.gated_values[gate.key] = int(scalar(con, f"SELECT count(*) FROM {rare}") or 0)
+        result.gated_rows[gate.key] = int(scalar(
+            con, f"SELECT count(*) FROM anon_events WHERE {gate.key} IN (SELECT {gate.key} FROM {rare})"
+        ) or 0)  # fmt: skip
+        sets = ", ".join(f"{c} = $replacement" for c in gate.columns)
+        con.execute(
+            f"UPDATE anon_events SET {sets} WHERE {gate.key} IN (SELECT {gate.key} FROM {rare})",
+            {"replacement": gate.replacement},
+        )
+    con.execute("DROP TABLE labelled")
+    log.info(
+        "anonymize: k=%d levels=%s classes=%d suppressed_rows=%d (%.2f%%)",
+        k, result.levels, result.classes, suppressed_rows, 100 * share,
+    )  # fmt: skip
+    return result

@@ -1,0 +1,53 @@
+"""Hierarchies in the ARX CSV format: one row per original value, level 0 to the top.
+
+The separator (`;` or `,`) is detected. Values not in the file generalize to "*" at every
+level above 0, so an unexpected value is never published at a level that names it.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Hashable
+from pathlib import Path
+
+from transforms.errors import PolicyError
+from transforms.hierarchies.base import TOP, Hierarchy
+
+
+def read_arx(path: Path) -> list[list[str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read hierarchy {path}: {exc.strerror}") from None
+    first = text.splitlines()[0] if text else ""
+    sep = ";" if first.count(";") >= first.count(",") else ","
+    rows = [row for row in csv.reader(text.splitlines(), delimiter=sep) if row]
+    if not rows:
+        raise PolicyError(f"hierarchy {path} is empty")
+    width = len(rows[0])
+    bad = [i + 1 for i, row in enumerate(rows) if len(row) != width]
+    if bad:
+        raise PolicyError(f"hierarchy {path}: rows {bad[:5]} do not have {width} levels")
+    return rows
+
+
+class ArxOperator(Hierarchy):
+    def __init__(self, path: Path, level_names: list[str] | None = None) -> None:
+        self.rows = read_arx(path)
+        width = len(self.rows[0])
+        names = level_names or [f"level_{i}" for i in range(width)]
+        if len(names) != width:
+            raise PolicyError(f"hierarchy {path} has {width} levels but {len(names)} names")
+        self.level_names = names
+        self._by_value = {row[0]: row for row in self.rows}
+        self.leaves = len(self.rows)
+
+    def labels(self, value: Hashable) -> list[str]:
+        text = "" if value is None else str(value)
+        row = self._by_value.get(text)
+        if row is None:
+            return [text] + [TOP] * (self.height - 1)
+        return list(row)
+
+    def domain(self, level: int) -> list[str] | None:
+        return sorted({row[level] for row in self.rows} | ({TOP} if level else set()))

@@ -1,0 +1,46 @@
+"""The interface every generalization hierarchy implements.
+
+A hierarchy maps one source value (a tuple when it reads several columns) to one label per
+level, from level 0 (the finest published form) to the top level "*" (fully suppressed).
+Python only ever sees distinct source values; DuckDB joins the resulting lookup table.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
+
+from transforms.errors import PolicyError
+
+TOP = "*"
+
+
+class Hierarchy(ABC):
+    """Generalization levels for one quasi-identifier."""
+
+    #: Names of levels 0..n; the last one is always "*".
+    level_names: list[str]
+
+    @abstractmethod
+    def labels(self, value: Hashable) -> list[str]:
+        """Labels of `value` at every level, level 0 first, "*" last."""
+
+    def domain(self, level: int) -> list[str] | None:
+        """Every label the level can produce, or None when the level is open (raw values)."""
+        return [TOP] if level == len(self.level_names) - 1 else None
+
+    @property
+    def height(self) -> int:
+        return len(self.level_names)
+
+    def level_index(self, level: str | int, qi: str = "") -> int:
+        """Resolve a level given by name or number; the error lists the valid names."""
+        if isinstance(level, int):
+            if 0 <= level < self.height:
+                return level
+        elif level in self.level_names:
+            return self.level_names.index(level)
+        raise PolicyError(
+            f"quasi_identifiers.{qi}: level {level!r} does not exist; "
+            f"choose one of {self.level_names} or 0..{self.height - 1}"
+        )

@@ -1,0 +1,298 @@
+"""The nightly run as a sequence of stages, each a plain function over one run's work folder.
+
+The CLI runs all stages in one process; the Airflow DAG runs each stage as its own task.
+Both call `run_stage`, so they share one code path. Stages hand data to each other through
+a DuckDB database in the run's private work folder (it holds raw-derived rows, so it lives
+outside the extract and is deleted once the run has published) and small stats in JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from transforms import anonymize as anonymize_mod
+from transforms import generalize as generalize_mod
+from transforms import publish as publish_mod
+from transforms import pull as pull_mod
+from transforms import purge as purge_mod
+from transforms import pseudonymize as pseudonymize_mod
+from transforms import validate as validate_mod
+from transforms.db import connect, sql_str
+from transforms.errors import ExportError
+from transforms.keys import KeyRing
+from transforms.policy import Policy, load_policy
+
+log = logging.getLogger(__name__)
+
+STAGES = ("pull", "pseudonymize", "generalize", "anonymize", "validate", "publish", "purge")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a stage needs to find its inputs. Small and JSON-able: it travels in XCom."""
+
+    policy_path: str
+    day: str
+    run_id: str
+    raw_root: str
+    out_root: str
+    work_root: str
+    quarantine_root: str | None = None
+
+    @property
+    def run_slug(self) -> str:
+        return _SAFE.sub("_", self.run_id)[:120]
+
+    def policy(self) -> Policy:
+        return load_policy(self.policy_path)
+
+    @property
+    def day_date(self) -> date:
+        return date.fromisoformat(self.day)
+
+    def work_dir(self, export: str) -> Path:
+        return Path(self.work_root) / export / self.day / self.run_slug
+
+    def staging_dir(self, export: str) -> Path:
+        return Path(self.out_root) / ".staging" / export / self.day / self.run_slug
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunContext:
+        return cls(**data)
+
+
+def resolve_day(param_day: str | None, interval_start: datetime | None, run_after: datetime | None) -> date:
+    """The day a run processes: the `day` param, else the data interval, else the day before run_after.
+
+    Airflow 3 runs can have no logical date (manual or asset-triggered runs); then the run
+    exports the UTC day that ended before it was triggered.
+    """
+    if param_day:
+        try:
+            return date.fromisoformat(str(param_day))
+        except ValueError:
+            raise ExportError(f"day param {param_day!r} is not a date; use YYYY-MM-DD") from None
+    if interval_start is not None:
+        return interval_start.astimezone(timezone.utc).date()
+    if run_after is not None:
+        return (run_after.astimezone(timezone.utc) - timedelta(days=1)).date()
+    raise ExportError("cannot tell which day to export: pass the `day` param (YYYY-MM-DD)")
+
+
+def _stats_path(ctx: RunContext, export: str) -> Path:
+    return ctx.work_dir(export) / "stats.json"
+
+
+def load_stats(ctx: RunContext, export: str) -> dict:
+    path = _stats_path(ctx, export)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save_stats(ctx: RunContext, export: str, stats: dict) -> None:
+    path = _stats_path(ctx, export)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(stats, indent=2, default=str))
+    tmp.replace(path)
+
+
+def _quarantine(con, ctx: RunContext, export: str) -> str | None:
+    """Rejected raw rows go to the quarantine root (raw data's access domain), never the extract."""
+    if not ctx.quarantine_root:
+        return None
+    folder = Path(ctx.quarantine_root) / export / f"day={ctx.day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"rejected-{ctx.run_slug}.parquet"
+    con.execute(
+        f"COPY (SELECT * FROM rejected ORDER BY ALL) TO {sql_str(path)} (FORMAT parquet, COMPRESSION zstd)"
+    )
+    return str(path)
+
+
+def run_stage(stage: str, ctx: RunContext, ring: KeyRing | None = None) -> dict:
+    """Run one stage; return its small, identifier-free summary (safe for XCom and logs)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    policy = ctx.policy()
+    export = policy.export
+    work = ctx.work_dir(export)
+    work.mkdir(parents=True, exist_ok=True)
+    stats = load_stats(ctx, export)
+    t0 = time.perf_counter()
+    log.info("stage %s: start (export=%s day=%s run=%s)", stage, export, ctx.day, ctx.run_id)
+    summary: dict
+    if stage == "purge":
+        result = purge_mod.purge(Path(ctx.out_root), export, ctx.day_date, policy.retention_days)
+        summary = {"cutoff": result.cutoff, "removed_partitions": len(result.removed), "removed_files": result.files}
+    elif stage == "publish":
+        summary = _publish(ctx, policy, stats)
+    else:
+        con = connect(work / "work.duckdb", work / "tmp")
+        try:
+            summary = _STAGE_FUNCS[stage](con, ctx, policy, stats, ring)
+        finally:
+            con.close()
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    stats[stage] = summary
+    if work.exists():  # publish removes the work folder once the extract is in place
+        _save_stats(ctx, export, stats)
+    log.info("stage %s: done in %.2fs %s", stage, summary["seconds"], _loggable(summary))
+    return summary
+
+
+def _loggable(summary: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, (dict, list)))
+
+
+def _pull(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
+    r = pull_mod.pull(con, Path(ctx.raw_root), ctx.day_date, policy)
+    quarantine = _quarantine(con, ctx, policy.export)
+    return {
+        "input_rows": r.input_rows,
+        "valid_rows": r.valid_rows,
+        "rejected_rows": sum(r.rejected.values()),
+        "rejected_by_reason": r.rejected,
+        "event_files": len(r.event_files),
+        "subscriber_rows": r.subscribers,
+        "duplicate_subscribers": r.duplicate_subscribers,
+        "quarantine_file": quarantine,
+    }
+
+
+def _pseudonymize(con, ctx: RunContext, policy: Policy, stats: dict, ring: KeyRing | None) -> dict:
+    if ring is None:
+        raise ExportError("the pseudonymize stage needs the key ring; none was given")
+    r = pseudonymize_mod.pseudonymize(con, policy, ring)
+    return {"people": r.people, "rows": r.rows, "key_id": r.key_id, "recipient": r.recipient}
+
+
+def _generalize(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
+    r = generalize_mod.generalize(con, policy, ctx.day_date)
+    return {"rows": r.rows, "distinct_source_values": r.distinct_values}
+
+
+def _anonymize(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
+    r = anonymize_mod.anonymize(con, policy)
+    out = asdict(r)
+    out["suppression_share"] = round(r.suppression_share, 6)
+    return out
+
+
+def _validate(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
+    staging = ctx.staging_dir(policy.export)
+    files = publish_mod.stage_extract(con, policy, staging)
+    counts = {
+        "input_rows": stats["pull"]["input_rows"],
+        "suppressed_rows": stats["anonymize"]["suppressed_rows"],
+        "rejected_rows": stats["pull"]["rejected_rows"],
+    }
+    docs = staging / publish_mod.REPORTS / "data_docs"
+    levels = stats["anonymize"]["level_numbers"]
+    summary = validate_mod.validate(con, policy, files, counts, levels, docs)
+    return {
+        "success": summary.success,
+        "expectations": summary.evaluated,
+        "failed": summary.failed,
+        "suites": summary.suites,
+        "staged_files": len(files),
+    }
+
+
+def build_manifest(ctx: RunContext, policy: Policy, stats: dict) -> dict:
+    pull, anon, pseudo = stats["pull"], stats["anonymize"], stats["pseudonymize"]
+    return {
+        "export": policy.export,
+        "day": ctx.day,
+        "run_id": ctx.run_id,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "policy": {"file": Path(policy.source_path).name, "digest": policy.digest},
+        "pseudonym": {
+            "column": policy.pseudonym.column,
+            "key_id": pseudo["key_id"],
+            "recipient": pseudo["recipient"],
+            "algorithm": "HMAC-SHA256 (per-recipient derived key), first 128 bits, hex",
+        },
+        "k": policy.privacy.k,
+        "suppression_limit": policy.privacy.suppression_limit,
+        "quasi_identifiers": policy.qi_columns,
+        "levels": anon["levels"],
+        "columns": policy.published_columns,
+        "counts": {
+            "input_rows": pull["input_rows"],
+            "published_rows": anon["published_rows"],
+            "suppressed_rows": anon["suppressed_rows"],
+            "rejected_rows": pull["rejected_rows"],
+            "rejected_by_reason": pull["rejected_by_reason"],
+            "people_in": anon["input_people"],
+            "people_published": anon["published_people"],
+            "people_fully_suppressed": anon["suppressed_people"],
+            "classes": anon["classes"],
+            "min_class_people": anon["min_class_people"],
+            "avg_class_people": round(anon["avg_class_people"], 2),
+            "gated_values": anon["gated_values"],
+            "gated_rows": anon["gated_rows"],
+        },
+        "validation": {
+            "success": stats["validate"]["success"],
+            "expectations": stats["validate"]["expectations"],
+            "suites": stats["validate"]["suites"],
+            "data_docs": f"{publish_mod.REPORTS}/data_docs/index.html",
+        },
+        "stage_seconds": {s: stats[s]["seconds"] for s in STAGES if s in stats},
+    }
+
+
+def _publish(ctx: RunContext, policy: Policy, stats: dict) -> dict:
+    missing = [s for s in ("pull", "pseudonymize", "anonymize", "validate") if s not in stats]
+    if missing:
+        raise ExportError(f"cannot publish: stages {missing} have not run for run {ctx.run_id}")
+    if not stats["validate"]["success"]:
+        raise ExportError("cannot publish: validation did not pass")
+    staging = ctx.staging_dir(policy.export)
+    manifest = build_manifest(ctx, policy, stats)
+    publish_mod.write_manifest(staging, manifest)
+    target = publish_mod.swap_into_place(staging, Path(ctx.out_root), policy.export, ctx.day)
+    # The work folder holds raw-derived rows; it goes as soon as the extract is in place.
+    shutil.rmtree(ctx.work_dir(policy.export), ignore_errors=True)
+    c = manifest["counts"]
+    return {
+        "partition": str(target),
+        "manifest": str(target / publish_mod.MANIFEST),
+        "data_docs": str(target / publish_mod.REPORTS / "data_docs" / "index.html"),
+        "published_rows": c["published_rows"],
+        "suppressed_rows": c["suppressed_rows"],
+        "rejected_rows": c["rejected_rows"],
+        "input_rows": c["input_rows"],
+    }
+
+
+_STAGE_FUNCS = {
+    "pull": _pull,
+    "pseudonymize": _pseudonymize,
+    "generalize": _generalize,
+    "anonymize": _anonymize,
+    "validate": _validate,
+}
+
+
+def run_all(ctx: RunContext, ring: KeyRing) -> dict:
+    """All stages in order, for the CLI and tests. Returns the publish summary."""
+    summaries = {}
+    t0 = time.perf_counter()
+    for stage in STAGES:
+        summaries[stage] = run_stage(stage, ctx, ring if stage == "pseudonymize" else None)
+    out = dict(summaries["publish"])
+    out["stage_seconds"] = {s: summaries[s]["seconds"] for s in STAGES}
+    out["seconds"] = round(time.perf_counter() - t0, 3)
+    return out

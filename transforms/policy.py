@@ -1,0 +1,276 @@
+"""Export policy: a YAML file loaded into a typed, self-validating object.
+
+The policy is data, not code: which raw columns exist and what happens to each, which
+quasi-identifiers are published through which hierarchy at which level, k, the suppression
+limit, the pseudonym domain and the retention.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from transforms.errors import PolicyError
+
+ColumnAction = Literal["pseudonymize", "drop", "generalize", "keep"]
+
+# Columns of the raw data contract (BRIEF.md). The subscriber ids join the two tables.
+EVENT_COLUMNS = (
+    "event_id", "account_id", "profile_id", "profile_name", "email", "ip_address", "device_id",
+    "device_model", "title_id", "title_name", "content_type", "started_at", "watch_seconds",
+    "country", "city", "postal_code",
+)  # fmt: skip
+SUBSCRIBER_COLUMNS = ("account_id", "profile_id", "birth_date", "gender", "plan", "signup_date")
+
+# Derivations a quasi-identifier may apply to its source column before generalizing.
+Derivation = Literal["none", "age_years", "hour_of_day"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IntervalLevel(_Strict):
+    name: str
+    bounds: list[float] = Field(min_length=1)
+    labels: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> IntervalLevel:
+        if any(b2 <= b1 for b1, b2 in zip(self.bounds, self.bounds[1:], strict=False)):
+            raise ValueError(f"level {self.name!r}: bounds must be strictly increasing")
+        if self.labels is not None and len(self.labels) != len(self.bounds):
+            raise ValueError(
+                f"level {self.name!r}: {len(self.labels)} labels for {len(self.bounds)} bounds; "
+                "give one label per bound (the interval starting at it)"
+            )
+        return self
+
+
+class IntervalsHierarchy(_Strict):
+    type: Literal["intervals"]
+    levels: list[IntervalLevel] = Field(min_length=1)
+
+
+class ValuesHierarchy(_Strict):
+    type: Literal["values"]
+    values: list[str] = Field(min_length=1)
+    null_label: str = "unknown"
+    other_label: str = "other"
+
+
+class LocationHierarchy(_Strict):
+    type: Literal["location"]
+    reference: str
+
+
+class ParentLevel(_Strict):
+    name: str
+    map: dict[str, str]
+
+
+class Rule(_Strict):
+    match: str
+    value: str
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {v!r}: {exc}") from exc
+        return v
+
+
+class RulesHierarchy(_Strict):
+    type: Literal["rules"]
+    level_name: str = "class"
+    rules: list[Rule] = Field(min_length=1)
+    default: str = "other"
+    parents: list[ParentLevel] = []
+
+    @model_validator(mode="after")
+    def _parents_cover(self) -> RulesHierarchy:
+        known = {r.value for r in self.rules} | {self.default}
+        for parent in self.parents:
+            missing = sorted(known - set(parent.map))
+            if missing:
+                raise ValueError(
+                    f"parent level {parent.name!r} does not map {missing}; map every value of "
+                    "the level below"
+                )
+            known = set(parent.map.values())
+        return self
+
+
+class ArxHierarchy(_Strict):
+    """ARX format: one row per original value, level 0 to the most general, `;` or `,`."""
+
+    type: Literal["arx"]
+    file: str
+    level_names: list[str] | None = None
+
+
+HierarchySpec = Annotated[
+    IntervalsHierarchy | ValuesHierarchy | LocationHierarchy | RulesHierarchy | ArxHierarchy,
+    Field(discriminator="type"),
+]
+
+
+class QuasiIdentifier(_Strict):
+    column: str
+    source: list[str] = Field(min_length=1)
+    derive: Derivation = "none"
+    #: "auto": the search picks the level between min_level and max_level; else a fixed level.
+    level: str | int = "auto"
+    min_level: str | int | None = None
+    max_level: str | int | None = None
+    hierarchy: HierarchySpec
+
+    @field_validator("column")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r} is not a valid column name (lower case, digits, _)")
+        return v
+
+
+class RareValueGate(_Strict):
+    key: str
+    columns: list[str] = Field(min_length=1)
+    replacement: str = "*"
+
+
+class Privacy(_Strict):
+    k: int = Field(ge=2, description="minimum distinct people per published combination")
+    suppression_limit: float = Field(ge=0.0, le=1.0)
+    rare_values: list[RareValueGate] = []
+
+
+class Pseudonym(_Strict):
+    column: str
+    person: list[str] = Field(min_length=1)
+
+
+class Policy(_Strict):
+    export: str
+    description: str = ""
+    owner: str
+    schedule: str = "0 3 * * *"
+    recipient: str
+    retention_days: int = Field(ge=1)
+    privacy: Privacy
+    pseudonym: Pseudonym
+    columns: dict[str, ColumnAction]
+    quasi_identifiers: list[QuasiIdentifier] = Field(min_length=1)
+
+    # Set by the loader, not by the YAML.
+    source_path: str = ""
+    digest: str = ""
+
+    @field_validator("export", "recipient")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r} must be lower case letters, digits and _ (it names folders)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        contract = set(EVENT_COLUMNS) | set(SUBSCRIBER_COLUMNS)
+        missing = sorted(contract - set(self.columns))
+        if missing:
+            raise ValueError(
+                f"columns: raw columns {missing} are not classified; add each under `columns` "
+                "with one of pseudonymize, drop, generalize, keep"
+            )
+        for person_col in self.pseudonym.person:
+            if self.columns.get(person_col) != "pseudonymize":
+                raise ValueError(
+                    f"pseudonym.person names {person_col!r}, which must be classified as "
+                    "pseudonymize under `columns`"
+                )
+        pseudonymized = sorted(c for c, a in self.columns.items() if a == "pseudonymize")
+        if sorted(self.pseudonym.person) != pseudonymized:
+            raise ValueError(
+                f"columns classified pseudonymize {pseudonymized} must be exactly "
+                f"pseudonym.person {sorted(self.pseudonym.person)}"
+            )
+        generalized = {c for c, a in self.columns.items() if a == "generalize"}
+        used: set[str] = set()
+        names: set[str] = set()
+        for qi in self.quasi_identifiers:
+            for src in qi.source:
+                if src not in generalized:
+                    raise ValueError(
+                        f"quasi_identifiers.{qi.column}: source {src!r} must be classified as "
+                        "generalize under `columns`"
+                    )
+            used.update(qi.source)
+            if qi.column in names:
+                raise ValueError(f"quasi_identifiers: column {qi.column!r} appears twice")
+            names.add(qi.column)
+        unused = sorted(generalized - used)
+        if unused:
+            raise ValueError(
+                f"columns {unused} are classified generalize but no quasi_identifier uses them; "
+                "add a quasi_identifier or classify them as drop"
+            )
+        kept = {c for c, a in self.columns.items() if a == "keep"}
+        for gate in self.privacy.rare_values:
+            bad = sorted({gate.key, *gate.columns} - kept)
+            if bad:
+                raise ValueError(f"privacy.rare_values: {bad} must be classified keep")
+        clash = names & (kept | {self.pseudonym.column})
+        if clash:
+            raise ValueError(f"published column names collide: {sorted(clash)}")
+        return self
+
+    @property
+    def kept_columns(self) -> list[str]:
+        return [c for c, a in self.columns.items() if a == "keep"]
+
+    @property
+    def qi_columns(self) -> list[str]:
+        return [q.column for q in self.quasi_identifiers]
+
+    @property
+    def published_columns(self) -> list[str]:
+        return [self.pseudonym.column, *self.kept_columns, *self.qi_columns]
+
+    def resolve(self, relative: str) -> Path:
+        """A path named in the policy, relative to the policy file's folder."""
+        return (Path(self.source_path).parent / relative).resolve()
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load and validate a policy file; errors name the file and the bad field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path}: expected a mapping at the top level")
+    data["source_path"] = str(path.resolve())
+    data["digest"] = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise PolicyError(f"{path}: invalid policy: {problems}") from None

@@ -1,0 +1,40 @@
+"""Purge: delete extracts, reports and leftovers older than the policy's retention."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+_DAY = re.compile(r"^day=(\d{4}-\d{2}-\d{2})$")
+
+
+@dataclass
+class PurgeResult:
+    cutoff: str
+    removed: list[str] = field(default_factory=list)
+    files: int = 0
+
+
+def purge(out_root: Path, export: str, today: date, retention_days: int) -> PurgeResult:
+    """Remove partitions whose day is more than `retention_days` before `today`."""
+    cutoff = today - timedelta(days=retention_days)
+    result = PurgeResult(cutoff=cutoff.isoformat())
+    export_dir = out_root / export
+    if not export_dir.exists():
+        return result
+    for part in sorted(export_dir.iterdir()):
+        m = _DAY.match(part.name)
+        if not m or not part.is_dir():
+            continue
+        if date.fromisoformat(m.group(1)) < cutoff:
+            n = sum(1 for p in part.rglob("*") if p.is_file())
+            shutil.rmtree(part)
+            result.removed.append(str(part))
+            result.files += n
+            log.info("purge: removed %s (%d files), older than %s", part, n, cutoff)
+    return result

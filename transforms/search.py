@@ -1,0 +1,170 @@
+"""Choose generalization levels: the least information loss that meets k within the limit.
+
+The search works on a frequency table built once by DuckDB: one row per distinct
+(quasi-identifier source values, person) with its row count, widened with every level's
+label code and cost. Evaluating a candidate node of the lattice (one level per
+quasi-identifier) is then one GROUP BY over that table, whatever the raw row count.
+
+Objective: ARX's Loss. Per attribute, a value generalized to a label covering m of the n
+leaves costs (m-1)/(n-1); a suppressed value costs 1; the loss is the mean over attributes
+and rows. Leaves are the distinct source values of the day (the hierarchy's level 0).
+
+Exactness (branch and bound): for any node N, the loss of N and of every generalization of N
+is at least gen_loss(N), the loss if no row were suppressed (suppression costs 1, more than
+any generalization, and generalizing never lowers a value's cost). Nodes are visited in
+increasing gen_loss; the search stops when gen_loss reaches the best loss found, so the
+node returned is a true optimum. Feasibility is monotone (generalizing merges classes and
+can only shrink suppression), so a node below a known infeasible node is skipped unevaluated.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeResult:
+    levels: tuple[int, ...]
+    feasible: bool
+    suppressed_rows: int
+    loss: float
+    classes: int
+
+
+@dataclass
+class SearchResult:
+    best: NodeResult | None
+    evaluated: int
+    skipped_by_monotonicity: int
+    lattice_size: int
+    seconds: float
+    trace: list[NodeResult] = field(default_factory=list)
+
+
+def _below(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    return all(x <= y for x, y in zip(a, b, strict=True))
+
+
+def level_costs(con: duckdb.DuckDBPyConnection, lookup: str, height: int) -> None:
+    """Add to a lookup table, per level L: g{L} (dense label code) and c{L} (Loss cost)."""
+    n = int(con.execute(f"SELECT count(*) FROM {lookup}").fetchone()[0])
+    parts = []
+    for level in range(height):
+        parts.append(f"dense_rank() OVER (ORDER BY l{level}) - 1 AS g{level}")
+        if n <= 1:
+            parts.append(f"CASE WHEN l{level} = '*' THEN 1.0 ELSE 0.0 END AS c{level}")
+        else:
+            parts.append(f"(count(*) OVER (PARTITION BY l{level}) - 1) / {float(n - 1)} AS c{level}")
+    con.execute(f"CREATE OR REPLACE TABLE {lookup} AS SELECT *, {', '.join(parts)} FROM {lookup} ORDER BY id")
+
+
+def build_frequency_table(
+    con: duckdb.DuckDBPyConnection, source: str, person: str, qis: list[str], heights: list[int]
+) -> int:
+    """freq: one row per distinct (quasi-identifier values, person), widened with level codes."""
+    ids = ", ".join(f"{q}_id" for q in qis)
+    cols, joins = [], []
+    for n, (q, h) in enumerate(zip(qis, heights, strict=True)):
+        joins.append(f"JOIN lk_{q} q{n} ON q{n}.id = f.{q}_id")
+        for level in range(h):
+            cols.append(f"q{n}.g{level} AS {q}_g{level}, q{n}.c{level} AS {q}_c{level}")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE freq AS
+        WITH people AS (
+            SELECT {person}, row_number() OVER (ORDER BY {person}) AS pid
+            FROM (SELECT DISTINCT {person} FROM {source})
+        ),
+        f AS (
+            SELECT {ids}, p.pid, count(*) AS rows
+            FROM {source} s JOIN people p USING ({person})
+            GROUP BY ALL
+        )
+        SELECT f.pid, f.rows, {", ".join(cols)}
+        FROM f {" ".join(joins)}
+        """
+    )
+    return int(con.execute("SELECT count(*) FROM freq").fetchone()[0])
+
+
+def generalization_loss(con: duckdb.DuckDBPyConnection, qis: list[str], heights: list[int]) -> list[list[float]]:
+    """Row-weighted mean Loss cost per quasi-identifier and level, with nothing suppressed."""
+    total = float(con.execute("SELECT sum(rows) FROM freq").fetchone()[0] or 1)
+    sums = ", ".join(f"sum(rows * {q}_c{level})" for q, h in zip(qis, heights, strict=True) for level in range(h))
+    values = con.execute(f"SELECT {sums} FROM freq").fetchone()
+    out, i = [], 0
+    for h in heights:
+        out.append([float(values[i + level]) / total for level in range(h)])
+        i += h
+    return out
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, qis: list[str], levels: tuple[int, ...], k: int) -> tuple[int, float, int, int]:
+    """(suppressed rows, loss numerator, published classes, total rows) for one node."""
+    groups = ", ".join(f"{q}_g{lvl}" for q, lvl in zip(qis, levels, strict=True))
+    cost = " + ".join(f"{q}_c{lvl}" for q, lvl in zip(qis, levels, strict=True))
+    row = con.execute(
+        f"""
+        WITH cls AS (
+            SELECT count(DISTINCT pid) AS people, sum(rows) AS rows, sum(rows * ({cost})) AS cost
+            FROM freq GROUP BY {groups}
+        )
+        SELECT coalesce(sum(rows) FILTER (WHERE people < $k), 0),
+               coalesce(sum(cost) FILTER (WHERE people >= $k), 0),
+               count(*) FILTER (WHERE people >= $k),
+               sum(rows)
+        FROM cls
+        """,
+        {"k": k},
+    ).fetchone()
+    return int(row[0]), float(row[1]), int(row[2]), int(row[3])
+
+
+def search(
+    con: duckdb.DuckDBPyConnection,
+    qis: list[str],
+    heights: list[int],
+    ranges: list[tuple[int, int]],
+    k: int,
+    suppression_limit: float,
+) -> SearchResult:
+    """Exact minimum-Loss node with suppressed share <= suppression_limit (rows)."""
+    t0 = time.perf_counter()
+    gen = generalization_loss(con, qis, heights)
+    q = len(qis)
+    nodes = list(itertools.product(*(range(lo, hi + 1) for lo, hi in ranges)))
+    bound = {n: sum(gen[i][lvl] for i, lvl in enumerate(n)) / q for n in nodes}
+    nodes.sort(key=lambda n: (bound[n], sum(n), n))
+    best: NodeResult | None = None
+    infeasible: list[tuple[int, ...]] = []
+    evaluated = skipped = 0
+    trace: list[NodeResult] = []
+    for node in nodes:
+        if best is not None and bound[node] >= best.loss - 1e-12:
+            break
+        if any(_below(node, bad) for bad in infeasible):
+            skipped += 1
+            continue
+        suppressed, cost, classes, total = evaluate(con, qis, node, k)
+        evaluated += 1
+        feasible = total > 0 and suppressed <= suppression_limit * total
+        loss = (cost + suppressed * q) / (q * total) if total else 1.0
+        result = NodeResult(node, feasible, suppressed, loss, classes)
+        trace.append(result)
+        if not feasible:
+            infeasible = [b for b in infeasible if not _below(b, node)] + [node]
+        elif best is None or loss < best.loss - 1e-12:
+            best = result
+    seconds = time.perf_counter() - t0
+    log.info(
+        "search: %d of %d nodes evaluated (%d skipped as below an infeasible node) in %.2fs",
+        evaluated, len(nodes), skipped, seconds,
+    )  # fmt: skip
+    return SearchResult(best, evaluated, skipped, len(nodes), seconds, trace)
