@@ -31,7 +31,7 @@ from faker import Faker
 log = logging.getLogger(__name__)
 
 GEO_REFERENCE = Path(__file__).resolve().parent.parent / "policies" / "reference" / "geo_cities.csv"
-CHUNK_EVENTS = 1_000_000
+CHUNK_EVENTS = 250_000
 
 DEVICE_MODELS = {
     "Samsung QN90A TV": 9, "LG OLED C3 TV": 7, "Sony Bravia XR A80L": 4, "TCL 6-Series Roku TV": 5,

@@ -127,7 +127,6 @@ def run_stage(stage: str, ctx: RunContext, ring: KeyRing | None = None) -> dict:
     policy = ctx.policy()
     export = policy.export
     work = ctx.work_dir(export)
-    work.mkdir(parents=True, exist_ok=True)
     stats = load_stats(ctx, export)
     t0 = time.perf_counter()
     log.info("stage %s: start (export=%s day=%s run=%s)", stage, export, ctx.day, ctx.run_id)
@@ -138,6 +137,7 @@ def run_stage(stage: str, ctx: RunContext, ring: KeyRing | None = None) -> dict:
     elif stage == "publish":
         summary = _publish(ctx, policy, stats)
     else:
+        work.mkdir(parents=True, exist_ok=True)
         con = connect(work / "work.duckdb", work / "tmp")
         try:
             summary = _STAGE_FUNCS[stage](con, ctx, policy, stats, ring)

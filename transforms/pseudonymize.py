@@ -25,9 +25,9 @@ def pseudonym_pattern() -> str:
     return rf"^[A-Za-z0-9][A-Za-z0-9_-]{{0,31}}:[0-9a-f]{{{PSEUDONYM_HEX_CHARS}}}$"
 
 
-def hmac_sql(message_sql: str) -> str:
-    """HMAC-SHA256 (hex) of a VARCHAR expression under the pads bound as $ipad and $opad."""
-    return f"sha256($opad || unhex(sha256($ipad || encode({message_sql}))))"
+def hmac_sql(message_blob_sql: str) -> str:
+    """HMAC-SHA256 (hex) of a BLOB expression under the pads bound as $ipad and $opad."""
+    return f"sha256($opad || unhex(sha256($ipad || {message_blob_sql})))"
 
 
 @dataclass
@@ -42,7 +42,7 @@ def pseudonymize(con: duckdb.DuckDBPyConnection, policy: Policy, ring: KeyRing) 
     key = ring.active
     ipad, opad = hmac_pads(derive_domain_key(key, policy.recipient))
     person = policy.pseudonym.person
-    message = f" || '{SEPARATOR}' || ".join(person)
+    message = "encode(" + f" || '{SEPARATOR}' || ".join(person) + ")"
     con.execute(
         f"""
         CREATE OR REPLACE TABLE persons AS

@@ -125,7 +125,9 @@ WITH source AS ({read_events}),
 typed AS (
     SELECT *,
            try_strptime(started_at, {ts_formats}) AS started_ts,
-           try_cast(watch_seconds AS BIGINT) AS watch_s
+           -- DuckDB would round '12.5' to 13; the contract says integer, so demand one.
+           CASE WHEN regexp_full_match(watch_seconds, '-?[0-9]{{1,12}}') THEN CAST(watch_seconds AS BIGINT) END
+               AS watch_s
     FROM source
 ),
 checked AS (

@@ -1,0 +1,61 @@
+"""Policy loading: the default policy is valid; each mistake names the field to fix."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from transforms.errors import PolicyError
+from transforms.policy import load_policy
+
+from .conftest import POLICY_PATH
+
+
+def _write(tmp_path, mutate):
+    data = yaml.safe_load(POLICY_PATH.read_text())
+    mutate(data)
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(data))
+    (tmp_path / "reference").mkdir(exist_ok=True)
+    (tmp_path / "reference" / "geo_cities.csv").write_text((POLICY_PATH.parent / "reference" / "geo_cities.csv").read_text())
+    return path
+
+
+def test_default_policy_loads(policy):
+    assert policy.export == "viewing_sessions"
+    assert policy.published_columns[0] == "viewer_id"
+    assert policy.digest.startswith("sha256:")
+
+
+def test_unclassified_raw_column_is_named(tmp_path):
+    path = _write(tmp_path, lambda d: d["columns"].pop("email"))
+    with pytest.raises(PolicyError, match=r"\['email'\] are not classified"):
+        load_policy(path)
+
+
+def test_unknown_level_name_lists_choices(tmp_path):
+    from transforms.hierarchies import build_all
+
+    def bad(d):
+        d["quasi_identifiers"][0]["min_level"] = "7y"
+
+    with pytest.raises(PolicyError, match=r"level '7y' does not exist; choose one of \['value', '5y'"):
+        build_all(load_policy(_write(tmp_path, bad)))
+
+
+def test_k_below_two_is_refused(tmp_path):
+    with pytest.raises(PolicyError, match=r"privacy\.k"):
+        load_policy(_write(tmp_path, lambda d: d["privacy"].__setitem__("k", 1)))
+
+
+def test_bad_regex_is_reported(tmp_path):
+    def bad(d):
+        d["quasi_identifiers"][4]["hierarchy"]["rules"][0]["match"] = "(unclosed"
+
+    with pytest.raises(PolicyError, match="invalid regular expression"):
+        load_policy(_write(tmp_path, bad))
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(PolicyError, match="cannot read policy file"):
+        load_policy(tmp_path / "nope.yaml")
