@@ -13,6 +13,7 @@ re-run or backfill a day. The work lives in `transforms/`; each task calls one s
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from airflow.sdk import Asset, Param, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
@@ -126,7 +127,7 @@ def viewing_sessions_export():
 
     ctx = prepare()
     steps = [pull(ctx), pseudonymize(ctx), generalize(ctx), anonymize(ctx), validate(ctx), publish(ctx), purge(ctx)]
-    for upstream, downstream in zip(steps, steps[1:], strict=False):
+    for upstream, downstream in pairwise(steps):
         upstream >> downstream
 
 

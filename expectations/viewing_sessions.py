@@ -20,8 +20,8 @@ from transforms.policy import Policy
 
 # Shapes of direct identifiers that must never appear in a published text column.
 EMAIL = r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
-IPV4 = r"(^|[^0-9])([0-9]{1,3}\.){3}[0-9]{1,3}([^0-9]|$)"
-IPV6 = r"([0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}"
+IPV4 = r"(?:^|[^0-9])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?:[^0-9]|$)"
+IPV6 = r"(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}"
 RAW_ACCOUNT = r"^AC[0-9A-F]{12}$"
 RAW_PROFILE = r"^PR[0-9A-F]{16}$"
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -54,9 +54,7 @@ def build_suites(
     suites: dict[str, gx.ExpectationSuite] = {}
 
     schema = gx.ExpectationSuite(name=f"{export}.schema")
-    schema.add_expectation(
-        gxe.ExpectTableColumnsToMatchOrderedList(column_list=policy.published_columns)
-    )
+    schema.add_expectation(gxe.ExpectTableColumnsToMatchOrderedList(column_list=policy.published_columns))
     for column in policy.published_columns:
         schema.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
     suites["schema"] = schema

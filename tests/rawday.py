@@ -36,8 +36,9 @@ def write_day(root: Path, lines: list[str], subscribers: list[dict], day: date =
     con.execute("CREATE TABLE s (account_id VARCHAR, profile_id VARCHAR, birth_date DATE, gender VARCHAR, "
                 "plan VARCHAR, signup_date DATE)")  # fmt: skip
     for s in subscribers:
-        con.execute("INSERT INTO s VALUES (?, ?, ?, ?, ?, ?)", [s["account_id"], s["profile_id"], s.get("birth_date", "1990-01-01"),
-                    s.get("gender", "F"), s.get("plan", "basic"), s.get("signup_date", "2020-01-01")])  # fmt: skip
+        values = [s["account_id"], s["profile_id"], s.get("birth_date", "1990-01-01"), s.get("gender", "F"),
+                  s.get("plan", "basic"), s.get("signup_date", "2020-01-01")]  # fmt: skip
+        con.execute("INSERT INTO s VALUES (?, ?, ?, ?, ?, ?)", values)
     con.execute(f"COPY s TO '{sub / 'part-00000.parquet'}' (FORMAT parquet)")
     return root
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -36,7 +36,7 @@ def test_validation_is_upstream_of_publish(dagbag):
     publish = dag.get_task("publish")
     assert "validate" in publish.get_flat_relative_ids(upstream=True)
     order = ["prepare", "pull", "pseudonymize", "generalize", "anonymize", "validate", "publish", "purge"]
-    for up, down in zip(order, order[1:], strict=False):
+    for up, down in pairwise(order):
         assert down in dag.get_task(up).downstream_task_ids
 
 
@@ -48,7 +48,7 @@ def test_publish_emits_the_extract_asset(dagbag):
 
 def test_schedule_processes_the_day_that_just_ended(dagbag):
     dag = dagbag.dags["viewing_sessions_export"]
-    tick = datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc)
+    tick = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
     interval = dag.timetable.infer_manual_data_interval(run_after=tick)
     assert interval.start == tick - timedelta(days=1)
     assert interval.end == tick

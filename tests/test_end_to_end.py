@@ -9,7 +9,7 @@ import re
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -40,7 +40,7 @@ def published(raw_day, tmp_path_factory, capfd_module):
         from airflow.dag_processing.dagbag import DagBag
 
         dag = DagBag(dag_folder=str(ROOT / "dags")).dags["viewing_sessions_export"]
-        run = dag.test(logical_date=datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc))
+        run = dag.test(logical_date=datetime(2026, 11, 24, 3, 0, tzinfo=UTC))
     finally:
         for name in env:
             os.environ.pop(name, None)
@@ -117,7 +117,9 @@ def test_no_raw_identifier_anywhere_in_the_output(published, raw_day):
     con = duckdb.connect()
     cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{out}/**/*.parquet')").fetchall()]
     for col in cols:
-        values |= {str(v[0]) for v in con.execute(f"SELECT DISTINCT {col} FROM read_parquet('{out}/**/*.parquet')").fetchall()}
+        values |= {
+            str(v[0]) for v in con.execute(f"SELECT DISTINCT {col} FROM read_parquet('{out}/**/*.parquet')").fetchall()
+        }
     tokens = set(TOKEN.findall(_text_under(out))) | set(TOKEN.findall(published["logs"]))
     for column, ids in raw.items():
         if column == "profile_name":  # first names: compare whole published values only

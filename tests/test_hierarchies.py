@@ -64,7 +64,9 @@ def test_codes_fold_unknowns(h):
 
 
 def test_interval_labels_without_explicit_names():
-    op = IntervalsOperator(IntervalsHierarchy.model_validate({"type": "intervals", "levels": [{"name": "x", "bounds": [0, 10, 20]}]}))
+    op = IntervalsOperator(
+        IntervalsHierarchy.model_validate({"type": "intervals", "levels": [{"name": "x", "bounds": [0, 10, 20]}]})
+    )
     assert [op.labels(v)[1] for v in (-1, 0, 9, 10, 25)] == ["<0", "0-9", "0-9", "10-19", "20+"]
 
 

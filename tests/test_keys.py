@@ -51,7 +51,7 @@ def test_short_key_is_refused_with_a_fix():
 
 
 def test_missing_key_names_both_sources():
-    with pytest.raises(KeyConfigError, match="PSEUDONYMIZATION_SECRET.*--key-file"):
+    with pytest.raises(KeyConfigError, match=r"PSEUDONYMIZATION_SECRET.*--key-file"):
         load_key_ring(None, env={})
 
 

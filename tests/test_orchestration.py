@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -12,15 +12,15 @@ from transforms.pipeline import resolve_day
 
 
 def test_param_day_wins():
-    assert resolve_day("2026-01-02", datetime(2026, 5, 1, tzinfo=timezone.utc), None) == date(2026, 1, 2)
+    assert resolve_day("2026-01-02", datetime(2026, 5, 1, tzinfo=UTC), None) == date(2026, 1, 2)
 
 
 def test_interval_start_is_the_day():
-    assert resolve_day(None, datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc), None) == date(2026, 11, 23)
+    assert resolve_day(None, datetime(2026, 11, 23, 0, 0, tzinfo=UTC), None) == date(2026, 11, 23)
 
 
 def test_no_logical_date_exports_the_day_before_the_trigger():
-    assert resolve_day(None, None, datetime(2026, 11, 24, 0, 30, tzinfo=timezone.utc)) == date(2026, 11, 23)
+    assert resolve_day(None, None, datetime(2026, 11, 24, 0, 30, tzinfo=UTC)) == date(2026, 11, 23)
 
 
 def test_bad_param_day_is_explained():

@@ -17,7 +17,9 @@ def _write(tmp_path, mutate):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(data))
     (tmp_path / "reference").mkdir(exist_ok=True)
-    (tmp_path / "reference" / "geo_cities.csv").write_text((POLICY_PATH.parent / "reference" / "geo_cities.csv").read_text())
+    (tmp_path / "reference" / "geo_cities.csv").write_text(
+        (POLICY_PATH.parent / "reference" / "geo_cities.csv").read_text()
+    )
     return path
 
 

@@ -14,7 +14,9 @@ from .stages import staged
 
 def test_pseudonym_is_hmac_of_the_person_under_the_recipient_key(raw_day, policy, ring):
     con = staged(raw_day, policy, ring, upto="pseudonymize")
-    account, profile, pseudonym = con.execute("SELECT account_id, profile_id, pseudonym FROM persons LIMIT 1").fetchone()
+    account, profile, pseudonym = con.execute(
+        "SELECT account_id, profile_id, pseudonym FROM persons LIMIT 1"
+    ).fetchone()
     domain_key = derive_domain_key(ring.active, policy.recipient)
     expected = hmac.new(domain_key, f"{account}\x1f{profile}".encode(), hashlib.sha256).hexdigest()[:32]
     assert pseudonym == f"t1:{expected}"

@@ -37,7 +37,7 @@ def test_each_dirty_kind_is_rejected_with_its_reason(tmp_path, policy):
         event(1),                                        # duplicate_event_id
         event(15, account_id="AC999999999999"),          # no_subscriber
     ]  # fmt: skip
-    lines = dumps(rows) + ['{"event_id": "x", "account', "[1, 2]"]  # malformed_json x2
+    lines = [*dumps(rows), '{"event_id": "x", "account', "[1, 2]"]  # malformed_json x2
     write_day(tmp_path, lines, [SUB])
     con = connect(None)
     result = pull(con, tmp_path, DAY, policy)
@@ -50,7 +50,7 @@ def test_each_dirty_kind_is_rejected_with_its_reason(tmp_path, policy):
     }  # fmt: skip
     assert result.input_rows == result.valid_rows + sum(result.rejected.values())
     kept = con.execute("SELECT _line FROM rejected WHERE reject_reason = 'malformed_json' ORDER BY 1").fetchall()
-    assert kept == [('[1, 2]',), ('{"event_id": "x", "account',)]
+    assert kept == [("[1, 2]",), ('{"event_id": "x", "account',)]
 
 
 def test_unclassified_field_stops_the_run_naming_it(tmp_path, policy):
@@ -71,7 +71,7 @@ def test_truncated_gzip_names_the_file(tmp_path, policy):
     part = tmp_path / "viewing_events" / f"dt={DAY}" / "part-00000.jsonl.gz"
     data = part.read_bytes()
     part.write_bytes(data[: len(data) // 2])
-    with pytest.raises(RawDataError, match="part-00000.jsonl.gz") as err:
+    with pytest.raises(RawDataError, match=r"part-00000\.jsonl\.gz") as err:
         pull(connect(None), tmp_path, DAY, policy)
     assert "ada@example.com" not in str(err.value)
 
@@ -93,7 +93,10 @@ def test_parquet_events_are_accepted(tmp_path, policy):
     cols = list(BASE)
     con.execute("CREATE TABLE t (" + ", ".join(f"{c} VARCHAR" for c in cols) + ")")
     for r in rows:
-        con.execute("INSERT INTO t VALUES (" + ", ".join("?" for _ in cols) + ")", [None if r[c] is None else str(r[c]) for c in cols])
+        con.execute(
+            "INSERT INTO t VALUES (" + ", ".join("?" for _ in cols) + ")",
+            [None if r[c] is None else str(r[c]) for c in cols],
+        )
     con.execute(f"COPY t TO '{folder / 'part-00000.parquet'}' (FORMAT parquet)")
     result = pull(connect(None), tmp_path, DAY, policy)
     assert (result.input_rows, result.valid_rows) == (2, 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+
 import numpy as np
 import pytest
 
@@ -27,7 +28,7 @@ def brute_force(con, policy, k, limit):
         codes[q], costs[q] = [], []
         for lvl in range(hier[q].height):
             labels = lk[f"l{lvl}"].to_numpy()
-            uniq, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+            _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
             per_value = (counts[inverse] - 1) / (n - 1) if n > 1 else (labels == "*").astype(float)
             codes[q].append(inverse[ids])
             costs[q].append(per_value[ids])
@@ -74,7 +75,8 @@ def test_search_finds_the_brute_force_optimum(small, policy, k, limit):
 def test_applied_output_meets_k_in_people(small, policy):
     result = anonymize(small, policy)
     worst = small.execute(
-        f"SELECT min(n) FROM (SELECT count(DISTINCT viewer_id) AS n FROM anon_events GROUP BY {', '.join(policy.qi_columns)})"
+        "SELECT min(n) FROM (SELECT count(DISTINCT viewer_id) AS n FROM anon_events "
+        f"GROUP BY {', '.join(policy.qi_columns)})"
     ).fetchone()[0]
     assert worst >= policy.privacy.k
     assert result.published_rows + result.suppressed_rows == result.input_rows

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 import tempfile
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from transforms.errors import ExportError
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             ctx = RunContext(
                 policy_path=str(args.policy.resolve()),
                 day=args.day.isoformat(),
-                run_id=args.run_id or "cli__" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+                run_id=args.run_id or "cli__" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
                 raw_root=str(args.raw_root.resolve()),
                 out_root=str(args.out_root.resolve()),
                 work_root=str((args.work_root or Path(tmp)).resolve()),

@@ -76,10 +76,7 @@ def labelled_sql(policy: Policy, levels: dict[str, int]) -> str:
     for n, qi in enumerate(policy.qi_columns):
         joins.append(f"JOIN lk_{qi} q{n} ON q{n}.id = g.{qi}_id")
         labels.append(f"q{n}.l{levels[qi]} AS {qi}")
-    return (
-        f"SELECT {', '.join(f'g.{c}' for c in cols)}, {', '.join(labels)} "
-        f"FROM gen_events g {' '.join(joins)}"
-    )
+    return f"SELECT {', '.join(f'g.{c}' for c in cols)}, {', '.join(labels)} FROM gen_events g {' '.join(joins)}"
 
 
 def anonymize(con: duckdb.DuckDBPyConnection, policy: Policy) -> AnonymizeResult:
@@ -127,7 +124,9 @@ def anonymize(con: duckdb.DuckDBPyConnection, policy: Policy) -> AnonymizeResult
         suppressed_people=0,
         classes=int(scalar(con, "SELECT count(*) FROM classes WHERE people >= $k", {"k": k}) or 0),
         min_class_people=int(scalar(con, "SELECT coalesce(min(people), 0) FROM classes WHERE people >= $k", {"k": k})),
-        avg_class_people=float(scalar(con, "SELECT coalesce(avg(people), 0) FROM classes WHERE people >= $k", {"k": k})),
+        avg_class_people=float(
+            scalar(con, "SELECT coalesce(avg(people), 0) FROM classes WHERE people >= $k", {"k": k})
+        ),
         loss=round(found.best.loss, 6),
         search_evaluated=found.evaluated,
         search_lattice=found.lattice_size,

@@ -41,8 +41,7 @@ def build_lookup(con: duckdb.DuckDBPyConnection, qi: QuasiIdentifier, h: Hierarc
     exprs = derived_sql(qi)
     src = [f"s{i}" for i in range(len(exprs))]
     distinct = con.execute(
-        f"SELECT DISTINCT {', '.join(f'{e} AS {s}' for e, s in zip(exprs, src, strict=True))} "
-        "FROM pseudo_events",
+        f"SELECT DISTINCT {', '.join(f'{e} AS {s}' for e, s in zip(exprs, src, strict=True))} FROM pseudo_events",
         {"day": day} if "$day" in " ".join(exprs) else {},
     ).fetchall()
     distinct.sort(key=lambda row: tuple((v is None, str(v)) for v in row))
@@ -68,9 +67,7 @@ def generalize(con: duckdb.DuckDBPyConnection, policy: Policy, day: date) -> Gen
     for n, qi in enumerate(policy.quasi_identifiers):
         counts[qi.column] = build_lookup(con, qi, hierarchies[qi.column], day)
         alias = f"k{n}"
-        cond = " AND ".join(
-            f"{alias}.s{i} IS NOT DISTINCT FROM {expr}" for i, expr in enumerate(derived_sql(qi))
-        )
+        cond = " AND ".join(f"{alias}.s{i} IS NOT DISTINCT FROM {expr}" for i, expr in enumerate(derived_sql(qi)))
         joins.append(f"JOIN lk_{qi.column} {alias} ON {cond}")
         ids.append(f"{alias}.id AS {qi.column}_id")
         if qi.derive == "age_years":

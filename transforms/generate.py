@@ -20,7 +20,7 @@ import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -45,9 +45,7 @@ DEVICE_MODELS = {
     "Chrome 131 on macOS": 3, "Chrome 131 on Linux": 1,
 }  # fmt: skip
 # Share of plays starting in each UTC hour: low at night, peak in the evening.
-HOUR_WEIGHTS = np.array(
-    [3, 2, 1, 1, 1, 1, 2, 3, 3, 3, 3, 4, 5, 5, 5, 5, 6, 7, 9, 11, 12, 12, 9, 6], dtype=float
-)
+HOUR_WEIGHTS = np.array([3, 2, 1, 1, 1, 1, 2, 3, 3, 3, 3, 4, 5, 5, 5, 5, 6, 7, 9, 11, 12, 12, 9, 6], dtype=float)
 PROFILES_PER_ACCOUNT = ([1, 2, 3, 4, 5], [0.25, 0.3, 0.2, 0.15, 0.1])
 
 
@@ -260,9 +258,7 @@ SELECT * EXCLUDE (seq) FROM final ORDER BY seq
 """
 
 
-def _chunk(
-    rng: np.random.Generator, key: str, start: int, n: int, profile_p: np.ndarray, shows: pa.Table
-) -> pa.Table:
+def _chunk(rng: np.random.Generator, key: str, start: int, n: int, profile_p: np.ndarray, shows: pa.Table) -> pa.Table:
     n_shows = shows.num_rows
     popularity = shows.column("popularity").to_numpy()
     hours = rng.choice(24, size=n, p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
@@ -346,7 +342,7 @@ def generate_day(
         old.unlink()
     files: list[str] = []
     sample: list[dict] = []
-    n_dirty = int(round(events * dirty_fraction))
+    n_dirty = round(events * dirty_fraction)
     for part, start in enumerate(range(0, events, chunk_events)):
         n = min(chunk_events, events - start)
         chunk_rng = np.random.default_rng([seed, day.toordinal(), part + 1])
@@ -378,4 +374,4 @@ def generate_day(
 
 
 def utc_today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()

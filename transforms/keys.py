@@ -20,7 +20,7 @@ from pathlib import Path
 from transforms.errors import KeyConfigError
 
 MIN_KEY_BYTES = 32
-ENV_SECRET = "PSEUDONYMIZATION_SECRET"
+ENV_SECRET = "PSEUDONYMIZATION_SECRET"  # noqa: S105 (a variable name, not a secret)
 ENV_KEY_ID = "PSEUDONYMIZATION_KEY_ID"
 _KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 DERIVATION_LABEL = b"viewing-export/pseudonym/v1"
@@ -63,9 +63,7 @@ def _decode(text: str, where: str) -> bytes:
 
 def _checked(key_id: str, secret: bytes, where: str) -> Key:
     if not _KEY_ID.match(key_id):
-        raise KeyConfigError(
-            f"{where}: key id {key_id[:40]!r} must be 1-32 letters, digits, '-' or '_'"
-        )
+        raise KeyConfigError(f"{where}: key id {key_id[:40]!r} must be 1-32 letters, digits, '-' or '_'")
     if len(secret) < MIN_KEY_BYTES:
         raise KeyConfigError(
             f"{where}: key {key_id!r} is {len(secret)} bytes; use at least {MIN_KEY_BYTES} random "

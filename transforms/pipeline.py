@@ -14,15 +14,15 @@ import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from transforms import anonymize as anonymize_mod
 from transforms import generalize as generalize_mod
+from transforms import pseudonymize as pseudonymize_mod
 from transforms import publish as publish_mod
 from transforms import pull as pull_mod
 from transforms import purge as purge_mod
-from transforms import pseudonymize as pseudonymize_mod
 from transforms import validate as validate_mod
 from transforms.db import connect, sql_str
 from transforms.errors import ExportError
@@ -84,9 +84,9 @@ def resolve_day(param_day: str | None, interval_start: datetime | None, run_afte
         except ValueError:
             raise ExportError(f"day param {param_day!r} is not a date; use YYYY-MM-DD") from None
     if interval_start is not None:
-        return interval_start.astimezone(timezone.utc).date()
+        return interval_start.astimezone(UTC).date()
     if run_after is not None:
-        return (run_after.astimezone(timezone.utc) - timedelta(days=1)).date()
+        return (run_after.astimezone(UTC) - timedelta(days=1)).date()
     raise ExportError("cannot tell which day to export: pass the `day` param (YYYY-MM-DD)")
 
 
@@ -114,9 +114,7 @@ def _quarantine(con, ctx: RunContext, export: str) -> str | None:
     folder = Path(ctx.quarantine_root) / export / f"day={ctx.day}"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"rejected-{ctx.run_slug}.parquet"
-    con.execute(
-        f"COPY (SELECT * FROM rejected ORDER BY ALL) TO {sql_str(path)} (FORMAT parquet, COMPRESSION zstd)"
-    )
+    con.execute(f"COPY (SELECT * FROM rejected ORDER BY ALL) TO {sql_str(path)} (FORMAT parquet, COMPRESSION zstd)")
     return str(path)
 
 
@@ -215,7 +213,7 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict) -> dict:
         "export": policy.export,
         "day": ctx.day,
         "run_id": ctx.run_id,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "policy": {"file": Path(policy.source_path).name, "digest": policy.digest},
         "pseudonym": {
             "column": policy.pseudonym.column,

@@ -104,8 +104,7 @@ class RulesHierarchy(_Strict):
             missing = sorted(known - set(parent.map))
             if missing:
                 raise ValueError(
-                    f"parent level {parent.name!r} does not map {missing}; map every value of "
-                    "the level below"
+                    f"parent level {parent.name!r} does not map {missing}; map every value of the level below"
                 )
             known = set(parent.map.values())
         return self
@@ -195,8 +194,7 @@ class Policy(_Strict):
         for person_col in self.pseudonym.person:
             if self.columns.get(person_col) != "pseudonymize":
                 raise ValueError(
-                    f"pseudonym.person names {person_col!r}, which must be classified as "
-                    "pseudonymize under `columns`"
+                    f"pseudonym.person names {person_col!r}, which must be classified as pseudonymize under `columns`"
                 )
         pseudonymized = sorted(c for c, a in self.columns.items() if a == "pseudonymize")
         if sorted(self.pseudonym.person) != pseudonymized:
@@ -269,8 +267,5 @@ def load_policy(path: str | Path) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
         raise PolicyError(f"{path}: invalid policy: {problems}") from None

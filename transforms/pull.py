@@ -85,13 +85,15 @@ def _read_events_sql(files: list[str]) -> str:
         FROM parsed"""
 
 
+def _parquet_columns(con: duckdb.DuckDBPyConnection, files: list[str]) -> set[str]:
+    query = "DESCRIBE SELECT * FROM read_parquet($files, union_by_name = true, hive_partitioning = false)"
+    return {r[0] for r in con.execute(query, {"files": files}).fetchall()}
+
+
 def _check_event_columns(con: duckdb.DuckDBPyConnection, files: list[str], policy: Policy) -> None:
     """Stop on a raw field the policy does not classify, or a contract field gone missing."""
     if files[0].endswith(".parquet"):
-        names = [r[0] for r in con.execute(
-            "DESCRIBE SELECT * FROM read_parquet($files, union_by_name = true, hive_partitioning = false)", {"files": files}
-        ).fetchall()]  # fmt: skip
-        seen = set(names)
+        seen = _parquet_columns(con, files)
     else:
         rows = con.execute(
             """
@@ -201,9 +203,7 @@ DROP TABLE raw_events;
 
 
 def _check_subscriber_columns(con: duckdb.DuckDBPyConnection, files: list[str], policy: Policy) -> None:
-    names = {r[0] for r in con.execute(
-        "DESCRIBE SELECT * FROM read_parquet($files, union_by_name = true, hive_partitioning = false)", {"files": files}
-    ).fetchall()}  # fmt: skip
+    names = _parquet_columns(con, files)
     unclassified = sorted(n for n in names if n not in policy.columns)
     if unclassified:
         raise UnclassifiedColumnError(
@@ -220,9 +220,7 @@ def pull(con: duckdb.DuckDBPyConnection, raw_root: Path, day: date, policy: Poli
     event_files = day_files(raw_root, "viewing_events", day, ("*.jsonl.gz", "*.jsonl", "*.parquet"))
     kinds = {f.endswith(".parquet") for f in event_files}
     if len(kinds) > 1:
-        raise RawDataError(
-            f"viewing_events for {day} mix JSON lines and Parquet files; deliver one format per day"
-        )
+        raise RawDataError(f"viewing_events for {day} mix JSON lines and Parquet files; deliver one format per day")
     sub_files = day_files(raw_root, "subscribers", day, ("*.parquet",))
     try:
         _check_event_columns(con, event_files, policy)

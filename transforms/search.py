@@ -106,7 +106,9 @@ def generalization_loss(con: duckdb.DuckDBPyConnection, qis: list[str], heights:
     return out
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, qis: list[str], levels: tuple[int, ...], k: int) -> tuple[int, float, int, int]:
+def evaluate(
+    con: duckdb.DuckDBPyConnection, qis: list[str], levels: tuple[int, ...], k: int
+) -> tuple[int, float, int, int]:
     """(suppressed rows, loss numerator, published classes, total rows) for one node."""
     groups = ", ".join(f"{q}_g{lvl}" for q, lvl in zip(qis, levels, strict=True))
     cost = " + ".join(f"{q}_c{lvl}" for q, lvl in zip(qis, levels, strict=True))

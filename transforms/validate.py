@@ -58,7 +58,9 @@ def build_frames(
     for gate in policy.privacy.rare_values:
         gate_cols += [c for c in gate.columns if c not in gate_cols]
     keys = [g.key for g in policy.privacy.rare_values]
-    replaced = " AND ".join(f"{key} = '{g.replacement}'" for key, g in zip(keys, policy.privacy.rare_values, strict=True))
+    replaced = " AND ".join(
+        f"{key} = '{g.replacement}'" for key, g in zip(keys, policy.privacy.rare_values, strict=True)
+    )
     frames["values"] = con.sql(
         f"""
         SELECT *, (people >= {k} OR ({replaced or "false"})) AS gate_ok
@@ -99,7 +101,9 @@ def gx_context(docs_dir: Path):
     return context
 
 
-def run_suites(context, frames: dict[str, pd.DataFrame], suites: dict, docs_dir: Path, export: str) -> ValidationSummary:
+def run_suites(
+    context, frames: dict[str, pd.DataFrame], suites: dict, docs_dir: Path, export: str
+) -> ValidationSummary:
     import great_expectations as gx
 
     source = context.data_sources.add_pandas(f"{export}_staged")

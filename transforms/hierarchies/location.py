@@ -31,9 +31,8 @@ def read_reference(path: Path) -> list[dict[str, str]]:
 
 
 class LocationOperator(Hierarchy):
-    level_names = ["postal_code", "city", "region", "country", TOP]
-
     def __init__(self, reference: Path) -> None:
+        self.level_names = ["postal_code", "city", "region", "country", TOP]
         self.rows = read_reference(reference)
         self._region = {(r["country"], r["city"]): r["region"] for r in self.rows}
         self._countries = sorted({r["country"] for r in self.rows})

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment in .venv and install the pinned set.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+"$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"' || {
+    echo "error: Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+STAMP="$ROOT/.venv/.installed"
+if [[ ! -f "$STAMP" || "$ROOT/requirements.txt" -nt "$STAMP" || "$ROOT/requirements-dev.txt" -nt "$STAMP" ]]; then
+    echo "setup: creating .venv and installing pinned requirements (about a minute)" >&2
+    "$PYTHON" -m venv "$ROOT/.venv"
+    "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt"
+    "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$ROOT"
+    touch "$STAMP"
+fi
