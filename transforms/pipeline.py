@@ -225,6 +225,17 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict) -> dict:
         "suppression_limit": policy.privacy.suppression_limit,
         "quasi_identifiers": policy.qi_columns,
         "levels": anon["levels"],
+        "anonymization": {
+            "objective": "loss (ARX Loss: mean over attributes of (m-1)/(n-1), suppressed = 1)",
+            "loss": anon["loss"],
+            "suppression_share": anon["suppression_share"],
+            "suppression_unit": "rows",
+        },
+        "search": {
+            "evaluated": anon["search_evaluated"],
+            "lattice": anon["search_lattice"],
+            "seconds": anon["search_seconds"],
+        },
         "columns": policy.published_columns,
         "counts": {
             "input_rows": pull["input_rows"],

@@ -1,0 +1,128 @@
+"""Benchmark: the whole nightly run and each stage, next to the floor, for N generated events.
+
+The floor is DuckDB alone reading the same raw day (JSON lines joined with the subscriber
+snapshot) and writing it back as Parquet: no checks, no privacy. Each measurement runs in its
+own process so peak memory (max RSS) is per measurement.
+
+    python benchmarks/bench.py --events 1000000 10000000 [--data-dir var/bench] [--json out.json]
+
+Not part of the test suite. Record the printed table in docs/BENCHMARKS.md with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DAY = date(2026, 11, 23)
+POLICY = ROOT / "policies" / "viewing_sessions.yaml"
+
+FLOOR = """
+import sys, duckdb
+raw, out = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+con.execute(f'''
+    COPY (
+        SELECT * FROM read_json('{raw}/viewing_events/dt=DAY/*.jsonl.gz', format = 'newline_delimited')
+        LEFT JOIN read_parquet('{raw}/subscribers/dt=DAY/*.parquet', hive_partitioning = false)
+        USING (account_id, profile_id)
+    ) TO '{out}' (FORMAT parquet, COMPRESSION zstd)''')
+""".replace("DAY", DAY.isoformat())
+
+
+# Runs one command and reports that command's own peak RSS (a fresh parent per measurement).
+WRAPPER = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+    "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(r.returncode)"
+)
+
+
+def _child(cmd: list[str]) -> tuple[float, int, str]:
+    """Run a command; return (seconds, its peak RSS in MB, stdout)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"bench: {' '.join(cmd[:4])} failed:\n{proc.stderr[-3000:]}")
+    peak_kb = int(proc.stderr.rsplit("MAXRSS_KB", 1)[1].split()[0])
+    return seconds, peak_kb // 1024, proc.stdout
+
+
+def bench(events: int, data_dir: Path) -> dict:
+    raw = data_dir / f"raw-{events}"
+    if not (raw / "viewing_events" / f"dt={DAY}").exists():
+        print(f"bench: generating {events:,} events in {raw}", file=sys.stderr)
+        _child([sys.executable, "-m", "transforms", "generate", "--raw-root", str(raw), "--day", str(DAY),
+                "--events", str(events), "--seed", "11", "--dirty-fraction", "0.001"])  # fmt: skip
+    raw_bytes = sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
+    floor_out = data_dir / f"floor-{events}.parquet"
+    floor_s, floor_mb, _ = _child([sys.executable, "-c", FLOOR, str(raw), str(floor_out)])
+    floor_out.unlink(missing_ok=True)
+
+    key = data_dir / "bench.key"
+    if not key.exists():
+        key.write_text("base64:" + __import__("base64").b64encode(os.urandom(32)).decode())
+    out = data_dir / f"out-{events}"
+    run_s, run_mb, stdout = _child([
+        sys.executable, "-m", "transforms", "run", "--policy", str(POLICY), "--day", str(DAY),
+        "--raw-root", str(raw), "--out-root", str(out), "--key-file", str(key),
+        "--work-root", str(data_dir / "work"), "--run-id", f"bench-{events}",
+    ])  # fmt: skip
+    summary = json.loads(stdout)
+    manifest = json.loads(Path(summary["manifest"]).read_text())
+    return {
+        "events": events,
+        "raw_mb": round(raw_bytes / 1e6, 1),
+        "floor_seconds": round(floor_s, 2),
+        "floor_peak_mb": floor_mb,
+        "run_seconds": round(run_s, 2),
+        "run_peak_mb": run_mb,
+        "ratio_to_floor": round(run_s / floor_s, 2),
+        "stage_seconds": summary["stage_seconds"],
+        "published_rows": summary["published_rows"],
+        "suppressed_rows": summary["suppressed_rows"],
+        "rejected_rows": summary["rejected_rows"],
+        "people": manifest["counts"]["people_in"],
+        "levels": manifest["levels"],
+        "search": manifest["search"],
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--events", type=int, nargs="+", default=[1_000_000])
+    p.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args()
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    results = []
+    for n in args.events:
+        r = bench(n, args.data_dir)
+        results.append(r)
+        print(json.dumps(r), file=sys.stderr)
+    print(f"machine: {machine}\n")
+    stages = list(results[0]["stage_seconds"])
+    print("| events | raw MB | floor s | run s | run/floor | peak MB (floor/run) | " + " | ".join(stages) + " |")
+    print("|" + "---|" * (6 + len(stages)))
+    for r in results:
+        cells = [f"{r['events']:,}", f"{r['raw_mb']}", f"{r['floor_seconds']}", f"{r['run_seconds']}",
+                 f"{r['ratio_to_floor']}x", f"{r['floor_peak_mb']}/{r['run_peak_mb']}"]  # fmt: skip
+        cells += [f"{r['stage_seconds'][s]:.2f}" for s in stages]
+        print("| " + " | ".join(cells) + " |")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
