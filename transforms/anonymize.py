@@ -55,11 +55,10 @@ def choose_levels(con: duckdb.DuckDBPyConnection, policy: Policy) -> tuple[dict[
     """Run the optimal search over the policy's level ranges on gen_events."""
     hierarchies = build_all(policy)
     qis = policy.qi_columns
-    heights = [hierarchies[q].height for q in qis]
     ranges = [level_range(qi, hierarchies[qi.column]) for qi in policy.quasi_identifiers]
-    rows = build_frequency_table(con, "gen_events", policy.pseudonym.column, qis, heights)
+    rows = build_frequency_table(con, "gen_events", policy.pseudonym.column, qis, ranges)
     log.info("anonymize: frequency table has %d rows (distinct combinations x people)", rows)
-    result = search(con, qis, heights, ranges, policy.privacy.k, policy.privacy.suppression_limit)
+    result = search(con, qis, ranges, policy.privacy.k, policy.privacy.suppression_limit)
     if result.best is None:
         raise PrivacyError(
             f"no generalization meets k={policy.privacy.k} within the suppression_limit of "
@@ -85,10 +84,10 @@ def anonymize(con: duckdb.DuckDBPyConnection, policy: Policy) -> AnonymizeResult
     qis = policy.qi_columns
     levels, found = choose_levels(con, policy)
     hierarchies = build_all(policy)
-    con.execute(f"CREATE OR REPLACE TABLE labelled AS {labelled_sql(policy, levels)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE labelled AS {labelled_sql(policy, levels)}")
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE classes AS
+        CREATE OR REPLACE TEMP TABLE classes AS
         SELECT {", ".join(qis)}, count(DISTINCT {pid}) AS people, count(*) AS rows
         FROM labelled GROUP BY ALL
         """
@@ -140,7 +139,7 @@ def anonymize(con: duckdb.DuckDBPyConnection, policy: Policy) -> AnonymizeResult
         rare = f"rare_{gate.key}"
         con.execute(
             f"""
-            CREATE OR REPLACE TABLE {rare} AS
+            CREATE OR REPLACE TEMP TABLE {rare} AS
             SELECT {gate.key} FROM anon_events GROUP BY 1 HAVING count(DISTINCT {pid}) < $k
             """,
             {"k": k},

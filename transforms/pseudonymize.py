@@ -45,7 +45,7 @@ def pseudonymize(con: duckdb.DuckDBPyConnection, policy: Policy, ring: KeyRing) 
     message = "encode(" + f" || '{SEPARATOR}' || ".join(person) + ")"
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE persons AS
+        CREATE OR REPLACE TEMP TABLE persons AS
         SELECT {", ".join(person)},
                $prefix || substr({hmac_sql(message)}, 1, {PSEUDONYM_HEX_CHARS}) AS pseudonym
         FROM (SELECT DISTINCT {", ".join(person)} FROM stg_events)

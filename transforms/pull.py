@@ -66,7 +66,7 @@ def _read_events_sql(files: list[str]) -> str:
         casts = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in EVENT_COLUMNS)
         return f"""
             SELECT *, NULL::VARCHAR AS _line, hash({", ".join(EVENT_COLUMNS)}) AS _line_hash,
-                   true AS _is_object
+                   true AS _is_object, NULL::VARCHAR[] AS _odd_keys
             FROM (SELECT filename AS _file, {casts}
                   FROM read_parquet($files, union_by_name = true, filename = true, hive_partitioning = false))"""
     return f"""
@@ -77,11 +77,14 @@ def _read_events_sql(files: list[str]) -> str:
                           hive_partitioning = false)
         ),
         parsed AS (
-            SELECT _file, line, try(json_extract_string(line, {paths})) AS f,
-                   coalesce(len(try(json_keys(line))), 0) > 0 AS _is_object
+            SELECT _file, line, try(json_extract_string(line, {paths})) AS f, try(json_keys(line)) AS keys
             FROM source
         )
-        SELECT _file, line AS _line, hash(line) AS _line_hash, _is_object, {fields}
+        SELECT _file, line AS _line, hash(line) AS _line_hash, coalesce(len(keys), 0) > 0 AS _is_object,
+               -- Only rows whose fields are not exactly the contract's keep their key list.
+               CASE WHEN len(keys) <> {len(EVENT_COLUMNS)} OR NOT list_has_all($contract, keys) THEN keys END
+                   AS _odd_keys,
+               {fields}
         FROM parsed"""
 
 
@@ -90,21 +93,8 @@ def _parquet_columns(con: duckdb.DuckDBPyConnection, files: list[str]) -> set[st
     return {r[0] for r in con.execute(query, {"files": files}).fetchall()}
 
 
-def _check_event_columns(con: duckdb.DuckDBPyConnection, files: list[str], policy: Policy) -> None:
+def _check_event_fields(seen: set[str], all_rows_complete: bool, policy: Policy) -> None:
     """Stop on a raw field the policy does not classify, or a contract field gone missing."""
-    if files[0].endswith(".parquet"):
-        seen = _parquet_columns(con, files)
-    else:
-        rows = con.execute(
-            """
-            SELECT DISTINCT k FROM (
-                SELECT unnest(try(json_keys(line))) AS k
-                FROM read_csv($files, columns = {'line': 'VARCHAR'}, delim = '\x01', quote = '',
-                              escape = '', header = false, auto_detect = false, hive_partitioning = false)
-            )""",
-            {"files": files},
-        ).fetchall()
-        seen = {r[0] for r in rows}
     unclassified = sorted(k for k in seen if k not in policy.columns)
     if unclassified:
         shown = ", ".join(repr(k[:64]) for k in unclassified[:10])
@@ -114,7 +104,7 @@ def _check_event_columns(con: duckdb.DuckDBPyConnection, files: list[str], polic
             "pseudonymize) before exporting this day"
         )
     missing = sorted(set(EVENT_COLUMNS) - seen)
-    if missing and seen:
+    if missing and not all_rows_complete:
         raise RawDataError(
             f"viewing_events for the day lack the contract fields {missing} in every row; "
             "upstream changed its schema: fix the producer or re-deliver the day"
@@ -122,7 +112,7 @@ def _check_event_columns(con: duckdb.DuckDBPyConnection, files: list[str], polic
 
 
 STAGE_SQL = """
-CREATE OR REPLACE TABLE raw_events AS
+CREATE OR REPLACE TEMP TABLE raw_events AS
 WITH source AS ({read_events}),
 typed AS (
     SELECT *,
@@ -153,7 +143,7 @@ FROM checked
 """
 
 JOIN_SQL = """
-CREATE OR REPLACE TABLE stg_subscribers AS
+CREATE OR REPLACE TEMP TABLE stg_subscribers AS
 SELECT account_id, profile_id,
        arg_min(birth_date, hash(birth_date, gender, plan, signup_date)) AS birth_date,
        arg_min(gender, hash(birth_date, gender, plan, signup_date)) AS gender,
@@ -167,10 +157,17 @@ FROM (
 )
 GROUP BY account_id, profile_id;
 
-CREATE OR REPLACE TABLE events_ranked AS
+CREATE OR REPLACE TEMP TABLE duplicated AS
+SELECT event_id FROM raw_events WHERE reject_reason IS NULL GROUP BY event_id HAVING count(*) > 1;
+
+CREATE OR REPLACE TEMP TABLE events_ranked AS
 WITH valid AS (
+    -- Ranking every row is costly, and only ids that occur more than once need it.
+    SELECT *, 1 AS copy_no FROM raw_events
+    WHERE reject_reason IS NULL AND event_id NOT IN (SELECT event_id FROM duplicated)
+    UNION ALL BY NAME
     SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _line_hash, _file) AS copy_no
-    FROM raw_events WHERE reject_reason IS NULL
+    FROM raw_events WHERE reject_reason IS NULL AND event_id IN (SELECT event_id FROM duplicated)
 ),
 joined AS (
     SELECT v.*, s.birth_date, s.gender, s.plan, s.profile_id IS NOT NULL AS has_subscriber
@@ -198,6 +195,7 @@ SELECT reject_reason, _file, NULL AS _line, event_id, account_id, profile_id, st
 FROM events_ranked WHERE reject_reason IS NOT NULL;
 
 DROP TABLE events_ranked;
+DROP TABLE duplicated;
 DROP TABLE raw_events;
 """
 
@@ -223,7 +221,8 @@ def pull(con: duckdb.DuckDBPyConnection, raw_root: Path, day: date, policy: Poli
         raise RawDataError(f"viewing_events for {day} mix JSON lines and Parquet files; deliver one format per day")
     sub_files = day_files(raw_root, "subscribers", day, ("*.parquet",))
     try:
-        _check_event_columns(con, event_files, policy)
+        if event_files[0].endswith(".parquet"):
+            _check_event_fields(_parquet_columns(con, event_files), False, policy)
         _check_subscriber_columns(con, sub_files, policy)
         sql = STAGE_SQL.format(
             read_events=_read_events_sql(event_files),
@@ -238,8 +237,17 @@ def pull(con: duckdb.DuckDBPyConnection, raw_root: Path, day: date, policy: Poli
                 "day_end": f"{date.fromordinal(day.toordinal() + 1).isoformat()} 00:00:00",
                 "max_watch": MAX_WATCH_SECONDS,
                 "content_types": list(CONTENT_TYPES),
+                **({} if event_files[0].endswith(".parquet") else {"contract": list(EVENT_COLUMNS)}),
             },
         )
+        if not event_files[0].endswith(".parquet"):
+            odd = con.execute(
+                "SELECT DISTINCT unnest(_odd_keys) FROM raw_events WHERE _odd_keys IS NOT NULL"
+            ).fetchall()
+            complete = con.execute(
+                "SELECT count(*) > 0 FROM raw_events WHERE _is_object AND _odd_keys IS NULL"
+            ).fetchone()[0]
+            _check_event_fields({r[0] for r in odd} | (set(EVENT_COLUMNS) if complete else set()), complete, policy)
         statements = [st for st in JOIN_SQL.split(";") if st.strip()]
         con.execute(statements[0], {"files": sub_files})
         for statement in statements[1:]:

@@ -66,18 +66,22 @@ def level_costs(con: duckdb.DuckDBPyConnection, lookup: str, height: int) -> Non
 
 
 def build_frequency_table(
-    con: duckdb.DuckDBPyConnection, source: str, person: str, qis: list[str], heights: list[int]
+    con: duckdb.DuckDBPyConnection, source: str, person: str, qis: list[str], ranges: list[tuple[int, int]]
 ) -> int:
-    """freq: one row per distinct (quasi-identifier values, person), widened with level codes."""
+    """freq: one row per (label codes at every level the search may choose, person).
+
+    Hierarchies nest, so values sharing a label at the lowest allowed level share it, and its
+    cost, at every level above: grouping them first is exact and shrinks the table.
+    """
     ids = ", ".join(f"{q}_id" for q in qis)
     cols, joins = [], []
-    for n, (q, h) in enumerate(zip(qis, heights, strict=True)):
+    for n, (q, (lo, hi)) in enumerate(zip(qis, ranges, strict=True)):
         joins.append(f"JOIN lk_{q} q{n} ON q{n}.id = f.{q}_id")
-        for level in range(h):
+        for level in range(lo, hi + 1):
             cols.append(f"q{n}.g{level} AS {q}_g{level}, q{n}.c{level} AS {q}_c{level}")
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE freq AS
+        CREATE OR REPLACE TEMP TABLE freq AS
         WITH people AS (
             SELECT {person}, row_number() OVER (ORDER BY {person}) AS pid
             FROM (SELECT DISTINCT {person} FROM {source})
@@ -87,22 +91,25 @@ def build_frequency_table(
             FROM {source} s JOIN people p USING ({person})
             GROUP BY ALL
         )
-        SELECT f.pid, f.rows, {", ".join(cols)}
+        SELECT f.pid, {", ".join(cols)}, sum(f.rows) AS rows
         FROM f {" ".join(joins)}
+        GROUP BY ALL
         """
     )
     return int(con.execute("SELECT count(*) FROM freq").fetchone()[0])
 
 
-def generalization_loss(con: duckdb.DuckDBPyConnection, qis: list[str], heights: list[int]) -> list[list[float]]:
-    """Row-weighted mean Loss cost per quasi-identifier and level, with nothing suppressed."""
+def generalization_loss(
+    con: duckdb.DuckDBPyConnection, qis: list[str], ranges: list[tuple[int, int]]
+) -> list[dict[int, float]]:
+    """Row-weighted mean Loss cost per quasi-identifier and allowed level, nothing suppressed."""
     total = float(con.execute("SELECT sum(rows) FROM freq").fetchone()[0] or 1)
-    sums = ", ".join(f"sum(rows * {q}_c{level})" for q, h in zip(qis, heights, strict=True) for level in range(h))
+    keys = [(i, level) for i, (lo, hi) in enumerate(ranges) for level in range(lo, hi + 1)]
+    sums = ", ".join(f"sum(rows * {qis[i]}_c{level})" for i, level in keys)
     values = con.execute(f"SELECT {sums} FROM freq").fetchone()
-    out, i = [], 0
-    for h in heights:
-        out.append([float(values[i + level]) / total for level in range(h)])
-        i += h
+    out: list[dict[int, float]] = [{} for _ in qis]
+    for (i, level), value in zip(keys, values, strict=True):
+        out[i][level] = float(value) / total
     return out
 
 
@@ -112,11 +119,16 @@ def evaluate(
     """(suppressed rows, loss numerator, published classes, total rows) for one node."""
     groups = ", ".join(f"{q}_g{lvl}" for q, lvl in zip(qis, levels, strict=True))
     cost = " + ".join(f"{q}_c{lvl}" for q, lvl in zip(qis, levels, strict=True))
+    # Two aggregations (per person, then per class) beat count(DISTINCT pid) here.
     row = con.execute(
         f"""
-        WITH cls AS (
-            SELECT count(DISTINCT pid) AS people, sum(rows) AS rows, sum(rows * ({cost})) AS cost
-            FROM freq GROUP BY {groups}
+        WITH per_person AS (
+            SELECT {groups}, sum(rows) AS rows, sum(rows * ({cost})) AS cost
+            FROM freq GROUP BY {groups}, pid
+        ),
+        cls AS (
+            SELECT count(*) AS people, sum(rows) AS rows, sum(cost) AS cost
+            FROM per_person GROUP BY {groups}
         )
         SELECT coalesce(sum(rows) FILTER (WHERE people < $k), 0),
                coalesce(sum(cost) FILTER (WHERE people >= $k), 0),
@@ -132,14 +144,13 @@ def evaluate(
 def search(
     con: duckdb.DuckDBPyConnection,
     qis: list[str],
-    heights: list[int],
     ranges: list[tuple[int, int]],
     k: int,
     suppression_limit: float,
 ) -> SearchResult:
     """Exact minimum-Loss node with suppressed share <= suppression_limit (rows)."""
     t0 = time.perf_counter()
-    gen = generalization_loss(con, qis, heights)
+    gen = generalization_loss(con, qis, ranges)
     q = len(qis)
     nodes = list(itertools.product(*(range(lo, hi + 1) for lo, hi in ranges)))
     bound = {n: sum(gen[i][lvl] for i, lvl in enumerate(n)) / q for n in nodes}
