@@ -3,5 +3,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
+bash "$ROOT/scripts/setup-checker.sh"
 cd "$ROOT"
 exec "$ROOT/.venv/bin/python" -m pytest "$@"

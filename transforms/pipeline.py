@@ -25,7 +25,7 @@ from transforms import pull as pull_mod
 from transforms import purge as purge_mod
 from transforms import validate as validate_mod
 from transforms.db import connect, sql_str
-from transforms.errors import ExportError
+from transforms.errors import ExportError, ValidationFailed
 from transforms.keys import KeyRing
 from transforms.policy import Policy, load_policy
 
@@ -131,7 +131,17 @@ def run_stage(stage: str, ctx: RunContext, ring: KeyRing | None = None) -> dict:
     summary: dict
     if stage == "purge":
         result = purge_mod.purge(Path(ctx.out_root), export, ctx.day_date, policy.retention_days)
-        summary = {"cutoff": result.cutoff, "removed_partitions": len(result.removed), "removed_files": result.files}
+        leftovers = purge_mod.purge_leftovers(
+            [Path(ctx.out_root) / ".staging" / export, Path(ctx.work_root) / export],
+            ctx.day_date,
+            policy.work_retention_days,
+        )
+        summary = {
+            "cutoff": result.cutoff,
+            "removed_partitions": len(result.removed),
+            "removed_files": result.files,
+            "removed_leftovers": len(leftovers),
+        }
     elif stage == "publish":
         summary = _publish(ctx, policy, stats)
     else:
@@ -197,7 +207,15 @@ def _validate(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
     }
     docs = staging / publish_mod.REPORTS / "data_docs"
     levels = stats["anonymize"]["level_numbers"]
-    summary = validate_mod.validate(con, policy, files, counts, levels, docs)
+    try:
+        summary = validate_mod.validate(con, policy, files, counts, levels, docs)
+    except ValidationFailed as exc:
+        # The candidate may hold the very leak validation caught: move it out of the
+        # extract's filesystem tree into the private work folder for inspection.
+        kept = ctx.work_dir(policy.export) / "failed_extract"
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.move(str(staging), str(kept))
+        raise ValidationFailed(f"{exc} (candidate kept privately in {kept})", exc.failed) from None
     return {
         "success": summary.success,
         "expectations": summary.evaluated,

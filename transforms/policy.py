@@ -166,6 +166,8 @@ class Policy(_Strict):
     schedule: str = "0 3 * * *"
     recipient: str
     retention_days: int = Field(ge=1)
+    #: Work and failed-candidate folders hold raw-derived rows: keep them only briefly.
+    work_retention_days: int = Field(default=7, ge=0)
     privacy: Privacy
     pseudonym: Pseudonym
     columns: dict[str, ColumnAction]
@@ -244,6 +246,16 @@ class Policy(_Strict):
     def published_columns(self) -> list[str]:
         return [self.pseudonym.column, *self.kept_columns, *self.qi_columns]
 
+    def referenced_files(self) -> list[Path]:
+        refs = []
+        for qi in self.quasi_identifiers:
+            spec = qi.hierarchy
+            if isinstance(spec, LocationHierarchy):
+                refs.append(self.resolve(spec.reference))
+            elif isinstance(spec, ArxHierarchy):
+                refs.append(self.resolve(spec.file))
+        return sorted(set(refs))
+
     def resolve(self, relative: str) -> Path:
         """A path named in the policy, relative to the policy file's folder."""
         return (Path(self.source_path).parent / relative).resolve()
@@ -263,9 +275,17 @@ def load_policy(path: str | Path) -> Policy:
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: expected a mapping at the top level")
     data["source_path"] = str(path.resolve())
-    data["digest"] = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    data["digest"] = "pending"
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
         raise PolicyError(f"{path}: invalid policy: {problems}") from None
+    # The digest covers the referenced hierarchy files too: changing one changes the output.
+    digest = hashlib.sha256(text.encode())
+    for ref in policy.referenced_files():
+        try:
+            digest.update(ref.name.encode() + b"\0" + ref.read_bytes())
+        except OSError as exc:
+            raise PolicyError(f"{path}: cannot read referenced file {ref}: {exc.strerror}") from None
+    return policy.model_copy(update={"digest": "sha256:" + digest.hexdigest()})

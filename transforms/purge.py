@@ -38,3 +38,25 @@ def purge(out_root: Path, export: str, today: date, retention_days: int) -> Purg
             result.files += n
             log.info("purge: removed %s (%d files), older than %s", part, n, cutoff)
     return result
+
+
+def purge_leftovers(roots: list[Path], today: date, retention_days: int) -> list[str]:
+    """Remove `<root>/<YYYY-MM-DD>/` folders (staging and work of failed runs) past retention.
+
+    Work folders hold raw-derived rows, so their retention is short (policy.work_retention_days).
+    """
+    cutoff = today - timedelta(days=retention_days)
+    removed = []
+    for root in roots:
+        if not root.exists():
+            continue
+        for folder in sorted(root.iterdir()):
+            try:
+                day = date.fromisoformat(folder.name)
+            except ValueError:
+                continue
+            if folder.is_dir() and day < cutoff:
+                shutil.rmtree(folder)
+                removed.append(str(folder))
+                log.info("purge: removed leftover %s, older than %s", folder, cutoff)
+    return removed

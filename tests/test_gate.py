@@ -1,0 +1,54 @@
+"""The gate through the stage runner: a failed validation publishes nothing and hides the candidate."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+
+import duckdb
+import pytest
+
+from transforms.errors import ExportError, ValidationFailed
+from transforms.keys import ring_from_text
+from transforms.pipeline import RunContext, run_stage
+from transforms.purge import purge, purge_leftovers
+
+from .conftest import DAY, POLICY_PATH, TEST_SECRET
+
+
+def test_failed_validation_publishes_nothing(raw_day, tmp_path):
+    ctx = RunContext(
+        str(POLICY_PATH), str(DAY), "gate-test", str(raw_day), str(tmp_path / "out"), str(tmp_path / "work")
+    )
+    ring = ring_from_text("base64:" + base64.b64encode(TEST_SECRET).decode(), "test")
+    for stage in ("pull", "pseudonymize", "generalize", "anonymize"):
+        run_stage(stage, ctx, ring if stage == "pseudonymize" else None)
+    db = ctx.work_dir("viewing_sessions") / "work.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE anon_events SET location = '198.51.100.7' WHERE rowid < 5")
+    with pytest.raises(ValidationFailed, match="candidate kept privately"):
+        run_stage("validate", ctx)
+    assert not ctx.staging_dir("viewing_sessions").exists()
+    assert (ctx.work_dir("viewing_sessions") / "failed_extract").exists()
+    with pytest.raises(ExportError, match="cannot publish"):
+        run_stage("publish", ctx)
+    assert not (tmp_path / "out" / "viewing_sessions" / f"day={DAY}").exists()
+
+
+def test_purge_removes_only_partitions_past_retention(tmp_path):
+    export = tmp_path / "viewing_sessions"
+    for day in ("2026-08-01", "2026-08-25", "2026-11-20"):
+        (export / f"day={day}").mkdir(parents=True)
+        (export / f"day={day}" / "part-00000.parquet").write_bytes(b"x")
+    (export / "notes").mkdir()
+    result = purge(tmp_path, "viewing_sessions", date(2026, 11, 23), retention_days=90)
+    assert result.cutoff == "2026-08-25"
+    assert sorted(p.name for p in export.iterdir()) == ["day=2026-08-25", "day=2026-11-20", "notes"]
+    assert result.files == 1
+
+
+def test_purge_removes_old_work_leftovers(tmp_path):
+    for day in ("2026-11-01", "2026-11-20"):
+        (tmp_path / "work" / day / "run").mkdir(parents=True)
+    removed = purge_leftovers([tmp_path / "work", tmp_path / "missing"], date(2026, 11, 23), 7)
+    assert [p.rsplit("/", 1)[-1] for p in removed] == ["2026-11-01"]
