@@ -32,7 +32,8 @@ con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
 con.execute(f'''
     COPY (
-        SELECT * FROM read_json('{raw}/viewing_events/dt=DAY/*.jsonl.gz', format = 'newline_delimited', ignore_errors = true)
+        SELECT * FROM read_json('{raw}/viewing_events/dt=DAY/*.jsonl.gz',
+                                format = 'newline_delimited', ignore_errors = true)
         LEFT JOIN read_parquet('{raw}/subscribers/dt=DAY/*.parquet', hive_partitioning = false)
         USING (account_id, profile_id)
     ) TO '{out}' (FORMAT parquet, COMPRESSION zstd)''')

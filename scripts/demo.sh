@@ -19,11 +19,14 @@ export AIRFLOW_VAR_VIEWING_EXPORT_OUT_ROOT="$VAR/extracts"
 export AIRFLOW_VAR_VIEWING_EXPORT_WORK_ROOT="$VAR/work"
 export AIRFLOW_VAR_VIEWING_EXPORT_QUARANTINE_ROOT="$VAR/quarantine"
 
-# A local random key, made once and kept (so re-runs give the same pseudonyms). Never printed.
-KEY_FILE="$VAR/secrets/pseudonymization.key"
+# A local random key ring, made once and kept (so re-runs give the same pseudonyms), never
+# printed. Its key id "demo" is refused unless VIEWING_EXPORT_DEMO_MODE=1, so it cannot slip
+# into production.
+export VIEWING_EXPORT_DEMO_MODE=1
+KEY_FILE="$VAR/secrets/pseudonymization.json"
 if [[ ! -f "$KEY_FILE" ]]; then
     mkdir -p "$(dirname "$KEY_FILE")" && chmod 700 "$(dirname "$KEY_FILE")"
-    (umask 077 && "$PY" -c 'import base64, secrets; print("base64:" + base64.b64encode(secrets.token_bytes(32)).decode())' > "$KEY_FILE")
+    (umask 077 && "$PY" -c 'import base64, json, secrets; print(json.dumps({"active": "demo", "keys": {"demo": "base64:" + base64.b64encode(secrets.token_bytes(32)).decode()}}))' > "$KEY_FILE")
 fi
 AIRFLOW_VAR_PSEUDONYMIZATION_SECRET="$(cat "$KEY_FILE")"
 export AIRFLOW_VAR_PSEUDONYMIZATION_SECRET

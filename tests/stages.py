@@ -14,7 +14,7 @@ def staged(raw_root, policy, ring, upto: str = "generalize"):
     con = connect(None)
     pull(con, raw_root, DAY, policy)
     if upto in ("pseudonymize", "generalize"):
-        pseudonymize(con, policy, ring)
+        pseudonymize(con, policy, ring, DAY)
     if upto == "generalize":
         generalize(con, policy, DAY)
     return con

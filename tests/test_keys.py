@@ -79,3 +79,24 @@ def test_recipients_get_different_domain_keys():
     key = Key("k1", b"m" * 32)
     assert derive_domain_key(key, "analytics") != derive_domain_key(key, "marketing")
     assert derive_domain_key(key, "analytics") == derive_domain_key(key, "analytics")
+
+
+def test_demo_key_is_refused_outside_demo_mode(monkeypatch):
+    ring = json.dumps({"active": "demo", "keys": {"demo": "d" * 32}})
+    monkeypatch.delenv("VIEWING_EXPORT_DEMO_MODE", raising=False)
+    with pytest.raises(KeyConfigError, match="demo key and is refused outside demo mode"):
+        ring_from_text(ring, "test")
+    monkeypatch.setenv("VIEWING_EXPORT_DEMO_MODE", "1")
+    assert ring_from_text(ring, "test").active_id == "demo"
+
+
+@pytest.mark.parametrize(
+    ("epoch", "label"),
+    [("none", ""), ("year", "2026"), ("month", "2026-11"), ("week", "2026-W48"), ("day", "2026-11-23")],
+)
+def test_epoch_labels(epoch, label):
+    from datetime import date
+
+    from transforms.keys import epoch_label
+
+    assert epoch_label(epoch, date(2026, 11, 23)) == label

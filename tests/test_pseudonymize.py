@@ -44,3 +44,32 @@ def test_same_key_and_input_give_the_same_pseudonyms(raw_day, policy, ring):
     a = staged(raw_day, policy, ring, upto="pseudonymize").execute("SELECT * FROM persons ORDER BY ALL").fetchall()
     b = staged(raw_day, policy, ring, upto="pseudonymize").execute("SELECT * FROM persons ORDER BY ALL").fetchall()
     assert a == b
+
+
+def test_pseudonyms_are_stable_within_an_epoch_and_change_after_it(raw_day, policy, ring):
+    from datetime import date
+
+    from transforms.pseudonymize import pseudonymize
+
+    monthly = policy.model_copy(update={"pseudonym": policy.pseudonym.model_copy(update={"epoch": "month"})})
+    con = staged(raw_day, monthly, ring, upto="pull")
+
+    def persons(day):
+        pseudonymize(con, monthly, ring, day)
+        return dict(
+            ((a, p), s) for a, p, s in con.execute("SELECT account_id, profile_id, pseudonym FROM persons").fetchall()
+        )
+
+    nov_1, nov_30, dec_1 = persons(date(2026, 11, 1)), persons(date(2026, 11, 30)), persons(date(2026, 12, 1))
+    assert nov_1 == nov_30
+    assert all(nov_1[k] != dec_1[k] for k in nov_1)
+
+
+def test_rotating_the_key_changes_pseudonyms_and_their_prefix(raw_day, policy, ring):
+    from transforms.keys import Key, KeyRing
+
+    rotated = KeyRing("t2", {**ring.keys, "t2": Key("t2", b"r" * 32)})
+    old = staged(raw_day, policy, ring, upto="pseudonymize").execute("SELECT pseudonym FROM persons").fetchall()
+    new = staged(raw_day, policy, rotated, upto="pseudonymize").execute("SELECT pseudonym FROM persons").fetchall()
+    assert all(p.startswith("t1:") for (p,) in old) and all(p.startswith("t2:") for (p,) in new)
+    assert not {p.split(":")[1] for (p,) in old} & {p.split(":")[1] for (p,) in new}

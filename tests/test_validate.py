@@ -66,3 +66,19 @@ def test_unaccounted_rows_fail_the_gate(anonymized, policy, tmp_path):
     counts = _counts(con, result) | {"input_rows": result.input_rows + 1}
     with pytest.raises(ValidationFailed, match="input = published"):
         validate(con, policy, files, counts, result.level_numbers, tmp_path / "docs")
+
+
+def test_self_test_catches_an_unkeyed_hash_of_an_identifier(anonymized, policy, tmp_path):
+    import hashlib
+
+    from transforms.selftest import self_test
+
+    con, _ = anonymized
+    files = stage_extract(con, policy, tmp_path / "clean")
+    clean = self_test(con, policy, files)
+    assert clean.hits == 0 and clean.values_tested > 1000 and clean.forms_tested > 5 * clean.values_tested
+    account = con.execute("SELECT account_id FROM stg_events LIMIT 1").fetchone()[0]
+    leaked = "t1:" + hashlib.sha256(account.encode()).hexdigest()[:32]
+    con.execute("UPDATE anon_events SET viewer_id = ? WHERE rowid < 3", [leaked])
+    files = stage_extract(con, policy, tmp_path / "leaky")
+    assert self_test(con, policy, files).hits == 1

@@ -15,6 +15,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from transforms.errors import KeyConfigError
@@ -23,6 +24,8 @@ MIN_KEY_BYTES = 32
 ENV_SECRET = "PSEUDONYMIZATION_SECRET"  # noqa: S105 (a variable name, not a secret)
 ENV_KEY_ID = "PSEUDONYMIZATION_KEY_ID"
 _KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+#: Keys whose id starts with "demo" are for the embedded demo only (scripts/demo.sh sets this).
+ENV_DEMO_MODE = "VIEWING_EXPORT_DEMO_MODE"
 DERIVATION_LABEL = b"viewing-export/pseudonym/v1"
 
 
@@ -64,6 +67,11 @@ def _decode(text: str, where: str) -> bytes:
 def _checked(key_id: str, secret: bytes, where: str) -> Key:
     if not _KEY_ID.match(key_id):
         raise KeyConfigError(f"{where}: key id {key_id[:40]!r} must be 1-32 letters, digits, '-' or '_'")
+    if key_id.lower().startswith("demo") and os.environ.get(ENV_DEMO_MODE) != "1":
+        raise KeyConfigError(
+            f"{where}: key {key_id!r} is a demo key and is refused outside demo mode; create a real "
+            "key (see README, 'Keys') and store it in your secrets backend"
+        )
     if len(secret) < MIN_KEY_BYTES:
         raise KeyConfigError(
             f"{where}: key {key_id!r} is {len(secret)} bytes; use at least {MIN_KEY_BYTES} random "
@@ -114,6 +122,22 @@ def load_key_ring(key_file: str | Path | None = None, env: dict[str, str] | None
         f"no pseudonymization key: set {ENV_SECRET} or pass --key-file FILE "
         "(in Airflow: the Variable pseudonymization_secret)"
     )
+
+
+def epoch_label(epoch: str, day: date) -> str:
+    """The label of the pseudonym epoch a day falls in ("" when pseudonyms never roll)."""
+    if epoch == "none":
+        return ""
+    if epoch == "year":
+        return f"{day.year}"
+    if epoch == "month":
+        return f"{day.year}-{day.month:02d}"
+    if epoch == "week":
+        iso = day.isocalendar()
+        return f"{iso.year}-W{iso.week:02d}"
+    if epoch == "day":
+        return day.isoformat()
+    raise KeyConfigError(f"unknown pseudonym epoch {epoch!r}; use none, year, month, week or day")
 
 
 def derive_domain_key(master: Key, recipient: str, epoch: str = "") -> bytes:

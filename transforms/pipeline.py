@@ -23,6 +23,7 @@ from transforms import pseudonymize as pseudonymize_mod
 from transforms import publish as publish_mod
 from transforms import pull as pull_mod
 from transforms import purge as purge_mod
+from transforms import selftest as selftest_mod
 from transforms import validate as validate_mod
 from transforms.db import connect, sql_str
 from transforms.errors import ExportError, ValidationFailed
@@ -181,8 +182,8 @@ def _pull(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
 def _pseudonymize(con, ctx: RunContext, policy: Policy, stats: dict, ring: KeyRing | None) -> dict:
     if ring is None:
         raise ExportError("the pseudonymize stage needs the key ring; none was given")
-    r = pseudonymize_mod.pseudonymize(con, policy, ring)
-    return {"people": r.people, "rows": r.rows, "key_id": r.key_id, "recipient": r.recipient}
+    r = pseudonymize_mod.pseudonymize(con, policy, ring, ctx.day_date)
+    return {"people": r.people, "rows": r.rows, "key_id": r.key_id, "recipient": r.recipient, "epoch": r.epoch}
 
 
 def _generalize(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
@@ -208,6 +209,13 @@ def _validate(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
     docs = staging / publish_mod.REPORTS / "data_docs"
     levels = stats["anonymize"]["level_numbers"]
     try:
+        selftest = selftest_mod.self_test(con, policy, files)
+        if selftest.hits:
+            raise ValidationFailed(
+                f"self-test failed, nothing published: {selftest.hits} published values equal a raw "
+                "identifier or an unkeyed hash of one",
+                ["self_test"],
+            )
         summary = validate_mod.validate(con, policy, files, counts, levels, docs)
     except ValidationFailed as exc:
         # The candidate may hold the very leak validation caught: move it out of the
@@ -222,6 +230,7 @@ def _validate(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
         "failed": summary.failed,
         "suites": summary.suites,
         "staged_files": len(files),
+        "self_test": asdict(selftest),
     }
 
 
@@ -237,6 +246,8 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict) -> dict:
             "column": policy.pseudonym.column,
             "key_id": pseudo["key_id"],
             "recipient": pseudo["recipient"],
+            "epoch": policy.pseudonym.epoch,
+            "epoch_label": pseudo["epoch"],
             "algorithm": "HMAC-SHA256 (per-recipient derived key), first 128 bits, hex",
         },
         "k": policy.privacy.k,
@@ -269,6 +280,10 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict) -> dict:
             "avg_class_people": round(anon["avg_class_people"], 2),
             "gated_values": anon["gated_values"],
             "gated_rows": anon["gated_rows"],
+        },
+        "self_test": {
+            **stats["validate"]["self_test"],
+            "forms": "value, md5/sha1/sha256 (hex, base64, 32-hex prefix), HMAC-SHA256 under an empty key",
         },
         "validation": {
             "success": stats["validate"]["success"],

@@ -157,6 +157,9 @@ class Privacy(_Strict):
 class Pseudonym(_Strict):
     column: str
     person: list[str] = Field(min_length=1)
+    #: Pseudonyms are stable within an epoch and change on purpose at its end, to limit how
+    #: much history links up: none (stable while the key is), year, month, week or day.
+    epoch: Literal["none", "year", "month", "week", "day"] = "none"
 
 
 class Policy(_Strict):

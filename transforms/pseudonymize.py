@@ -10,11 +10,12 @@ per distinct person, then joins back. The pads are bound parameters, never SQL t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import duckdb
 
 from transforms.db import scalar
-from transforms.keys import KeyRing, derive_domain_key, hmac_pads
+from transforms.keys import KeyRing, derive_domain_key, epoch_label, hmac_pads
 from transforms.policy import Policy
 
 PSEUDONYM_HEX_CHARS = 32  # 128 bits: collisions are negligible even at billions of people
@@ -36,11 +37,13 @@ class PseudonymizeResult:
     rows: int
     key_id: str
     recipient: str
+    epoch: str
 
 
-def pseudonymize(con: duckdb.DuckDBPyConnection, policy: Policy, ring: KeyRing) -> PseudonymizeResult:
+def pseudonymize(con: duckdb.DuckDBPyConnection, policy: Policy, ring: KeyRing, day: date) -> PseudonymizeResult:
     key = ring.active
-    ipad, opad = hmac_pads(derive_domain_key(key, policy.recipient))
+    epoch = epoch_label(policy.pseudonym.epoch, day)
+    ipad, opad = hmac_pads(derive_domain_key(key, policy.recipient, epoch))
     person = policy.pseudonym.person
     message = "encode(" + f" || '{SEPARATOR}' || ".join(person) + ")"
     con.execute(
@@ -64,4 +67,4 @@ def pseudonymize(con: duckdb.DuckDBPyConnection, policy: Policy, ring: KeyRing) 
     )
     people = int(scalar(con, "SELECT count(*) FROM persons") or 0)
     rows = int(scalar(con, "SELECT count(*) FROM pseudo_events") or 0)
-    return PseudonymizeResult(people=people, rows=rows, key_id=key.key_id, recipient=policy.recipient)
+    return PseudonymizeResult(people=people, rows=rows, key_id=key.key_id, recipient=policy.recipient, epoch=epoch)
