@@ -8,6 +8,9 @@ from pathlib import Path
 import duckdb
 
 
+DEFAULT_MEMORY_LIMIT = "4GB"
+
+
 def connect(path: str | Path | None, temp_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
     """Open the run's database with settings that keep large days within memory.
 
@@ -18,8 +21,8 @@ def connect(path: str | Path | None, temp_dir: str | Path | None = None) -> duck
     con.execute("SET enable_progress_bar = false")
     # Row order is fixed by explicit ORDER BY where it matters (published files).
     con.execute("SET preserve_insertion_order = false")
-    if limit := os.environ.get("EXPORT_DUCKDB_MEMORY_LIMIT"):
-        con.execute("SET memory_limit = ?", [limit])
+    # DuckDB's own default is 80% of RAM; a nightly job shares its worker, so bound it.
+    con.execute("SET memory_limit = ?", [os.environ.get("EXPORT_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)])
     if threads := os.environ.get("EXPORT_DUCKDB_THREADS"):
         con.execute(f"SET threads = {int(threads)}")
     if temp_dir:
