@@ -61,3 +61,41 @@ def test_bad_regex_is_reported(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(PolicyError, match="cannot read policy file"):
         load_policy(tmp_path / "nope.yaml")
+
+
+def test_email_can_never_be_kept(tmp_path):
+    with pytest.raises(PolicyError, match=r"columns\.email is a direct identifier: it may only be drop"):
+        load_policy(_write(tmp_path, lambda d: d["columns"].__setitem__("email", "keep")))
+
+
+def _ip_qi(min_level):
+    qi = {"column": "ip_network", "source": ["ip_address"], "hierarchy": {"type": "ip_prefix"}}
+    if min_level:
+        qi["min_level"] = min_level
+    return qi
+
+
+def test_reduced_ip_needs_a_prefix_level(tmp_path):
+    def reduce_without_floor(d):
+        d["columns"]["ip_address"] = "reduce"
+        d["quasi_identifiers"].append(_ip_qi(None))
+
+    with pytest.raises(PolicyError, match="never the full value"):
+        load_policy(_write(tmp_path, reduce_without_floor))
+
+    def reduce_to_prefix(d):
+        d["columns"]["ip_address"] = "reduce"
+        d["quasi_identifiers"].append(_ip_qi("prefix_long"))
+
+    assert "ip_network" in load_policy(_write(tmp_path, reduce_to_prefix)).qi_columns
+
+
+def test_ip_prefix_labels():
+    from transforms.hierarchies.ip_prefix import IpPrefixOperator
+
+    op = IpPrefixOperator()
+    assert op.labels("81.2.69.160") == ["81.2.69.160", "81.2.69.0/24", "81.2.0.0/16", "*"]
+    assert op.labels("2001:db8:6fe3:ea8c::f812:14c7") == [
+        "2001:db8:6fe3:ea8c::f812:14c7", "2001:db8:6fe3::/48", "2001:db8::/32", "*",
+    ]  # fmt: skip
+    assert op.labels("not-an-ip") == ["invalid", "invalid", "invalid", "*"]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import duckdb
 
-
 DEFAULT_MEMORY_LIMIT = "4GB"
 
 

@@ -17,7 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from transforms.errors import PolicyError
 
-ColumnAction = Literal["pseudonymize", "drop", "generalize", "keep"]
+ColumnAction = Literal["pseudonymize", "drop", "reduce", "generalize", "keep"]
+#: Direct identifiers of the contract and what a policy may do with each. Email, names and
+#: device ids are never kept in any form; an IP address may only be reduced to a prefix.
+DIRECT_IDENTIFIERS: dict[str, tuple[str, ...]] = {
+    "email": ("drop",),
+    "profile_name": ("drop",),
+    "device_id": ("drop",),
+    "event_id": ("drop",),
+    "ip_address": ("drop", "reduce"),
+    "account_id": ("pseudonymize",),
+    "profile_id": ("pseudonymize",),
+}
 
 # Columns of the raw data contract (BRIEF.md). The subscriber ids join the two tables.
 EVENT_COLUMNS = (
@@ -110,6 +121,10 @@ class RulesHierarchy(_Strict):
         return self
 
 
+class IpPrefixHierarchy(_Strict):
+    type: Literal["ip_prefix"]
+
+
 class ArxHierarchy(_Strict):
     """ARX format: one row per original value, level 0 to the most general, `;` or `,`."""
 
@@ -119,7 +134,7 @@ class ArxHierarchy(_Strict):
 
 
 HierarchySpec = Annotated[
-    IntervalsHierarchy | ValuesHierarchy | LocationHierarchy | RulesHierarchy | ArxHierarchy,
+    IntervalsHierarchy | ValuesHierarchy | LocationHierarchy | RulesHierarchy | ArxHierarchy | IpPrefixHierarchy,
     Field(discriminator="type"),
 ]
 
@@ -196,6 +211,12 @@ class Policy(_Strict):
                 f"columns: raw columns {missing} are not classified; add each under `columns` "
                 "with one of pseudonymize, drop, generalize, keep"
             )
+        for column, allowed in DIRECT_IDENTIFIERS.items():
+            if self.columns.get(column) not in allowed:
+                raise ValueError(
+                    f"columns.{column} is a direct identifier: it may only be {' or '.join(allowed)}, "
+                    f"not {self.columns.get(column)}"
+                )
         for person_col in self.pseudonym.person:
             if self.columns.get(person_col) != "pseudonymize":
                 raise ValueError(
@@ -207,7 +228,14 @@ class Policy(_Strict):
                 f"columns classified pseudonymize {pseudonymized} must be exactly "
                 f"pseudonym.person {sorted(self.pseudonym.person)}"
             )
-        generalized = {c for c, a in self.columns.items() if a == "generalize"}
+        generalized = {c for c, a in self.columns.items() if a in ("generalize", "reduce")}
+        for qi in self.quasi_identifiers:
+            reduced = [s for s in qi.source if self.columns.get(s) == "reduce"]
+            if reduced and (qi.hierarchy.type != "ip_prefix" or qi.min_level in (None, 0, "address")):
+                raise ValueError(
+                    f"quasi_identifiers.{qi.column}: {reduced} are classified reduce, so they need the "
+                    "ip_prefix hierarchy with min_level prefix_long or higher (never the full value)"
+                )
         used: set[str] = set()
         names: set[str] = set()
         for qi in self.quasi_identifiers:
@@ -215,7 +243,7 @@ class Policy(_Strict):
                 if src not in generalized:
                     raise ValueError(
                         f"quasi_identifiers.{qi.column}: source {src!r} must be classified as "
-                        "generalize under `columns`"
+                        "generalize or reduce under `columns`"
                     )
             used.update(qi.source)
             if qi.column in names:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from transforms.hierarchies.arx import ArxOperator
 from transforms.hierarchies.base import TOP, Hierarchy
 from transforms.hierarchies.intervals import IntervalsOperator
+from transforms.hierarchies.ip_prefix import IpPrefixOperator
 from transforms.hierarchies.location import LocationOperator
 from transforms.hierarchies.rules import RulesOperator
 from transforms.hierarchies.values import ValuesOperator
@@ -23,6 +24,8 @@ def build(qi: QuasiIdentifier, policy: Policy) -> Hierarchy:
         return RulesOperator(spec)
     if spec.type == "location":
         return LocationOperator(policy.resolve(spec.reference))
+    if spec.type == "ip_prefix":
+        return IpPrefixOperator()
     if spec.type == "arx":
         return ArxOperator(policy.resolve(spec.file), spec.level_names)
     raise AssertionError(f"unhandled hierarchy type {spec.type}")  # pydantic rejects others
