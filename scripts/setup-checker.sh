@@ -9,6 +9,7 @@ STAMP="$ROOT/.venv-checker/.installed"
 if [[ ! -f "$STAMP" || "$ROOT/requirements-checker.txt" -nt "$STAMP" ]]; then
     echo "setup: creating .venv-checker for pycanon" >&2
     "$PYTHON" -m venv "$ROOT/.venv-checker"
-    "$ROOT/.venv-checker/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements-checker.txt"
+    "$ROOT/.venv-checker/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r "$ROOT/requirements-checker.txt" 2> >(grep -v "^WARNING: Location" >&2)
     touch "$STAMP"
 fi

@@ -10,7 +10,10 @@ STAMP="$ROOT/.venv/.installed"
 if [[ ! -f "$STAMP" || "$ROOT/requirements.txt" -nt "$STAMP" || "$ROOT/requirements-dev.txt" -nt "$STAMP" ]]; then
     echo "setup: creating .venv and installing pinned requirements (about a minute)" >&2
     "$PYTHON" -m venv "$ROOT/.venv"
-    "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt"
-    "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$ROOT"
+    # Filter pip's notes about this machine's extra local indexes; real errors still show.
+    "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt" \
+        2> >(grep -v "^WARNING: Location" >&2)
+    "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$ROOT" \
+        2> >(grep -v "^WARNING: Location" >&2)
     touch "$STAMP"
 fi

@@ -11,10 +11,12 @@ and rows. Leaves are the distinct source values of the day (the hierarchy's leve
 
 Exactness (branch and bound): for any node N, the loss of N and of every generalization of N
 is at least gen_loss(N), the loss if no row were suppressed (suppression costs 1, more than
-any generalization, and generalizing never lowers a value's cost). Nodes are visited in
-increasing gen_loss; the search stops when gen_loss reaches the best loss found, so the
-node returned is a true optimum. Feasibility is monotone (generalizing merges classes and
-can only shrink suppression), so a node below a known infeasible node is skipped unevaluated.
+any generalization, and generalizing never lowers a value's cost). The search stops when the
+lowest unvisited gen_loss reaches the best loss found, so the node returned is a true optimum.
+Feasibility is monotone (generalizing merges classes and can only shrink suppression), so a
+node below a known infeasible node is skipped unevaluated. Visits alternate between the
+lowest-bound node (tightens the stop) and the most general undecided node (finds infeasible
+nodes high in the lattice, which rule out everything below them).
 """
 
 from __future__ import annotations
@@ -154,17 +156,20 @@ def search(
     q = len(qis)
     nodes = list(itertools.product(*(range(lo, hi + 1) for lo, hi in ranges)))
     bound = {n: sum(gen[i][lvl] for i, lvl in enumerate(n)) / q for n in nodes}
-    nodes.sort(key=lambda n: (bound[n], sum(n), n))
+    ascending = sorted(nodes, key=lambda n: (bound[n], sum(n), n))
+    descending = sorted(nodes, key=lambda n: (-sum(n), bound[n], n))
     best: NodeResult | None = None
-    infeasible: list[tuple[int, ...]] = []
+    infeasible: list[tuple[int, ...]] = []  # maximal known-infeasible nodes
+    decided: set[tuple[int, ...]] = set()
     evaluated = skipped = 0
     trace: list[NodeResult] = []
-    for node in nodes:
-        if best is not None and bound[node] >= best.loss - 1e-12:
-            break
+
+    def visit(node: tuple[int, ...]) -> None:
+        nonlocal best, evaluated, skipped, infeasible
+        decided.add(node)
         if any(_below(node, bad) for bad in infeasible):
             skipped += 1
-            continue
+            return
         suppressed, cost, classes, total = evaluate(con, qis, node, k)
         evaluated += 1
         feasible = total > 0 and suppressed <= suppression_limit * total
@@ -175,6 +180,24 @@ def search(
             infeasible = [b for b in infeasible if not _below(b, node)] + [node]
         elif best is None or loss < best.loss - 1e-12:
             best = result
+
+    # Two fronts, both exact: the lowest bound first finds good solutions and tightens the
+    # stopping bound; the most general undecided node first finds infeasible nodes high up,
+    # and monotonicity then rules out everything below them without evaluating it.
+    low = high = 0
+    while low < len(ascending):
+        node = ascending[low]
+        if best is not None and bound[node] >= best.loss - 1e-12:
+            break  # every node left has a lower bound >= the best loss found
+        low += 1
+        if node not in decided:
+            visit(node)
+        while high < len(descending):
+            node = descending[high]
+            high += 1
+            if node not in decided and (best is None or bound[node] < best.loss - 1e-12):
+                visit(node)
+                break
     seconds = time.perf_counter() - t0
     log.info(
         "search: %d of %d nodes evaluated (%d skipped as below an infeasible node) in %.2fs",
