@@ -43,6 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quarantine-root", type=Path,
                    help="where rejected raw rows are kept (raw data's access domain)")  # fmt: skip
     r.add_argument("--run-id", help="run id recorded in the manifest (default: cli__<UTC time>)")
+
+    a = sub.add_parser("anonymize", help="anonymize any CSV with ARX hierarchies (the engine alone)")
+    a.add_argument("--input", required=True, type=Path)
+    a.add_argument("--hierarchies", required=True, type=Path, help="folder of *_hierarchy_<attr>.csv files")
+    a.add_argument("--qi", required=True, help="quasi-identifier columns, comma separated")
+    a.add_argument("--k", required=True, type=int)
+    a.add_argument("--suppression", type=float, default=0.0, help="share of records that may be suppressed")
+    a.add_argument("--metric", choices=["loss", "precision"], default="loss")
+    a.add_argument("--sensitive", help="column whose l-diversity is reported")
+    a.add_argument("--output", type=Path)
     return p
 
 
@@ -61,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"events": res.events, "profiles": res.profiles, "titles": res.titles,
                               "dirty_events": res.dirty_events, "seconds": res.seconds,
                               "raw_root": str(args.raw_root)}))  # fmt: skip
+            return 0
+        if args.command == "anonymize":
+            from transforms.tabular import anonymize_csv
+
+            res = anonymize_csv(args.input, args.hierarchies, [q.strip() for q in args.qi.split(",")], args.k,
+                                args.suppression, args.metric, args.output, args.sensitive)  # fmt: skip
+            print(json.dumps(res.to_dict(), indent=2))
             return 0
         from transforms.keys import load_key_ring
         from transforms.pipeline import RunContext, run_all

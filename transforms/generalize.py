@@ -37,50 +37,74 @@ class GeneralizeResult:
     distinct_values: dict[str, int]
 
 
-def build_lookup(con: duckdb.DuckDBPyConnection, qi: QuasiIdentifier, h: Hierarchy, day: date) -> int:
-    exprs = derived_sql(qi)
+def build_lookup(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    column: str,
+    exprs: list[str],
+    h: Hierarchy,
+    params: dict | None = None,
+) -> int:
+    """lk_<column>: one row per distinct source value with its label and cost at every level."""
     src = [f"s{i}" for i in range(len(exprs))]
     distinct = con.execute(
-        f"SELECT DISTINCT {', '.join(f'{e} AS {s}' for e, s in zip(exprs, src, strict=True))} FROM pseudo_events",
-        {"day": day} if "$day" in " ".join(exprs) else {},
+        f"SELECT DISTINCT {', '.join(f'{e} AS {s}' for e, s in zip(exprs, src, strict=True))} FROM {source}",
+        params or {},
     ).fetchall()
     distinct.sort(key=lambda row: tuple((v is None, str(v)) for v in row))
     labels = [h.labels(row[0] if len(row) == 1 else row) for row in distinct]
     columns: dict[str, list] = {"id": list(range(len(distinct)))}
     for i, s in enumerate(src):
         columns[s] = [row[i] for row in distinct]
+    priced = set()
     for level in range(h.height):
         columns[f"l{level}"] = [lab[level] for lab in labels]
-    table = pa.table(columns)
-    con.register("_lookup", table)
-    con.execute(f"CREATE OR REPLACE TABLE lk_{qi.column} AS SELECT * FROM _lookup")
+        fixed = h.costs(level)
+        if fixed is not None:
+            columns[f"c{level}"] = [fixed.get(lab[level], 1.0) for lab in labels]
+            priced.add(level)
+    con.register("_lookup", pa.table(columns))
+    con.execute(f"CREATE OR REPLACE TABLE lk_{column} AS SELECT * FROM _lookup")
     con.unregister("_lookup")
-    level_costs(con, f"lk_{qi.column}", h.height)
+    level_costs(con, f"lk_{column}", h.height, priced)
     return len(distinct)
+
+
+def attach_ids(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    target: str,
+    keep: list[str],
+    qis: list[tuple[str, list[str]]],
+    params: dict | None = None,
+) -> None:
+    """target: `keep` columns of source plus, per quasi-identifier, the id of its source value."""
+    joins, ids = [], []
+    for n, (column, exprs) in enumerate(qis):
+        cond = " AND ".join(f"k{n}.s{i} IS NOT DISTINCT FROM {expr}" for i, expr in enumerate(exprs))
+        joins.append(f"JOIN lk_{column} k{n} ON {cond}")
+        ids.append(f"k{n}.id AS {column}_id")
+    con.execute(
+        f"CREATE OR REPLACE TABLE {target} AS SELECT {', '.join(f'e.{c}' for c in keep)}, {', '.join(ids)} "
+        f"FROM {source} e {' '.join(joins)}",
+        params or {},
+    )
 
 
 def generalize(con: duckdb.DuckDBPyConnection, policy: Policy, day: date) -> GeneralizeResult:
     hierarchies = build_all(policy)
+    params = {"day": day}
     counts = {}
-    joins, ids = [], []
-    params: dict[str, object] = {}
-    for n, qi in enumerate(policy.quasi_identifiers):
-        counts[qi.column] = build_lookup(con, qi, hierarchies[qi.column], day)
-        alias = f"k{n}"
-        cond = " AND ".join(f"{alias}.s{i} IS NOT DISTINCT FROM {expr}" for i, expr in enumerate(derived_sql(qi)))
-        joins.append(f"JOIN lk_{qi.column} {alias} ON {cond}")
-        ids.append(f"{alias}.id AS {qi.column}_id")
-        if qi.derive == "age_years":
-            params["day"] = day
-    keep = [policy.pseudonym.column, *policy.kept_columns]
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE gen_events AS
-        SELECT {", ".join(f"e.{c}" for c in keep)}, {", ".join(ids)}
-        FROM pseudo_events e
-        {" ".join(joins)}
-        """,
-        params,
-    )
+    qis = []
+    for qi in policy.quasi_identifiers:
+        exprs = derived_sql(qi)
+        uses_day = any("$day" in e for e in exprs)
+        counts[qi.column] = build_lookup(
+            con, "pseudo_events", qi.column, exprs, hierarchies[qi.column], params if uses_day else None
+        )
+        qis.append((qi.column, exprs))
+    uses_day = any("$day" in e for _, exprs in qis for e in exprs)
+    attach_ids(con, "pseudo_events", "gen_events", [policy.pseudonym.column, *policy.kept_columns], qis,
+               params if uses_day else None)  # fmt: skip
     rows = int(con.execute("SELECT count(*) FROM gen_events").fetchone()[0])
     return GeneralizeResult(rows=rows, distinct_values=counts)

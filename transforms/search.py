@@ -54,12 +54,18 @@ def _below(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return all(x <= y for x, y in zip(a, b, strict=True))
 
 
-def level_costs(con: duckdb.DuckDBPyConnection, lookup: str, height: int) -> None:
-    """Add to a lookup table, per level L: g{L} (dense label code) and c{L} (Loss cost)."""
+def level_costs(con: duckdb.DuckDBPyConnection, lookup: str, height: int, priced: set[int] = frozenset()) -> None:
+    """Add to a lookup table, per level L: g{L} (dense label code) and c{L} (Loss cost).
+
+    Levels in `priced` already have c{L} (costs fixed by the hierarchy); the others are priced
+    on the lookup's rows, the distinct source values of the day.
+    """
     n = int(con.execute(f"SELECT count(*) FROM {lookup}").fetchone()[0])
     parts = []
     for level in range(height):
         parts.append(f"dense_rank() OVER (ORDER BY l{level}) - 1 AS g{level}")
+        if level in priced:
+            continue
         if n <= 1:
             parts.append(f"CASE WHEN l{level} = '*' THEN 1.0 ELSE 0.0 END AS c{level}")
         else:
@@ -149,11 +155,26 @@ def search(
     ranges: list[tuple[int, int]],
     k: int,
     suppression_limit: float,
+    metric: str = "loss",
+    heights: list[int] | None = None,
 ) -> SearchResult:
-    """Exact minimum-Loss node with suppressed share <= suppression_limit (rows)."""
+    """Exact optimum of `metric` with suppressed share <= suppression_limit (rows).
+
+    metric "loss": ARX's Loss. metric "precision": ARX's Precision (height-based): each value
+    costs its level / (hierarchy height - 1), a suppressed one 1; needs `heights`.
+    """
+    if metric not in ("loss", "precision"):
+        raise ValueError(f"unknown metric {metric!r}; use loss or precision")
     t0 = time.perf_counter()
-    gen = generalization_loss(con, qis, ranges)
     q = len(qis)
+    if metric == "loss":
+        gen = generalization_loss(con, qis, ranges)
+    else:
+        if heights is None:
+            raise ValueError("metric precision needs the hierarchies' heights")
+        gen = [
+            {lvl: lvl / max(1, h - 1) for lvl in range(lo, hi + 1)} for (lo, hi), h in zip(ranges, heights, strict=True)
+        ]
     nodes = list(itertools.product(*(range(lo, hi + 1) for lo, hi in ranges)))
     bound = {n: sum(gen[i][lvl] for i, lvl in enumerate(n)) / q for n in nodes}
     ascending = sorted(nodes, key=lambda n: (bound[n], sum(n), n))
@@ -173,6 +194,8 @@ def search(
         suppressed, cost, classes, total = evaluate(con, qis, node, k)
         evaluated += 1
         feasible = total > 0 and suppressed <= suppression_limit * total
+        if metric == "precision":
+            cost = (total - suppressed) * bound[node] * q
         loss = (cost + suppressed * q) / (q * total) if total else 1.0
         result = NodeResult(node, feasible, suppressed, loss, classes)
         trace.append(result)

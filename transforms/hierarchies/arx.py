@@ -49,5 +49,14 @@ class ArxOperator(Hierarchy):
             return [text] + [TOP] * (self.height - 1)
         return list(row)
 
+    def costs(self, level: int) -> dict[str, float] | None:
+        n = len(self.rows)
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row[level]] = counts.get(row[level], 0) + 1
+        out = {label: (m - 1) / (n - 1) if n > 1 else 0.0 for label, m in counts.items()}
+        out.setdefault(TOP, 1.0)
+        return out
+
     def domain(self, level: int) -> list[str] | None:
         return sorted({row[level] for row in self.rows} | ({TOP} if level else set()))

@@ -29,6 +29,15 @@ class Hierarchy(ABC):
         """Every label the level can produce, or None when the level is open (raw values)."""
         return [TOP] if level == len(self.level_names) - 1 else None
 
+    def costs(self, level: int) -> dict[str, float] | None:
+        """Loss cost of each label at `level` fixed by the hierarchy, or None to count the day's values.
+
+        ARX prices a label covering m of the hierarchy's n leaves at (m-1)/(n-1); hierarchies
+        with a closed list of leaves (ARX files) say so here, open ones (ages, device models)
+        are priced on the distinct values seen in the data.
+        """
+        return None
+
     @property
     def height(self) -> int:
         return len(self.level_names)
