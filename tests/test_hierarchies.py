@@ -76,3 +76,14 @@ def test_arx_hierarchy_reads_the_adult_benchmark_files():
     assert op.labels("Unseen") == ["Unseen", "*"]
     age = ArxOperator(ADULT / "adult_hierarchy_age.csv")
     assert age.height == len(age.labels("39")) and age.labels("39")[-1] == "*"
+
+
+def test_prefix_hierarchy_for_codes_and_dates():
+    from transforms.hierarchies.prefix import PrefixOperator
+    from transforms.policy import PrefixHierarchy
+
+    dates = PrefixOperator(PrefixHierarchy(type="prefix", lengths=[7, 4]))
+    assert dates.labels("2026-11-23") == ["2026-11-23", "2026-11", "2026", "*"]
+    codes = PrefixOperator(PrefixHierarchy(type="prefix", lengths=[3, 1], mask=True))
+    assert codes.labels("10115") == ["10115", "101**", "1****", "*"]
+    assert codes.labels(None) == ["unknown", "unknown", "unknown", "*"]

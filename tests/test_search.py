@@ -13,7 +13,7 @@ from transforms.hierarchies import build_all, level_range
 from .stages import staged
 
 
-def brute_force(con, policy, k, limit):
+def brute_force(con, policy, k, limit, unit="rows"):
     """Independent reference: numpy over the rows, every node of the lattice, no pruning."""
     qis = policy.qi_columns
     pid = policy.pseudonym.column
@@ -45,7 +45,9 @@ def brute_force(con, policy, k, limit):
         people = np.bincount(pairs // (people_codes.max() + 1), minlength=cls.max() + 1)
         small = people[cls] < k
         suppressed = int(small.sum())
-        if suppressed > limit * total:
+        if unit == "rows" and suppressed > limit * total:
+            continue
+        if unit == "people" and len(np.unique(people_codes[small])) > limit * (people_codes.max() + 1):
             continue
         loss = (cost[~small].sum() + suppressed * len(qis)) / (len(qis) * total)
         if best is None or loss < best[0] - 1e-12:
@@ -61,10 +63,13 @@ def small(raw_day, policy, ring):
     return con
 
 
-@pytest.mark.parametrize(("k", "limit"), [(2, 0.0), (5, 0.05), (10, 0.25)])
-def test_search_finds_the_brute_force_optimum(small, policy, k, limit):
-    p = policy.model_copy(update={"privacy": policy.privacy.model_copy(update={"k": k, "suppression_limit": limit})})
-    expected_loss, expected_node = brute_force(small, p, k, limit)
+@pytest.mark.parametrize(
+    ("k", "limit", "unit"), [(2, 0.0, "rows"), (5, 0.05, "rows"), (10, 0.25, "rows"), (5, 0.1, "people")]
+)
+def test_search_finds_the_brute_force_optimum(small, policy, k, limit, unit):
+    update = {"k": k, "suppression_limit": limit, "suppression_unit": unit}
+    p = policy.model_copy(update={"privacy": policy.privacy.model_copy(update=update)})
+    expected_loss, expected_node = brute_force(small, p, k, limit, unit)
     levels, found = choose_levels(small, p)
     assert found.best.loss == pytest.approx(expected_loss, abs=1e-9)
     assert found.evaluated < found.lattice_size  # pruning did work
@@ -86,3 +91,23 @@ def test_applied_output_meets_k_in_people(small, policy):
         [policy.privacy.k],
     ).fetchone()[0]
     assert rare == 0
+
+
+def test_stable_levels_keep_last_night_while_feasible(small, policy):
+    stable = policy.model_copy(update={"privacy": policy.privacy.model_copy(update={"stable_levels": True})})
+    coarse = {"age_band": "*", "gender": "*", "plan": "*", "location": "country", "device_class": "*",
+              "part_of_day": "*", "watch_time_bucket": "*"}  # fmt: skip
+    kept = anonymize(small, stable, coarse)
+    assert kept.levels == coarse and kept.levels_source == "previous_night"
+    finest = {"age_band": "5y", "gender": "value", "plan": "value", "location": "city", "device_class": "class",
+              "part_of_day": "3h", "watch_time_bucket": "fine"}  # fmt: skip
+    searched = anonymize(small, stable, finest)
+    assert searched.levels_source == "search" and searched.levels != finest
+
+
+def test_manifest_metrics_are_reported(small, policy):
+    result = anonymize(small, policy)
+    assert 0 < result.loss < 1 and 0 < result.precision <= 1 and result.discernibility > 0
+    assert result.risk_after["highest"] <= 1 / policy.privacy.k
+    assert result.risk_before["highest"] >= result.risk_after["highest"]
+    assert result.l_diversity["attribute"] == "title_id" and result.l_diversity["distinct_l"] >= 1

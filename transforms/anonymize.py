@@ -40,6 +40,15 @@ class AnonymizeResult:
     min_class_people: int
     avg_class_people: float
     loss: float = 0.0
+    precision: float = 0.0
+    discernibility: float = 0.0
+    metric: str = "loss"
+    suppression_unit: str = "rows"
+    people_with_suppressed_rows: int = 0
+    levels_source: str = "search"
+    risk_before: dict[str, float] = field(default_factory=dict)
+    risk_after: dict[str, float] = field(default_factory=dict)
+    l_diversity: dict[str, object] = field(default_factory=dict)
     search_evaluated: int = 0
     search_lattice: int = 0
     search_seconds: float = 0.0
@@ -51,14 +60,27 @@ class AnonymizeResult:
         return self.suppressed_rows / self.input_rows if self.input_rows else 0.0
 
 
-def choose_levels(con: duckdb.DuckDBPyConnection, policy: Policy) -> tuple[dict[str, int], SearchResult]:
-    """Run the optimal search over the policy's level ranges on gen_events."""
+def choose_levels(
+    con: duckdb.DuckDBPyConnection, policy: Policy, previous: dict[str, str] | None = None
+) -> tuple[dict[str, int], SearchResult]:
+    """Run the optimal search over the policy's level ranges on gen_events.
+
+    `previous`: last night's levels by name; with `stable_levels` they are kept while feasible.
+    """
     hierarchies = build_all(policy)
     qis = policy.qi_columns
     ranges = [level_range(qi, hierarchies[qi.column]) for qi in policy.quasi_identifiers]
     rows = build_frequency_table(con, "gen_events", policy.pseudonym.column, qis, ranges)
     log.info("anonymize: frequency table has %d rows (distinct combinations x people)", rows)
-    result = search(con, qis, ranges, policy.privacy.k, policy.privacy.suppression_limit)
+    preferred = None
+    if policy.privacy.stable_levels and previous and set(previous) == set(qis):
+        names = [hierarchies[q].level_names for q in qis]
+        if all(previous[q] in n for q, n in zip(qis, names, strict=True)):
+            preferred = tuple(n.index(previous[q]) for q, n in zip(qis, names, strict=True))
+    result = search(
+        con, qis, ranges, policy.privacy.k, policy.privacy.suppression_limit, policy.privacy.metric,
+        [hierarchies[q].height for q in qis], policy.privacy.suppression_unit, preferred,
+    )  # fmt: skip
     if result.best is None:
         raise PrivacyError(
             f"no generalization meets k={policy.privacy.k} within the suppression_limit of "
@@ -78,12 +100,25 @@ def labelled_sql(policy: Policy, levels: dict[str, int]) -> str:
     return f"SELECT {', '.join(f'g.{c}' for c in cols)}, {', '.join(labels)} FROM gen_events g {' '.join(joins)}"
 
 
-def anonymize(con: duckdb.DuckDBPyConnection, policy: Policy) -> AnonymizeResult:
+def risk(con: duckdb.DuckDBPyConnection, class_sql: str) -> dict[str, float]:
+    """Prosecutor re-identification risk over classes (people per class): highest and row average."""
+    row = con.execute(
+        f"SELECT max(1.0 / people), sum(rows * 1.0 / people) / sum(rows) FROM ({class_sql}) WHERE people > 0"
+    ).fetchone()
+    return {"highest": round(float(row[0] or 0), 6), "average": round(float(row[1] or 0), 6)}
+
+
+def anonymize(
+    con: duckdb.DuckDBPyConnection, policy: Policy, previous_levels: dict[str, str] | None = None
+) -> AnonymizeResult:
     k = policy.privacy.k
     pid = policy.pseudonym.column
     qis = policy.qi_columns
-    levels, found = choose_levels(con, policy)
+    levels, found = choose_levels(con, policy, previous_levels)
     hierarchies = build_all(policy)
+    finest = [level_range(qi, hierarchies[qi.column])[0] for qi in policy.quasi_identifiers]
+    groups = ", ".join(f"{q}_g{lvl}" for q, lvl in zip(qis, finest, strict=True))
+    risk_before = risk(con, f"SELECT count(DISTINCT pid) AS people, sum(rows) AS rows FROM freq GROUP BY {groups}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE labelled AS {labelled_sql(policy, levels)}")
     con.execute(
         f"""
@@ -96,12 +131,6 @@ def anonymize(con: duckdb.DuckDBPyConnection, policy: Policy) -> AnonymizeResult
     input_people = int(scalar(con, f"SELECT count(DISTINCT {pid}) FROM labelled") or 0)
     suppressed_rows = int(scalar(con, "SELECT coalesce(sum(rows), 0) FROM classes WHERE people < $k", {"k": k}))
     share = suppressed_rows / input_rows if input_rows else 0.0
-    if share > policy.privacy.suppression_limit:
-        raise PrivacyError(
-            f"k={k} needs {share:.1%} of rows suppressed at the policy's levels, over the "
-            f"suppression_limit of {policy.privacy.suppression_limit:.1%}; generalize further "
-            "(raise a quasi_identifier's level), lower k, or raise the limit"
-        )
     on = " AND ".join(f"l.{q} = c.{q}" for q in qis)
     con.execute(
         f"""
@@ -133,6 +162,23 @@ def anonymize(con: duckdb.DuckDBPyConnection, policy: Policy) -> AnonymizeResult
     )
     if suppressed_rows != found.best.suppressed_rows:
         raise PrivacyError("internal check failed: applied suppression differs from the search's")
+    heights = [hierarchies[q].height for q in qis]
+    result.metric = policy.privacy.metric
+    result.suppression_unit = policy.privacy.suppression_unit
+    result.precision = round(
+        (sum(levels[q] / max(1, h - 1) for q, h in zip(qis, heights, strict=True)) / len(qis))
+        * (input_rows - suppressed_rows) / max(1, input_rows) + suppressed_rows / max(1, input_rows), 6
+    )  # fmt: skip
+    result.discernibility = (
+        float(scalar(con, "SELECT coalesce(sum(rows * rows), 0) FROM classes WHERE people >= $k", {"k": k}) or 0)
+        + suppressed_rows * input_rows
+    )
+    result.people_with_suppressed_rows = int(scalar(
+        con, f"SELECT count(DISTINCT {pid}) FROM labelled l JOIN classes c ON {on} WHERE c.people < $k", {"k": k}
+    ) or 0)  # fmt: skip
+    result.levels_source = "previous_night" if found.kept_preferred else "search"
+    result.risk_before = risk_before
+    result.risk_after = risk(con, "SELECT people, rows FROM classes WHERE people >= " + str(k))
     # People all of whose plays were suppressed: they vanish from the extract entirely.
     result.suppressed_people = input_people - result.published_people
     for gate in policy.privacy.rare_values:
@@ -153,9 +199,29 @@ def anonymize(con: duckdb.DuckDBPyConnection, policy: Policy) -> AnonymizeResult
             f"UPDATE anon_events SET {sets} WHERE {gate.key} IN (SELECT {gate.key} FROM {rare})",
             {"replacement": gate.replacement},
         )
+    if policy.privacy.sensitive:  # after gating: diversity of what is actually published
+        result.l_diversity = l_diversity(con, qis, policy.privacy.sensitive)
     con.execute("DROP TABLE labelled")
+    con.execute("DROP TABLE freq")
     log.info(
         "anonymize: k=%d levels=%s classes=%d suppressed_rows=%d (%.2f%%)",
         k, result.levels, result.classes, suppressed_rows, 100 * share,
     )  # fmt: skip
     return result
+
+
+def l_diversity(con: duckdb.DuckDBPyConnection, qis: list[str], sensitive: str) -> dict[str, object]:
+    """Smallest distinct-l and entropy-l of `sensitive` over the published combinations (rows)."""
+    row = con.execute(
+        f"""
+        WITH v AS (SELECT {", ".join(qis)}, {sensitive} AS value, count(*) AS n FROM anon_events GROUP BY ALL),
+        c AS (
+            SELECT count(*) AS distinct_values,
+                   exp(-sum((n / total) * ln(n / total))) AS entropy_l
+            FROM (SELECT *, sum(n) OVER (PARTITION BY {", ".join(qis)}) AS total FROM v)
+            GROUP BY {", ".join(qis)}
+        )
+        SELECT min(distinct_values), min(entropy_l) FROM c
+        """
+    ).fetchone()
+    return {"attribute": sensitive, "distinct_l": int(row[0] or 0), "entropy_l": round(float(row[1] or 0), 4)}

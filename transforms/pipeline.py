@@ -191,8 +191,19 @@ def _generalize(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict
     return {"rows": r.rows, "distinct_source_values": r.distinct_values}
 
 
+def previous_levels(ctx: RunContext, policy: Policy) -> dict[str, str] | None:
+    """The levels published for the day before, from its manifest (for stable levels)."""
+    day_before = (ctx.day_date - timedelta(days=1)).isoformat()
+    path = publish_mod.partition_dir(Path(ctx.out_root), policy.export, day_before) / publish_mod.MANIFEST
+    try:
+        return json.loads(path.read_text())["levels"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def _anonymize(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
-    r = anonymize_mod.anonymize(con, policy)
+    previous = previous_levels(ctx, policy) if policy.privacy.stable_levels else None
+    r = anonymize_mod.anonymize(con, policy, previous)
     out = asdict(r)
     out["suppression_share"] = round(r.suppression_share, 6)
     return out
@@ -255,10 +266,20 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict) -> dict:
         "quasi_identifiers": policy.qi_columns,
         "levels": anon["levels"],
         "anonymization": {
-            "objective": "loss (ARX Loss: mean over attributes of (m-1)/(n-1), suppressed = 1)",
+            "objective": anon["metric"],
+            "levels_source": anon["levels_source"],
             "loss": anon["loss"],
-            "suppression_share": anon["suppression_share"],
-            "suppression_unit": "rows",
+            "precision": anon["precision"],
+            "discernibility": anon["discernibility"],
+            "suppression_unit": anon["suppression_unit"],
+            "suppressed_rows_share": anon["suppression_share"],
+            "people_with_suppressed_rows": anon["people_with_suppressed_rows"],
+            "risk_before": anon["risk_before"],
+            "risk_after": anon["risk_after"],
+            "l_diversity": anon["l_diversity"],
+            "metrics": "loss: ARX Loss, mean over attributes of (m-1)/(n-1), suppressed = 1; precision: "
+            "mean level/(height-1), suppressed = 1; discernibility: sum of class rows squared + "
+            "suppressed rows x input rows; risk: prosecutor risk 1/people of the class (highest, row average)",
         },
         "search": {
             "evaluated": anon["search_evaluated"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -121,6 +122,21 @@ class RulesHierarchy(_Strict):
         return self
 
 
+class PrefixHierarchy(_Strict):
+    """Codes and ISO dates cut to shorter prefixes, e.g. lengths [7, 4]: 2026-11-23 -> 2026-11 -> 2026."""
+
+    type: Literal["prefix"]
+    lengths: list[int] = Field(min_length=1)
+    mask: bool = False  # pad with "*" to the original length: 10115 -> 101**
+
+    @field_validator("lengths")
+    @classmethod
+    def _decreasing(cls, v: list[int]) -> list[int]:
+        if any(b >= a for a, b in pairwise(v)) or any(x < 1 for x in v):
+            raise ValueError("prefix lengths must be positive and strictly decreasing")
+        return v
+
+
 class IpPrefixHierarchy(_Strict):
     type: Literal["ip_prefix"]
 
@@ -134,7 +150,13 @@ class ArxHierarchy(_Strict):
 
 
 HierarchySpec = Annotated[
-    IntervalsHierarchy | ValuesHierarchy | LocationHierarchy | RulesHierarchy | ArxHierarchy | IpPrefixHierarchy,
+    IntervalsHierarchy
+    | ValuesHierarchy
+    | LocationHierarchy
+    | RulesHierarchy
+    | ArxHierarchy
+    | IpPrefixHierarchy
+    | PrefixHierarchy,
     Field(discriminator="type"),
 ]
 
@@ -166,6 +188,14 @@ class RareValueGate(_Strict):
 class Privacy(_Strict):
     k: int = Field(ge=2, description="minimum distinct people per published combination")
     suppression_limit: float = Field(ge=0.0, le=1.0)
+    #: What the suppression limit counts: rows removed, or people with any row removed.
+    suppression_unit: Literal["rows", "people"] = "rows"
+    #: The search's objective: ARX's Loss, or height-based precision.
+    metric: Literal["loss", "precision"] = "loss"
+    #: Reuse the previous night's levels while they still meet k within the limit.
+    stable_levels: bool = False
+    #: A kept column whose diversity inside each published combination is reported (l-diversity).
+    sensitive: str | None = None
     rare_values: list[RareValueGate] = []
 
 
@@ -256,6 +286,8 @@ class Policy(_Strict):
                 "add a quasi_identifier or classify them as drop"
             )
         kept = {c for c, a in self.columns.items() if a == "keep"}
+        if self.privacy.sensitive and self.privacy.sensitive not in kept:
+            raise ValueError(f"privacy.sensitive {self.privacy.sensitive!r} must be a column classified keep")
         for gate in self.privacy.rare_values:
             bad = sorted({gate.key, *gate.columns} - kept)
             if bad:

@@ -48,6 +48,7 @@ class SearchResult:
     lattice_size: int
     seconds: float
     trace: list[NodeResult] = field(default_factory=list)
+    kept_preferred: bool = False
 
 
 def _below(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
@@ -122,31 +123,41 @@ def generalization_loss(
 
 
 def evaluate(
-    con: duckdb.DuckDBPyConnection, qis: list[str], levels: tuple[int, ...], k: int
-) -> tuple[int, float, int, int]:
-    """(suppressed rows, loss numerator, published classes, total rows) for one node."""
+    con: duckdb.DuckDBPyConnection, qis: list[str], levels: tuple[int, ...], k: int, people: bool = False
+) -> tuple[int, float, int, int, int, int]:
+    """One node: (suppressed rows, loss numerator, classes kept, total rows, suppressed people, people).
+
+    People are only counted when `people` is set (suppression limit in people): it costs a join.
+    """
     groups = ", ".join(f"{q}_g{lvl}" for q, lvl in zip(qis, levels, strict=True))
     cost = " + ".join(f"{q}_c{lvl}" for q, lvl in zip(qis, levels, strict=True))
     # Two aggregations (per person, then per class) beat count(DISTINCT pid) here.
+    people_sql = (
+        f"""(SELECT count(DISTINCT pp.pid) FROM per_person pp JOIN cls c USING ({groups}) WHERE c.people < $k),
+            (SELECT count(DISTINCT pid) FROM freq)"""
+        if people
+        else "0, 0"
+    )
     row = con.execute(
         f"""
         WITH per_person AS (
-            SELECT {groups}, sum(rows) AS rows, sum(rows * ({cost})) AS cost
+            SELECT {groups}, pid, sum(rows) AS rows, sum(rows * ({cost})) AS cost
             FROM freq GROUP BY {groups}, pid
         ),
         cls AS (
-            SELECT count(*) AS people, sum(rows) AS rows, sum(cost) AS cost
+            SELECT {groups}, count(*) AS people, sum(rows) AS rows, sum(cost) AS cost
             FROM per_person GROUP BY {groups}
         )
         SELECT coalesce(sum(rows) FILTER (WHERE people < $k), 0),
                coalesce(sum(cost) FILTER (WHERE people >= $k), 0),
                count(*) FILTER (WHERE people >= $k),
-               sum(rows)
+               sum(rows),
+               {people_sql}
         FROM cls
         """,
         {"k": k},
     ).fetchone()
-    return int(row[0]), float(row[1]), int(row[2]), int(row[3])
+    return int(row[0]), float(row[1]), int(row[2]), int(row[3]), int(row[4]), int(row[5])
 
 
 def search(
@@ -157,11 +168,15 @@ def search(
     suppression_limit: float,
     metric: str = "loss",
     heights: list[int] | None = None,
+    unit: str = "rows",
+    preferred: tuple[int, ...] | None = None,
 ) -> SearchResult:
     """Exact optimum of `metric` with suppressed share <= suppression_limit (rows).
 
     metric "loss": ARX's Loss. metric "precision": ARX's Precision (height-based): each value
     costs its level / (hierarchy height - 1), a suppressed one 1; needs `heights`.
+    unit "people": the limit counts people with any row suppressed instead of rows.
+    preferred: a node to keep if it is feasible (stable levels across nights); no search then.
     """
     if metric not in ("loss", "precision"):
         raise ValueError(f"unknown metric {metric!r}; use loss or precision")
@@ -191,9 +206,12 @@ def search(
         if any(_below(node, bad) for bad in infeasible):
             skipped += 1
             return
-        suppressed, cost, classes, total = evaluate(con, qis, node, k)
+        suppressed, cost, classes, total, supp_people, people = evaluate(con, qis, node, k, unit == "people")
         evaluated += 1
-        feasible = total > 0 and suppressed <= suppression_limit * total
+        if unit == "people":
+            feasible = people > 0 and supp_people <= suppression_limit * people
+        else:
+            feasible = total > 0 and suppressed <= suppression_limit * total
         if metric == "precision":
             cost = (total - suppressed) * bound[node] * q
         loss = (cost + suppressed * q) / (q * total) if total else 1.0
@@ -203,6 +221,14 @@ def search(
             infeasible = [b for b in infeasible if not _below(b, node)] + [node]
         elif best is None or loss < best.loss - 1e-12:
             best = result
+
+    if preferred is not None and preferred in bound:
+        visit(preferred)
+        if best is not None:
+            seconds = time.perf_counter() - t0
+            log.info("search: kept the preferred levels %s (still feasible) in %.2fs", preferred, seconds)
+            return SearchResult(best, evaluated, skipped, len(nodes), seconds, trace, kept_preferred=True)
+        log.info("search: the preferred levels %s no longer meet the limit; searching", preferred)
 
     # Two fronts, both exact: the lowest bound first finds good solutions and tightens the
     # stopping bound; the most general undecided node first finds infeasible nodes high up,

@@ -7,6 +7,7 @@ from transforms.hierarchies.base import TOP, Hierarchy
 from transforms.hierarchies.intervals import IntervalsOperator
 from transforms.hierarchies.ip_prefix import IpPrefixOperator
 from transforms.hierarchies.location import LocationOperator
+from transforms.hierarchies.prefix import PrefixOperator
 from transforms.hierarchies.rules import RulesOperator
 from transforms.hierarchies.values import ValuesOperator
 from transforms.policy import Policy, QuasiIdentifier
@@ -24,6 +25,8 @@ def build(qi: QuasiIdentifier, policy: Policy) -> Hierarchy:
         return RulesOperator(spec)
     if spec.type == "location":
         return LocationOperator(policy.resolve(spec.reference))
+    if spec.type == "prefix":
+        return PrefixOperator(spec)
     if spec.type == "ip_prefix":
         return IpPrefixOperator()
     if spec.type == "arx":
