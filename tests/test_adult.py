@@ -108,3 +108,9 @@ def test_cli_anonymize_prints_levels_and_metrics(tmp_path):
     assert set(out["levels"]) == {"age", "sex", "race"}
     assert {"loss", "precision", "discernibility", "classes", "suppressed"} <= set(out)
     assert Path(tmp_path / "o.csv").read_text().count("\n") == out["records"] + 1
+
+
+def test_l_diversity_on_adult_salary():
+    result = anonymize_csv(ADULT / "adult.csv", ADULT, QIS, 5, 0.05, "loss", sensitive="salary-class", min_l=2)
+    assert result.l_diversity["distinct_l"] >= 2
+    assert result.suppressed <= 0.05 * result.records

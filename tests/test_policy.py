@@ -99,3 +99,12 @@ def test_ip_prefix_labels():
         "2001:db8:6fe3:ea8c::f812:14c7", "2001:db8:6fe3::/48", "2001:db8::/32", "*",
     ]  # fmt: skip
     assert op.labels("not-an-ip") == ["invalid", "invalid", "invalid", "*"]
+
+
+def test_l_cannot_be_enforced_on_a_gated_column(tmp_path):
+    def gated_l(d):
+        d["privacy"]["sensitive"] = "title_id"
+        d["privacy"]["l"] = 2
+
+    with pytest.raises(PolicyError, match="rare-value gating"):
+        load_policy(_write(tmp_path, gated_l))

@@ -13,11 +13,13 @@ from transforms.hierarchies import build_all, level_range
 from .stages import staged
 
 
-def brute_force(con, policy, k, limit, unit="rows"):
+def brute_force(con, policy, k, limit, unit="rows", metric="loss", sensitive=None, min_l=0):
     """Independent reference: numpy over the rows, every node of the lattice, no pruning."""
     qis = policy.qi_columns
     pid = policy.pseudonym.column
-    frame = con.execute(f"SELECT {pid}, {', '.join(q + '_id' for q in qis)} FROM gen_events").df()
+    extra = f", {sensitive}" if sensitive else ""
+    frame = con.execute(f"SELECT {pid}, {', '.join(q + '_id' for q in qis)}{extra} FROM gen_events").df()
+    sens_codes = np.unique(frame[sensitive].to_numpy(), return_inverse=True)[1] if sensitive else None
     people_codes = np.unique(frame[pid].to_numpy(), return_inverse=True)[1]
     hier = build_all(policy)
     codes, costs = {}, {}
@@ -44,12 +46,19 @@ def brute_force(con, policy, k, limit, unit="rows"):
         pairs = np.unique(cls * (people_codes.max() + 1) + people_codes)
         people = np.bincount(pairs // (people_codes.max() + 1), minlength=cls.max() + 1)
         small = people[cls] < k
+        if min_l:
+            sens_pairs = np.unique(cls * (sens_codes.max() + 1) + sens_codes)
+            diversity = np.bincount(sens_pairs // (sens_codes.max() + 1), minlength=cls.max() + 1)
+            small |= diversity[cls] < min_l
         suppressed = int(small.sum())
         if unit == "rows" and suppressed > limit * total:
             continue
         if unit == "people" and len(np.unique(people_codes[small])) > limit * (people_codes.max() + 1):
             continue
         loss = (cost[~small].sum() + suppressed * len(qis)) / (len(qis) * total)
+        if metric == "discernibility":
+            kept_sizes = np.bincount(cls[~small], minlength=cls.max() + 1)
+            loss = float((kept_sizes.astype(float) ** 2).sum() + suppressed * total)
         if best is None or loss < best[0] - 1e-12:
             best = (loss, node)
     return best
@@ -111,3 +120,20 @@ def test_manifest_metrics_are_reported(small, policy):
     assert result.risk_after["highest"] <= 1 / policy.privacy.k
     assert result.risk_before["highest"] >= result.risk_after["highest"]
     assert result.l_diversity["attribute"] == "title_id" and result.l_diversity["distinct_l"] >= 1
+
+
+def test_discernibility_objective_is_exact(small, policy):
+    p = policy.model_copy(update={"privacy": policy.privacy.model_copy(update={"metric": "discernibility"})})
+    expected, _ = brute_force(small, p, p.privacy.k, p.privacy.suppression_limit, metric="discernibility")
+    _, found = choose_levels(small, p)
+    assert found.best.loss == pytest.approx(expected)
+
+
+def test_l_diversity_is_enforced_exactly(small, policy):
+    update = {"sensitive": "content_type", "l": 2, "suppression_limit": 0.3}
+    p = policy.model_copy(update={"privacy": policy.privacy.model_copy(update=update)})
+    expected, _ = brute_force(small, p, p.privacy.k, 0.3, sensitive="content_type", min_l=2)
+    _, found = choose_levels(small, p)
+    assert found.best.loss == pytest.approx(expected, abs=1e-9)
+    result = anonymize(small, p)
+    assert result.l_diversity["distinct_l"] >= 2

@@ -50,8 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--qi", required=True, help="quasi-identifier columns, comma separated")
     a.add_argument("--k", required=True, type=int)
     a.add_argument("--suppression", type=float, default=0.0, help="share of records that may be suppressed")
-    a.add_argument("--metric", choices=["loss", "precision"], default="loss")
+    a.add_argument("--metric", choices=["loss", "precision", "discernibility"], default="loss")
     a.add_argument("--sensitive", help="column whose l-diversity is reported")
+    a.add_argument("--l", type=int, default=0, help="enforce distinct l-diversity of --sensitive")
     a.add_argument("--output", type=Path)
     return p
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             from transforms.tabular import anonymize_csv
 
             res = anonymize_csv(args.input, args.hierarchies, [q.strip() for q in args.qi.split(",")], args.k,
-                                args.suppression, args.metric, args.output, args.sensitive)  # fmt: skip
+                                args.suppression, args.metric, args.output, args.sensitive, args.l)  # fmt: skip
             print(json.dumps(res.to_dict(), indent=2))
             return 0
         from transforms.keys import load_key_ring

@@ -70,7 +70,10 @@ def choose_levels(
     hierarchies = build_all(policy)
     qis = policy.qi_columns
     ranges = [level_range(qi, hierarchies[qi.column]) for qi in policy.quasi_identifiers]
-    rows = build_frequency_table(con, "gen_events", policy.pseudonym.column, qis, ranges)
+    min_l = policy.privacy.l or 0
+    rows = build_frequency_table(
+        con, "gen_events", policy.pseudonym.column, qis, ranges, policy.privacy.sensitive if min_l else None
+    )
     log.info("anonymize: frequency table has %d rows (distinct combinations x people)", rows)
     preferred = None
     if policy.privacy.stable_levels and previous and set(previous) == set(qis):
@@ -79,7 +82,7 @@ def choose_levels(
             preferred = tuple(n.index(previous[q]) for q, n in zip(qis, names, strict=True))
     result = search(
         con, qis, ranges, policy.privacy.k, policy.privacy.suppression_limit, policy.privacy.metric,
-        [hierarchies[q].height for q in qis], policy.privacy.suppression_unit, preferred,
+        [hierarchies[q].height for q in qis], policy.privacy.suppression_unit, preferred, min_l,
     )  # fmt: skip
     if result.best is None:
         raise PrivacyError(
@@ -123,22 +126,25 @@ def anonymize(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE classes AS
-        SELECT {", ".join(qis)}, count(DISTINCT {pid}) AS people, count(*) AS rows
-        FROM labelled GROUP BY ALL
-        """
+        SELECT *, people < $k OR l_values < $l AS small FROM (
+            SELECT {", ".join(qis)}, count(DISTINCT {pid}) AS people, count(*) AS rows,
+                   {f"count(DISTINCT {policy.privacy.sensitive})" if policy.privacy.l else "0"} AS l_values
+            FROM labelled GROUP BY ALL
+        )
+        """,
+        {"k": k, "l": policy.privacy.l or 0},
     )
     input_rows = int(scalar(con, "SELECT count(*) FROM labelled") or 0)
     input_people = int(scalar(con, f"SELECT count(DISTINCT {pid}) FROM labelled") or 0)
-    suppressed_rows = int(scalar(con, "SELECT coalesce(sum(rows), 0) FROM classes WHERE people < $k", {"k": k}))
+    suppressed_rows = int(scalar(con, "SELECT coalesce(sum(rows), 0) FROM classes WHERE small"))
     share = suppressed_rows / input_rows if input_rows else 0.0
     on = " AND ".join(f"l.{q} = c.{q}" for q in qis)
     con.execute(
         f"""
         CREATE OR REPLACE TABLE anon_events AS
         SELECT l.* FROM labelled l JOIN classes c ON {on}
-        WHERE c.people >= $k
-        """,
-        {"k": k},
+        WHERE NOT c.small
+        """
     )
     result = AnonymizeResult(
         k=k,
@@ -150,11 +156,9 @@ def anonymize(
         published_people=int(scalar(con, f"SELECT count(DISTINCT {pid}) FROM anon_events") or 0),
         suppressed_rows=suppressed_rows,
         suppressed_people=0,
-        classes=int(scalar(con, "SELECT count(*) FROM classes WHERE people >= $k", {"k": k}) or 0),
-        min_class_people=int(scalar(con, "SELECT coalesce(min(people), 0) FROM classes WHERE people >= $k", {"k": k})),
-        avg_class_people=float(
-            scalar(con, "SELECT coalesce(avg(people), 0) FROM classes WHERE people >= $k", {"k": k})
-        ),
+        classes=int(scalar(con, "SELECT count(*) FROM classes WHERE NOT small") or 0),
+        min_class_people=int(scalar(con, "SELECT coalesce(min(people), 0) FROM classes WHERE NOT small")),
+        avg_class_people=float(scalar(con, "SELECT coalesce(avg(people), 0) FROM classes WHERE NOT small")),
         loss=round(found.best.loss, 6),
         search_evaluated=found.evaluated,
         search_lattice=found.lattice_size,
@@ -170,15 +174,15 @@ def anonymize(
         * (input_rows - suppressed_rows) / max(1, input_rows) + suppressed_rows / max(1, input_rows), 6
     )  # fmt: skip
     result.discernibility = (
-        float(scalar(con, "SELECT coalesce(sum(rows * rows), 0) FROM classes WHERE people >= $k", {"k": k}) or 0)
+        float(scalar(con, "SELECT coalesce(sum(rows * rows), 0) FROM classes WHERE NOT small") or 0)
         + suppressed_rows * input_rows
     )
     result.people_with_suppressed_rows = int(scalar(
-        con, f"SELECT count(DISTINCT {pid}) FROM labelled l JOIN classes c ON {on} WHERE c.people < $k", {"k": k}
+        con, f"SELECT count(DISTINCT {pid}) FROM labelled l JOIN classes c ON {on} WHERE c.small"
     ) or 0)  # fmt: skip
     result.levels_source = "previous_night" if found.kept_preferred else "search"
     result.risk_before = risk_before
-    result.risk_after = risk(con, "SELECT people, rows FROM classes WHERE people >= " + str(k))
+    result.risk_after = risk(con, "SELECT people, rows FROM classes WHERE NOT small")
     # People all of whose plays were suppressed: they vanish from the extract entirely.
     result.suppressed_people = input_people - result.published_people
     for gate in policy.privacy.rare_values:

@@ -191,11 +191,13 @@ class Privacy(_Strict):
     #: What the suppression limit counts: rows removed, or people with any row removed.
     suppression_unit: Literal["rows", "people"] = "rows"
     #: The search's objective: ARX's Loss, or height-based precision.
-    metric: Literal["loss", "precision"] = "loss"
+    metric: Literal["loss", "precision", "discernibility"] = "loss"
     #: Reuse the previous night's levels while they still meet k within the limit.
     stable_levels: bool = False
     #: A kept column whose diversity inside each published combination is reported (l-diversity).
     sensitive: str | None = None
+    #: Enforce distinct l-diversity of `sensitive`: combinations with fewer values are suppressed.
+    l: int | None = Field(default=None, ge=2)  # noqa: E741 (the l of l-diversity)
     rare_values: list[RareValueGate] = []
 
 
@@ -288,6 +290,15 @@ class Policy(_Strict):
         kept = {c for c, a in self.columns.items() if a == "keep"}
         if self.privacy.sensitive and self.privacy.sensitive not in kept:
             raise ValueError(f"privacy.sensitive {self.privacy.sensitive!r} must be a column classified keep")
+        if self.privacy.l is not None:
+            gated = {c for g in self.privacy.rare_values for c in (g.key, *g.columns)}
+            if not self.privacy.sensitive:
+                raise ValueError("privacy.l needs privacy.sensitive (the column whose diversity is enforced)")
+            if self.privacy.sensitive in gated:
+                raise ValueError(
+                    f"privacy.l cannot be enforced on {self.privacy.sensitive!r}: rare-value gating replaces its "
+                    "values after suppression and could undo the diversity; report it only (drop `l`)"
+                )
         for gate in self.privacy.rare_values:
             bad = sorted({gate.key, *gate.columns} - kept)
             if bad:

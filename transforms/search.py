@@ -75,7 +75,12 @@ def level_costs(con: duckdb.DuckDBPyConnection, lookup: str, height: int, priced
 
 
 def build_frequency_table(
-    con: duckdb.DuckDBPyConnection, source: str, person: str, qis: list[str], ranges: list[tuple[int, int]]
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    person: str,
+    qis: list[str],
+    ranges: list[tuple[int, int]],
+    sensitive: str | None = None,
 ) -> int:
     """freq: one row per (label codes at every level the search may choose, person).
 
@@ -96,11 +101,11 @@ def build_frequency_table(
             FROM (SELECT DISTINCT {person} FROM {source})
         ),
         f AS (
-            SELECT {ids}, p.pid, count(*) AS rows
+            SELECT {ids}, p.pid, {f"s.{sensitive}" if sensitive else "NULL"} AS sens, count(*) AS rows
             FROM {source} s JOIN people p USING ({person})
             GROUP BY ALL
         )
-        SELECT f.pid, {", ".join(cols)}, sum(f.rows) AS rows
+        SELECT f.pid, f.sens, {", ".join(cols)}, sum(f.rows) AS rows
         FROM f {" ".join(joins)}
         GROUP BY ALL
         """
@@ -123,11 +128,18 @@ def generalization_loss(
 
 
 def evaluate(
-    con: duckdb.DuckDBPyConnection, qis: list[str], levels: tuple[int, ...], k: int, people: bool = False
-) -> tuple[int, float, int, int, int, int]:
-    """One node: (suppressed rows, loss numerator, classes kept, total rows, suppressed people, people).
+    con: duckdb.DuckDBPyConnection,
+    qis: list[str],
+    levels: tuple[int, ...],
+    k: int,
+    people: bool = False,
+    min_l: int = 0,
+) -> tuple[int, float, int, int, int, int, float, float]:
+    """One node: (suppressed rows, loss numerator, classes kept, total rows, suppressed people,
+    people, sum of kept classes' rows squared, sum of all classes' rows squared).
 
-    People are only counted when `people` is set (suppression limit in people): it costs a join.
+    A class is kept when it has >= k people and (with `min_l`) >= min_l distinct sensitive
+    values. People are only counted when `people` is set (limit in people): it costs a join.
     """
     groups = ", ".join(f"{q}_g{lvl}" for q, lvl in zip(qis, levels, strict=True))
     cost = " + ".join(f"{q}_c{lvl}" for q, lvl in zip(qis, levels, strict=True))
@@ -144,20 +156,27 @@ def evaluate(
             SELECT {groups}, pid, sum(rows) AS rows, sum(rows * ({cost})) AS cost
             FROM freq GROUP BY {groups}, pid
         ),
+        diversity AS (
+            SELECT {groups}, {"count(DISTINCT sens)" if min_l else "0"} AS l FROM freq GROUP BY {groups}
+        ),
         cls AS (
-            SELECT {groups}, count(*) AS people, sum(rows) AS rows, sum(cost) AS cost
-            FROM per_person GROUP BY {groups}
+            SELECT {groups}, count(*) AS people, sum(rows) AS rows, sum(cost) AS cost,
+                   count(*) < $k OR any_value(d.l) < $min_l AS small
+            FROM per_person JOIN diversity d USING ({groups}) GROUP BY {groups}
         )
-        SELECT coalesce(sum(rows) FILTER (WHERE people < $k), 0),
-               coalesce(sum(cost) FILTER (WHERE people >= $k), 0),
-               count(*) FILTER (WHERE people >= $k),
+        SELECT coalesce(sum(rows) FILTER (WHERE small), 0),
+               coalesce(sum(cost) FILTER (WHERE NOT small), 0),
+               count(*) FILTER (WHERE NOT small),
                sum(rows),
-               {people_sql}
+               {people_sql.replace("c.people < $k", "c.small")},
+               coalesce(sum(rows * rows) FILTER (WHERE NOT small), 0),
+               sum(rows * rows)
         FROM cls
         """,
-        {"k": k},
+        {"k": k, "min_l": min_l},
     ).fetchone()
-    return int(row[0]), float(row[1]), int(row[2]), int(row[3]), int(row[4]), int(row[5])
+    return (int(row[0]), float(row[1]), int(row[2]), int(row[3]), int(row[4]), int(row[5]),
+            float(row[6]), float(row[7]))  # fmt: skip
 
 
 def search(
@@ -170,6 +189,7 @@ def search(
     heights: list[int] | None = None,
     unit: str = "rows",
     preferred: tuple[int, ...] | None = None,
+    min_l: int = 0,
 ) -> SearchResult:
     """Exact optimum of `metric` with suppressed share <= suppression_limit (rows).
 
@@ -178,12 +198,16 @@ def search(
     unit "people": the limit counts people with any row suppressed instead of rows.
     preferred: a node to keep if it is feasible (stable levels across nights); no search then.
     """
-    if metric not in ("loss", "precision"):
-        raise ValueError(f"unknown metric {metric!r}; use loss or precision")
+    if metric not in ("loss", "precision", "discernibility"):
+        raise ValueError(f"unknown metric {metric!r}; use loss, precision or discernibility")
     t0 = time.perf_counter()
     q = len(qis)
     if metric == "loss":
         gen = generalization_loss(con, qis, ranges)
+    elif metric == "discernibility":
+        # No bound before evaluation; after evaluating N, the sum of squares of all its classes
+        # bounds every node above N (classes only grow, suppression costs all rows per row).
+        gen = [dict.fromkeys(range(lo, hi + 1), 0.0) for lo, hi in ranges]
     else:
         if heights is None:
             raise ValueError("metric precision needs the hierarchies' heights")
@@ -197,6 +221,7 @@ def search(
     best: NodeResult | None = None
     infeasible: list[tuple[int, ...]] = []  # maximal known-infeasible nodes
     decided: set[tuple[int, ...]] = set()
+    dm_bounds: list[tuple[tuple[int, ...], float]] = []
     evaluated = skipped = 0
     trace: list[NodeResult] = []
 
@@ -206,7 +231,12 @@ def search(
         if any(_below(node, bad) for bad in infeasible):
             skipped += 1
             return
-        suppressed, cost, classes, total, supp_people, people = evaluate(con, qis, node, k, unit == "people")
+        if best is not None and any(_below(low_node, node) and lb >= best.loss for low_node, lb in dm_bounds):
+            skipped += 1
+            return
+        suppressed, cost, classes, total, supp_people, people, kept_sq, all_sq = evaluate(
+            con, qis, node, k, unit == "people", min_l
+        )
         evaluated += 1
         if unit == "people":
             feasible = people > 0 and supp_people <= suppression_limit * people
@@ -215,6 +245,9 @@ def search(
         if metric == "precision":
             cost = (total - suppressed) * bound[node] * q
         loss = (cost + suppressed * q) / (q * total) if total else 1.0
+        if metric == "discernibility":
+            loss = kept_sq + suppressed * total
+            dm_bounds.append((node, all_sq))
         result = NodeResult(node, feasible, suppressed, loss, classes)
         trace.append(result)
         if not feasible:

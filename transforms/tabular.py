@@ -43,6 +43,7 @@ class TabularResult:
     evaluated: int
     lattice: int
     seconds: float
+    min_l: int = 0
     l_diversity: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -81,6 +82,7 @@ def anonymize_csv(
     metric: str = "loss",
     output: Path | None = None,
     sensitive: str | None = None,
+    min_l: int = 0,
 ) -> TabularResult:
     t0 = time.perf_counter()
     sep = detect_separator(input_path)
@@ -94,15 +96,20 @@ def anonymize_csv(
     missing = [c for c in [*qis, *([sensitive] if sensitive else [])] if c not in columns]
     if missing:
         raise ExportError(f"columns {missing} are not in {input_path.name}; it has {columns}")
+    if min_l and not sensitive:
+        raise ExportError("--l needs --sensitive (the column whose diversity is enforced)")
     hierarchies = load_hierarchies(hierarchy_dir, qis)
     safe = [f"q{i}" for i in range(len(qis))]
     for s, qi in zip(safe, qis, strict=True):
         build_lookup(con, "src", s, [_q(qi)], hierarchies[qi])
-    attach_ids(con, "src", "gen_rows", ["pid"], [(s, [_q(qi)]) for s, qi in zip(safe, qis, strict=True)])
+    keep = ["pid", *([_q(sensitive)] if sensitive else [])]
+    attach_ids(con, "src", "gen_rows", keep, [(s, [_q(qi)]) for s, qi in zip(safe, qis, strict=True)])
+    if sensitive:
+        con.execute(f"ALTER TABLE gen_rows RENAME COLUMN {_q(sensitive)} TO sensitive_value")
     heights = [hierarchies[qi].height for qi in qis]
     ranges = [(0, h - 1) for h in heights]
-    build_frequency_table(con, "gen_rows", "pid", safe, ranges)
-    found = search(con, safe, ranges, k, suppression, metric, heights)
+    build_frequency_table(con, "gen_rows", "pid", safe, ranges, "sensitive_value" if min_l else None)
+    found = search(con, safe, ranges, k, suppression, metric, heights, min_l=min_l)
     if found.best is None:
         raise ExportError(f"no generalization reaches k={k} with at most {suppression:.1%} of records suppressed")
     levels = dict(zip(qis, found.best.levels, strict=True))
@@ -111,7 +118,14 @@ def anonymize_csv(
     joins = " ".join(f"JOIN lk_{s} q{i} ON q{i}.id = g.{s}_id" for i, s in enumerate(safe))
     con.execute(f"CREATE TABLE labelled AS SELECT g.pid, {labels} FROM gen_rows g {joins}")
     key = ", ".join(safe)
-    con.execute(f"CREATE TABLE sized AS SELECT *, count(*) OVER (PARTITION BY {key}) AS class_size FROM labelled")
+    # A class too small, or (with l) not diverse enough, is suppressed: class_size 0 marks the latter.
+    l_expr = f"count(DISTINCT s.{_q(sensitive)}) OVER (PARTITION BY {key})" if min_l else "NULL"
+    con.execute(
+        f"""CREATE TABLE sized AS
+            SELECT * EXCLUDE (n, l), CASE WHEN l < {min_l} THEN 0 ELSE n END AS class_size FROM (
+                SELECT labelled.*, count(*) OVER (PARTITION BY {key}) AS n, {l_expr} AS l
+                FROM labelled JOIN src s USING (pid))"""
+    )
     n = int(con.execute("SELECT count(*) FROM sized").fetchone()[0])
     suppressed = int(con.execute("SELECT count(*) FROM sized WHERE class_size < ?", [k]).fetchone()[0])
     classes, min_class, avg_class, dm = con.execute(
@@ -126,7 +140,7 @@ def anonymize_csv(
         + suppressed / n
     )
     result = TabularResult(
-        records=n, k=k, suppression_limit=suppression, metric=metric,
+        records=n, k=k, suppression_limit=suppression, metric=metric, min_l=min_l,
         levels={qi: hierarchies[qi].level_names[levels[qi]] for qi in qis}, level_numbers=levels,
         suppressed=suppressed, classes=int(classes), min_class=int(min_class), avg_class=round(float(avg_class), 2),
         loss=round(_loss(con, safe, levels, qis, k, n), 6), precision=round(precision, 6),
