@@ -9,7 +9,7 @@ import re
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -170,3 +170,37 @@ def test_xcom_holds_only_small_metadata(published, raw_day):
     for column in ("account_id", "profile_id", "email", "ip_address", "device_id", "event_id"):
         assert not (raw[column] & tokens), f"a raw {column} value reached XCom"
     assert max(len(v) for v in values) < 20_000
+
+
+def test_dag_backfills_days_independently(published, tmp_path):
+    """Two runs of the DAG for two days (the `day` param, as a backfill sets it): two partitions."""
+    import os
+
+    from transforms.generate import generate_day
+
+    raw = tmp_path / "raw"
+    for day in (date(2026, 11, 22), date(2026, 11, 23)):
+        generate_day(raw, day, events=1500, seed=5)
+    out = tmp_path / "extracts"
+    env = {
+        "AIRFLOW_VAR_VIEWING_EXPORT_RAW_ROOT": str(raw),
+        "AIRFLOW_VAR_VIEWING_EXPORT_OUT_ROOT": str(out),
+        "AIRFLOW_VAR_VIEWING_EXPORT_WORK_ROOT": str(tmp_path / "work"),
+        "AIRFLOW_VAR_VIEWING_EXPORT_QUARANTINE_ROOT": str(tmp_path / "quarantine"),
+        "AIRFLOW_VAR_PSEUDONYMIZATION_SECRET": "base64:" + base64.b64encode(TEST_SECRET).decode(),
+    }
+    os.environ.update(env)
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+
+        dag = DagBag(dag_folder=str(ROOT / "dags")).dags["viewing_sessions_export"]
+        states = [
+            dag.test(logical_date=datetime(2026, 12, 1, 3, tzinfo=UTC), run_conf={"day": d}).state
+            for d in ("2026-11-22", "2026-11-23")
+        ]
+    finally:
+        for name in env:
+            os.environ.pop(name, None)
+    assert states == ["success", "success"]
+    days = sorted(p.name for p in (out / "viewing_sessions").iterdir())
+    assert days == ["day=2026-11-22", "day=2026-11-23"]

@@ -52,3 +52,14 @@ def test_purge_removes_old_work_leftovers(tmp_path):
         (tmp_path / "work" / day / "run").mkdir(parents=True)
     removed = purge_leftovers([tmp_path / "work", tmp_path / "missing"], date(2026, 11, 23), 7)
     assert [p.rsplit("/", 1)[-1] for p in removed] == ["2026-11-01"]
+
+
+def test_a_day_with_no_valid_row_stops_after_quarantining_it(tmp_path):
+    from .rawday import dumps, event, write_day
+
+    raw = write_day(tmp_path / "raw", [*dumps([event(1, watch_seconds=-1)]), "{broken"], [])
+    ctx = RunContext(str(POLICY_PATH), str(DAY), "bad-day", str(raw), str(tmp_path / "out"), str(tmp_path / "work"),
+                     str(tmp_path / "quarantine"))  # fmt: skip
+    with pytest.raises(ExportError, match=r"none of the 2 rows for 2026-11-23 is valid"):
+        run_stage("pull", ctx)
+    assert list((tmp_path / "quarantine" / "viewing_sessions").rglob("rejected-*.parquet"))

@@ -100,3 +100,19 @@ def test_parquet_events_are_accepted(tmp_path, policy):
     con.execute(f"COPY t TO '{folder / 'part-00000.parquet'}' (FORMAT parquet)")
     result = pull(connect(None), tmp_path, DAY, policy)
     assert (result.input_rows, result.valid_rows) == (2, 2)
+
+
+def test_truncated_parquet_names_the_file(tmp_path, policy):
+    test_parquet_events_are_accepted(tmp_path, policy)
+    part = tmp_path / "viewing_events" / f"dt={DAY}" / "part-00000.parquet"
+    data = part.read_bytes()
+    part.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RawDataError, match=r"part-00000\.parquet"):
+        pull(connect(None), tmp_path, DAY, policy)
+
+
+def test_empty_day_stops_the_run(tmp_path, policy):
+    write_day(tmp_path, [], [SUB])
+    (tmp_path / "viewing_events" / f"dt={DAY}" / "part-00000.jsonl.gz").write_bytes(gzip.compress(b""))
+    with pytest.raises(RawDataError, match="hold no rows"):
+        pull(connect(None), tmp_path, DAY, policy)

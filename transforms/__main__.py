@@ -44,6 +44,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="where rejected raw rows are kept (raw data's access domain)")  # fmt: skip
     r.add_argument("--run-id", help="run id recorded in the manifest (default: cli__<UTC time>)")
 
+    b = sub.add_parser("backfill", help="run one export for each day of a range, each day independent")
+    b.add_argument("--policy", required=True, type=Path)
+    b.add_argument("--from", dest="first", required=True, type=_day)
+    b.add_argument("--to", dest="last", required=True, type=_day)
+    b.add_argument("--raw-root", required=True, type=Path)
+    b.add_argument("--out-root", required=True, type=Path)
+    b.add_argument("--key-file", type=Path)
+    b.add_argument("--work-root", type=Path)
+    b.add_argument("--quarantine-root", type=Path)
+
     a = sub.add_parser("anonymize", help="anonymize any CSV with ARX hierarchies (the engine alone)")
     a.add_argument("--input", required=True, type=Path)
     a.add_argument("--hierarchies", required=True, type=Path, help="folder of *_hierarchy_<attr>.csv files")
@@ -84,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         from transforms.pipeline import RunContext, run_all
 
         ring = load_key_ring(args.key_file)
+        if args.command == "backfill":
+            return _backfill(args, ring)
         with tempfile.TemporaryDirectory(prefix="viewing-export-") as tmp:
             ctx = RunContext(
                 policy_path=str(args.policy.resolve()),
@@ -99,6 +111,40 @@ def main(argv: list[str] | None = None) -> int:
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _backfill(args: argparse.Namespace, ring) -> int:
+    """Each day is its own idempotent run; one failing day does not stop the others."""
+    from datetime import timedelta
+
+    from transforms.pipeline import RunContext, run_all
+
+    if args.last < args.first:
+        print("error: --to is before --from", file=sys.stderr)
+        return 2
+    results, failed = {}, 0
+    day = args.first
+    while day <= args.last:
+        with tempfile.TemporaryDirectory(prefix="viewing-export-") as tmp:
+            ctx = RunContext(
+                policy_path=str(args.policy.resolve()),
+                day=day.isoformat(),
+                run_id=f"backfill__{day.isoformat()}",
+                raw_root=str(args.raw_root.resolve()),
+                out_root=str(args.out_root.resolve()),
+                work_root=str((args.work_root or Path(tmp)).resolve()),
+                quarantine_root=str(args.quarantine_root.resolve()) if args.quarantine_root else None,
+            )
+            try:
+                out = run_all(ctx, ring)
+                results[day.isoformat()] = {"status": "published", "published_rows": out["published_rows"]}
+            except ExportError as exc:
+                failed += 1
+                results[day.isoformat()] = {"status": "failed", "reason": str(exc)}
+                logging.getLogger("transforms.backfill").error("backfill %s failed: %s", day, exc)
+        day += timedelta(days=1)
+    print(json.dumps(results, indent=2))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -26,8 +26,10 @@ from transforms import purge as purge_mod
 from transforms import selftest as selftest_mod
 from transforms import validate as validate_mod
 from transforms.db import connect, sql_str
-from transforms.errors import ExportError, ValidationFailed
+from transforms.errors import ExportError, RawDataError, ValidationFailed
+from transforms.faults import crash_point
 from transforms.keys import KeyRing
+from transforms.locks import day_lock
 from transforms.policy import Policy, load_policy
 
 log = logging.getLogger(__name__)
@@ -131,7 +133,10 @@ def run_stage(stage: str, ctx: RunContext, ring: KeyRing | None = None) -> dict:
     log.info("stage %s: start (export=%s day=%s run=%s)", stage, export, ctx.day, ctx.run_id)
     summary: dict
     if stage == "purge":
-        result = purge_mod.purge(Path(ctx.out_root), export, ctx.day_date, policy.retention_days)
+        with day_lock(ctx.out_root, export, ctx.day):
+            result = purge_mod.purge(Path(ctx.out_root), export, ctx.day_date, policy.retention_days)
+        if ctx.quarantine_root:
+            purge_mod.purge(Path(ctx.quarantine_root), export, ctx.day_date, policy.quarantine_retention_days)
         leftovers = purge_mod.purge_leftovers(
             [Path(ctx.out_root) / ".staging" / export, Path(ctx.work_root) / export],
             ctx.day_date,
@@ -144,7 +149,8 @@ def run_stage(stage: str, ctx: RunContext, ring: KeyRing | None = None) -> dict:
             "removed_leftovers": len(leftovers),
         }
     elif stage == "publish":
-        summary = _publish(ctx, policy, stats)
+        with day_lock(ctx.out_root, export, ctx.day):
+            summary = _publish(ctx, policy, stats)
     else:
         work.mkdir(parents=True, exist_ok=True)
         con = connect(work / "work.duckdb", work / "tmp")
@@ -167,6 +173,12 @@ def _loggable(summary: dict) -> str:
 def _pull(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
     r = pull_mod.pull(con, Path(ctx.raw_root), ctx.day_date, policy)
     quarantine = _quarantine(con, ctx, policy.export)
+    if r.valid_rows == 0:
+        where = f"; the rows are in {quarantine}" if quarantine else ""
+        raise RawDataError(
+            f"none of the {r.input_rows} rows for {ctx.day} is valid (rejected: {r.rejected}){where}; "
+            "fix or re-deliver the day upstream"
+        )
     return {
         "input_rows": r.input_rows,
         "valid_rows": r.valid_rows,
@@ -212,6 +224,7 @@ def _anonymize(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
 def _validate(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
     staging = ctx.staging_dir(policy.export)
     files = publish_mod.stage_extract(con, policy, staging)
+    crash_point("validate.after_staging")
     counts = {
         "input_rows": stats["pull"]["input_rows"],
         "suppressed_rows": stats["anonymize"]["suppressed_rows"],
@@ -235,6 +248,7 @@ def _validate(con, ctx: RunContext, policy: Policy, stats: dict, ring) -> dict:
         shutil.rmtree(kept, ignore_errors=True)
         shutil.move(str(staging), str(kept))
         raise ValidationFailed(f"{exc} (candidate kept privately in {kept})", exc.failed) from None
+    crash_point("validate.after_suites")
     return {
         "success": summary.success,
         "expectations": summary.evaluated,
@@ -325,7 +339,11 @@ def _publish(ctx: RunContext, policy: Policy, stats: dict) -> dict:
     staging = ctx.staging_dir(policy.export)
     manifest = build_manifest(ctx, policy, stats)
     publish_mod.write_manifest(staging, manifest)
+    crash_point("publish.after_manifest")
     target = publish_mod.swap_into_place(staging, Path(ctx.out_root), policy.export, ctx.day)
+    # Staging left by earlier crashed runs of this day (the day lock is held: none is running).
+    for leftover in staging.parent.glob("*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     # The work folder holds raw-derived rows; it goes as soon as the extract is in place.
     shutil.rmtree(ctx.work_dir(policy.export), ignore_errors=True)
     c = manifest["counts"]
@@ -350,11 +368,12 @@ _STAGE_FUNCS = {
 
 
 def run_all(ctx: RunContext, ring: KeyRing) -> dict:
-    """All stages in order, for the CLI and tests. Returns the publish summary."""
+    """All stages in order, for the CLI and tests, under the export-day lock. Returns the publish summary."""
     summaries = {}
     t0 = time.perf_counter()
-    for stage in STAGES:
-        summaries[stage] = run_stage(stage, ctx, ring if stage == "pseudonymize" else None)
+    with day_lock(ctx.out_root, ctx.policy().export, ctx.day):
+        for stage in STAGES:
+            summaries[stage] = run_stage(stage, ctx, ring if stage == "pseudonymize" else None)
     out = dict(summaries["publish"])
     out["stage_seconds"] = {s: summaries[s]["seconds"] for s in STAGES}
     out["seconds"] = round(time.perf_counter() - t0, 3)

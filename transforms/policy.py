@@ -218,6 +218,8 @@ class Policy(_Strict):
     retention_days: int = Field(ge=1)
     #: Work and failed-candidate folders hold raw-derived rows: keep them only briefly.
     work_retention_days: int = Field(default=7, ge=0)
+    #: Quarantined raw rows (in the raw zone's access domain) are kept this long.
+    quarantine_retention_days: int = Field(default=30, ge=1)
     privacy: Privacy
     pseudonym: Pseudonym
     columns: dict[str, ColumnAction]

@@ -7,13 +7,18 @@ Layout:
 Staging happens in <out-root>/.staging/ (same filesystem, so the final move is a rename,
 and outside the export folder, so readers globbing the export never see it).
 
-Readers see either the previous partition or the new one: the old partition is renamed
-aside, the staged one renamed in, and the old one deleted. A crash between the two renames
-leaves no partition for that day, which the next run's recovery restores from the aside copy.
+Readers see either the previous partition or the new one, whatever the moment of a crash: on
+Linux the staged folder and the partition are exchanged in one atomic `renameat2` call
+(RENAME_EXCHANGE), then the old content (now in the staging path) is deleted. Where the
+filesystem cannot exchange, the old partition is renamed aside and the staged one renamed in;
+a crash between the two leaves the day absent until the next run restores it from the aside
+copy (`recover`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
 import logging
@@ -25,6 +30,7 @@ import duckdb
 
 from transforms.db import sql_str
 from transforms.errors import PublishError
+from transforms.faults import crash_point
 from transforms.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -92,21 +98,45 @@ def recover(out_root: Path, export: str) -> list[str]:
     return actions
 
 
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two existing paths (Linux renameat2). False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
 def swap_into_place(staging: Path, out_root: Path, export: str, day: str) -> Path:
-    """Atomically (per rename) replace the day's partition with the staged folder."""
+    """Replace the day's partition with the staged folder; readers never see a mix."""
     target = partition_dir(out_root, export, day)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(out_root, export)
-    aside = target.parent / f".old-{target.name}"
     try:
-        if target.exists():
+        if not target.exists():
+            os.replace(staging, target)  # first publish of the day: one atomic rename
+        elif exchange(staging, target):
+            crash_point("publish.after_exchange")
+            shutil.rmtree(staging)  # now holds the previous partition
+        else:
+            aside = target.parent / f".old-{target.name}"
             os.replace(target, aside)
-        os.replace(staging, target)
+            os.replace(staging, target)
+            shutil.rmtree(aside)
     except OSError as exc:
         raise PublishError(
             f"could not move the extract into {target}: {exc.strerror}; the previous partition "
             "is kept and the next run restores it if needed"
         ) from None
-    if aside.exists():
-        shutil.rmtree(aside)
     return target

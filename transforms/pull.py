@@ -104,7 +104,7 @@ def _check_event_fields(seen: set[str], all_rows_complete: bool, policy: Policy)
             "pseudonymize) before exporting this day"
         )
     missing = sorted(set(EVENT_COLUMNS) - seen)
-    if missing and not all_rows_complete:
+    if missing and seen and not all_rows_complete:
         raise RawDataError(
             f"viewing_events for the day lack the contract fields {missing} in every row; "
             "upstream changed its schema: fix the producer or re-deliver the day"

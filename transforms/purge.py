@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+
+from transforms.faults import crash_point
 
 log = logging.getLogger(__name__)
 _DAY = re.compile(r"^day=(\d{4}-\d{2}-\d{2})$")
@@ -21,10 +24,17 @@ class PurgeResult:
 
 
 def purge(out_root: Path, export: str, today: date, retention_days: int) -> PurgeResult:
-    """Remove partitions whose day is more than `retention_days` before `today`."""
+    """Remove partitions whose day is more than `retention_days` before `today`.
+
+    Each partition is first renamed out of the export folder (atomic), then deleted, so a
+    crash never leaves a half-deleted partition where readers look.
+    """
     cutoff = today - timedelta(days=retention_days)
     result = PurgeResult(cutoff=cutoff.isoformat())
     export_dir = out_root / export
+    trash = out_root / ".trash" / export
+    if trash.exists():
+        shutil.rmtree(trash)  # leftovers of a purge that crashed mid-delete
     if not export_dir.exists():
         return result
     for part in sorted(export_dir.iterdir()):
@@ -33,10 +43,14 @@ def purge(out_root: Path, export: str, today: date, retention_days: int) -> Purg
             continue
         if date.fromisoformat(m.group(1)) < cutoff:
             n = sum(1 for p in part.rglob("*") if p.is_file())
-            shutil.rmtree(part)
+            trash.mkdir(parents=True, exist_ok=True)
+            moved = trash / part.name
+            os.replace(part, moved)
+            shutil.rmtree(moved)
             result.removed.append(str(part))
             result.files += n
             log.info("purge: removed %s (%d files), older than %s", part, n, cutoff)
+            crash_point("purge.after_first")
     return result
 
 

@@ -1,0 +1,27 @@
+"""Named crash points, so tests can kill a run exactly between two steps.
+
+`crash_point("publish.after_exchange")` raises InjectedCrash when the environment variable
+EXPORT_CRASH_AT names that point. Nothing happens otherwise; production never sets it.
+"""
+
+from __future__ import annotations
+
+import os
+
+ENV = "EXPORT_CRASH_AT"
+POINTS = (
+    "validate.after_staging",  # staged Parquet written, not validated
+    "validate.after_suites",  # validated, not published
+    "publish.after_manifest",  # manifest written into staging, not swapped
+    "publish.after_exchange",  # new partition in place, old one not yet deleted
+    "purge.after_first",  # one expired partition deleted, others not yet
+)
+
+
+class InjectedCrash(BaseException):
+    """Simulated process death (BaseException: no handler in the pipeline catches it)."""
+
+
+def crash_point(name: str) -> None:
+    if os.environ.get(ENV) == name:
+        raise InjectedCrash(name)
