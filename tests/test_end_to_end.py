@@ -202,5 +202,19 @@ def test_dag_backfills_days_independently(published, tmp_path):
         for name in env:
             os.environ.pop(name, None)
     assert states == ["success", "success"]
-    days = sorted(p.name for p in (out / "viewing_sessions").iterdir())
+    days = sorted(p.name for p in (out / "viewing_sessions").glob("day=*"))
     assert days == ["day=2026-11-22", "day=2026-11-23"]
+
+
+def test_privacy_report_is_self_contained_and_says_why_it_is_safe(published):
+    part = _partition(published)
+    report = (part / "_reports" / "privacy_report.html").read_text()
+    manifest = json.loads((part / "_manifest.json").read_text())
+    for needle in ("Privacy report: viewing_sessions", f"<b>{manifest['k']}</b>", "key id", "<b>k1</b>",
+                   "Rejected rows by reason", "Combinations by size", "Loss by attribute", "<svg"):  # fmt: skip
+        assert needle in report
+    assert "<span class='ok'>passed</span>" in report
+    for external in ("<script", "src=", "http://", "https://", "@import", "url("):
+        assert external not in report
+    index = (part.parent / "_index.html").read_text()
+    assert f"day={DAY}/_reports/privacy_report.html" in index and manifest["run_id"] in index

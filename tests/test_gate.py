@@ -63,3 +63,27 @@ def test_a_day_with_no_valid_row_stops_after_quarantining_it(tmp_path):
     with pytest.raises(ExportError, match=r"none of the 2 rows for 2026-11-23 is valid"):
         run_stage("pull", ctx)
     assert list((tmp_path / "quarantine" / "viewing_sessions").rglob("rejected-*.parquet"))
+
+
+def test_warning_checks_alert_without_blocking(tmp_path, policy):
+    import json
+
+    from transforms.pipeline import warnings
+
+    out = tmp_path / "out"
+    for back in (1, 2):
+        part = out / "viewing_sessions" / f"day=2026-11-2{3 - back}"
+        part.mkdir(parents=True)
+        (part / "_manifest.json").write_text(json.dumps({"counts": {"published_rows": 10_000}}))
+    ctx = RunContext(str(POLICY_PATH), str(DAY), "w", "raw", str(out), str(tmp_path / "work"))
+    manifest = {
+        "counts": {"published_rows": 4_000, "input_rows": 5_000, "rejected_rows": 100},
+        "anonymization": {"suppressed_rows_share": 0.06},
+    }
+    found = warnings(ctx, policy, manifest)
+    assert any("differ by more than 50%" in w and "last 2 nights" in w for w in found)
+    assert any("suppression used 6.0% of the 10% limit" in w for w in found)
+    assert any("2.0% of input rows were rejected" in w for w in found)
+    steady = {"counts": {"published_rows": 9_000, "input_rows": 9_100, "rejected_rows": 10},
+              "anonymization": {"suppressed_rows_share": 0.01}}  # fmt: skip
+    assert warnings(ctx, policy, steady) == []

@@ -120,6 +120,9 @@ def test_manifest_metrics_are_reported(small, policy):
     assert result.risk_after["highest"] <= 1 / policy.privacy.k
     assert result.risk_before["highest"] >= result.risk_after["highest"]
     assert result.l_diversity["attribute"] == "title_id" and result.l_diversity["distinct_l"] >= 1
+    by_attribute = list(result.loss_by_attribute.values())
+    assert sum(by_attribute) / len(by_attribute) == pytest.approx(result.loss, abs=1e-6)
+    assert sum(result.class_size_histogram.values()) == result.classes
 
 
 def test_discernibility_objective_is_exact(small, policy):

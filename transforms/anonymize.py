@@ -49,6 +49,8 @@ class AnonymizeResult:
     risk_before: dict[str, float] = field(default_factory=dict)
     risk_after: dict[str, float] = field(default_factory=dict)
     l_diversity: dict[str, object] = field(default_factory=dict)
+    class_size_histogram: dict[str, int] = field(default_factory=dict)
+    loss_by_attribute: dict[str, float] = field(default_factory=dict)
     search_evaluated: int = 0
     search_lattice: int = 0
     search_seconds: float = 0.0
@@ -182,6 +184,10 @@ def anonymize(
     ) or 0)  # fmt: skip
     result.levels_source = "previous_night" if found.kept_preferred else "search"
     result.risk_before = risk_before
+    result.class_size_histogram = class_histogram(con, k)
+    result.loss_by_attribute = {
+        q: round(float(v), 6) for q, v in zip(qis, _loss_by_attribute(con, qis, levels, pid), strict=True)
+    }
     result.risk_after = risk(con, "SELECT people, rows FROM classes WHERE NOT small")
     # People all of whose plays were suppressed: they vanish from the extract entirely.
     result.suppressed_people = input_people - result.published_people
@@ -229,3 +235,21 @@ def l_diversity(con: duckdb.DuckDBPyConnection, qis: list[str], sensitive: str) 
         """
     ).fetchone()
     return {"attribute": sensitive, "distinct_l": int(row[0] or 0), "entropy_l": round(float(row[1] or 0), 4)}
+
+
+def class_histogram(con: duckdb.DuckDBPyConnection, k: int) -> dict[str, int]:
+    """Published combinations by size in people: k, up to 2k, up to 5k, up to 10k, more."""
+    bounds = [(k, k), (k + 1, 2 * k), (2 * k + 1, 5 * k), (5 * k + 1, 10 * k)]
+    parts = [f"count(*) FILTER (WHERE people BETWEEN {lo} AND {hi})" for lo, hi in bounds]
+    parts.append(f"count(*) FILTER (WHERE people > {10 * k})")
+    row = con.execute(f"SELECT {', '.join(parts)} FROM classes WHERE NOT small").fetchone()
+    labels = [f"{k}", f"{k + 1}-{2 * k}", f"{2 * k + 1}-{5 * k}", f"{5 * k + 1}-{10 * k}", f">{10 * k}"]
+    return {label: int(v) for label, v in zip(labels, row, strict=True)}
+
+
+def _loss_by_attribute(con: duckdb.DuckDBPyConnection, qis: list[str], levels: dict[str, int], pid: str) -> list[float]:
+    """Mean Loss cost of each quasi-identifier over all rows (a suppressed row costs 1)."""
+    joins = " ".join(f"JOIN lk_{q} k{i} ON k{i}.id = g.{q}_id" for i, q in enumerate(qis))
+    on = " AND ".join(f"k{i}.l{levels[q]} = c.{q}" for i, q in enumerate(qis))
+    sums = ", ".join(f"avg(CASE WHEN c.small THEN 1.0 ELSE k{i}.c{levels[q]} END)" for i, q in enumerate(qis))
+    return list(con.execute(f"SELECT {sums} FROM gen_events g {joins} JOIN classes c ON {on}").fetchone())

@@ -23,6 +23,7 @@ from transforms import pseudonymize as pseudonymize_mod
 from transforms import publish as publish_mod
 from transforms import pull as pull_mod
 from transforms import purge as purge_mod
+from transforms import report as report_mod
 from transforms import selftest as selftest_mod
 from transforms import validate as validate_mod
 from transforms.db import connect, sql_str
@@ -135,6 +136,8 @@ def run_stage(stage: str, ctx: RunContext, ring: KeyRing | None = None) -> dict:
     if stage == "purge":
         with day_lock(ctx.out_root, export, ctx.day):
             result = purge_mod.purge(Path(ctx.out_root), export, ctx.day_date, policy.retention_days)
+            if result.removed:
+                report_mod.write_index(Path(ctx.out_root), export)
         if ctx.quarantine_root:
             purge_mod.purge(Path(ctx.quarantine_root), export, ctx.day_date, policy.quarantine_retention_days)
         leftovers = purge_mod.purge_leftovers(
@@ -291,6 +294,8 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict) -> dict:
             "risk_before": anon["risk_before"],
             "risk_after": anon["risk_after"],
             "l_diversity": anon["l_diversity"],
+            "loss_by_attribute": anon["loss_by_attribute"],
+            "class_size_histogram": anon["class_size_histogram"],
             "metrics": "loss: ARX Loss, mean over attributes of (m-1)/(n-1), suppressed = 1; precision: "
             "mean level/(height-1), suppressed = 1; discernibility: sum of class rows squared + "
             "suppressed rows x input rows; risk: prosecutor risk 1/people of the class (highest, row average)",
@@ -330,6 +335,37 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict) -> dict:
     }
 
 
+#: Warning-level checks: they alert (manifest, report, log) but never block publication.
+TRAILING_NIGHTS = 7
+ROW_COUNT_DEVIATION = 0.5
+
+
+def warnings(ctx: RunContext, policy: Policy, manifest: dict) -> list[str]:
+    out = []
+    c = manifest["counts"]
+    history = []
+    for back in range(1, TRAILING_NIGHTS + 1):
+        day = (ctx.day_date - timedelta(days=back)).isoformat()
+        path = publish_mod.partition_dir(Path(ctx.out_root), policy.export, day) / publish_mod.MANIFEST
+        try:
+            history.append(json.loads(path.read_text())["counts"]["published_rows"])
+        except (OSError, ValueError, KeyError):
+            continue
+    if history:
+        average = sum(history) / len(history)
+        if average and abs(c["published_rows"] - average) / average > ROW_COUNT_DEVIATION:
+            out.append(
+                f"published rows {c['published_rows']:,} differ by more than {ROW_COUNT_DEVIATION:.0%} from the "
+                f"average of the last {len(history)} nights ({average:,.0f})"
+            )
+    share = manifest["anonymization"]["suppressed_rows_share"]
+    if share > policy.privacy.suppression_limit / 2:
+        out.append(f"suppression used {share:.1%} of the {policy.privacy.suppression_limit:.0%} limit")
+    if c["input_rows"] and c["rejected_rows"] / c["input_rows"] > 0.01:
+        out.append(f"{c['rejected_rows'] / c['input_rows']:.1%} of input rows were rejected (see rejected_by_reason)")
+    return out
+
+
 def _publish(ctx: RunContext, policy: Policy, stats: dict) -> dict:
     missing = [s for s in ("pull", "pseudonymize", "anonymize", "validate") if s not in stats]
     if missing:
@@ -338,12 +374,17 @@ def _publish(ctx: RunContext, policy: Policy, stats: dict) -> dict:
         raise ExportError("cannot publish: validation did not pass")
     staging = ctx.staging_dir(policy.export)
     manifest = build_manifest(ctx, policy, stats)
+    manifest["warnings"] = warnings(ctx, policy, manifest)
+    for warning in manifest["warnings"]:
+        log.warning("check (not blocking): %s", warning)
     publish_mod.write_manifest(staging, manifest)
+    report_mod.write_report(staging, manifest, policy)
     crash_point("publish.after_manifest")
     target = publish_mod.swap_into_place(staging, Path(ctx.out_root), policy.export, ctx.day)
     # Staging left by earlier crashed runs of this day (the day lock is held: none is running).
     for leftover in staging.parent.glob("*"):
         shutil.rmtree(leftover, ignore_errors=True)
+    report_mod.write_index(Path(ctx.out_root), policy.export)
     # The work folder holds raw-derived rows; it goes as soon as the extract is in place.
     shutil.rmtree(ctx.work_dir(policy.export), ignore_errors=True)
     c = manifest["counts"]
@@ -351,6 +392,8 @@ def _publish(ctx: RunContext, policy: Policy, stats: dict) -> dict:
         "partition": str(target),
         "manifest": str(target / publish_mod.MANIFEST),
         "data_docs": str(target / publish_mod.REPORTS / "data_docs" / "index.html"),
+        "privacy_report": str(target / publish_mod.REPORTS / "privacy_report.html"),
+        "warnings": len(manifest["warnings"]),
         "published_rows": c["published_rows"],
         "suppressed_rows": c["suppressed_rows"],
         "rejected_rows": c["rejected_rows"],
