@@ -6,7 +6,9 @@ import base64
 import hashlib
 import json
 import re
+import shutil
 import sqlite3
+import struct
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -218,3 +220,15 @@ def test_privacy_report_is_self_contained_and_says_why_it_is_safe(published):
         assert external not in report
     index = (part.parent / "_index.html").read_text()
     assert f"day={DAY}/_reports/privacy_report.html" in index and manifest["run_id"] in index
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium not installed (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(published, tmp_path):
+    """A real browser, network closed: the screenshot is the full page, not a blank one."""
+    report = _partition(published) / "_reports" / "privacy_report.html"
+    png = tmp_path / "report.png"
+    subprocess.run(["bash", str(ROOT / "scripts" / "check-report.sh"), str(report), str(png)], check=True, timeout=120)
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (1100, 2600)
+    assert len(data) > 50_000  # text and charts
