@@ -59,7 +59,31 @@ def _child(cmd: list[str]) -> tuple[float, int, str]:
     return seconds, peak_kb // 1024, proc.stdout
 
 
-def bench(events: int, data_dir: Path) -> dict:
+STAGE = """
+import json, sys
+from transforms.keys import load_key_ring
+from transforms.pipeline import RunContext, run_stage
+ctx = RunContext.from_dict(json.loads(sys.argv[1]))
+ring = load_key_ring(sys.argv[3]) if sys.argv[2] == "pseudonymize" else None
+print(json.dumps(run_stage(sys.argv[2], ctx, ring)))
+"""
+
+
+def per_stage(events: int, data_dir: Path, key: Path) -> dict:
+    """Each stage in its own process, as Airflow runs the tasks: seconds and peak RSS per stage."""
+    ctx = {
+        "policy_path": str(POLICY), "day": DAY.isoformat(), "run_id": f"bench-stages-{events}",
+        "raw_root": str(data_dir / f"raw-{events}"), "out_root": str(data_dir / f"out-stages-{events}"),
+        "work_root": str(data_dir / "work"), "quarantine_root": None,
+    }  # fmt: skip
+    out = {}
+    for stage in ("pull", "pseudonymize", "generalize", "anonymize", "validate", "publish", "purge"):
+        seconds, peak, _ = _child([sys.executable, "-c", STAGE, json.dumps(ctx), stage, str(key)])
+        out[stage] = {"seconds": round(seconds, 2), "peak_mb": peak}
+    return out
+
+
+def bench(events: int, data_dir: Path, stages: bool = False) -> dict:
     raw = data_dir / f"raw-{events}"
     if not (raw / "viewing_events" / f"dt={DAY}").exists():
         print(f"bench: generating {events:,} events in {raw}", file=sys.stderr)
@@ -81,7 +105,9 @@ def bench(events: int, data_dir: Path) -> dict:
     ])  # fmt: skip
     summary = json.loads(stdout)
     manifest = json.loads(Path(summary["manifest"]).read_text())
+    extra = {"per_stage_process": per_stage(events, data_dir, key)} if stages else {}
     return {
+        **extra,
         "events": events,
         "raw_mb": round(raw_bytes / 1e6, 1),
         "floor_seconds": round(floor_s, 2),
@@ -104,12 +130,13 @@ def main() -> None:
     p.add_argument("--events", type=int, nargs="+", default=[1_000_000])
     p.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--stages", action="store_true", help="also run each stage in its own process (peak MB per stage)")
     args = p.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     results = []
     for n in args.events:
-        r = bench(n, args.data_dir)
+        r = bench(n, args.data_dir, args.stages)
         results.append(r)
         print(json.dumps(r), file=sys.stderr)
     print(f"machine: {machine}\n")
@@ -121,6 +148,13 @@ def main() -> None:
                  f"{r['ratio_to_floor']}x", f"{r['floor_peak_mb']}/{r['run_peak_mb']}"]  # fmt: skip
         cells += [f"{r['stage_seconds'][s]:.2f}" for s in stages]
         print("| " + " | ".join(cells) + " |")
+    if args.stages:
+        print("\nEach stage in its own process (as Airflow runs them): seconds / peak MB\n")
+        print("| events | " + " | ".join(stages) + " |")
+        print("|" + "---|" * (1 + len(stages)))
+        for r in results:
+            s = r["per_stage_process"]
+            print(f"| {r['events']:,} | " + " | ".join(f"{s[x]['seconds']} / {s[x]['peak_mb']}" for x in stages) + " |")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
 

@@ -59,6 +59,11 @@ def build_suites(
         schema.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
     suites["schema"] = schema
 
+    types = gx.ExpectationSuite(name=f"{export}.types")
+    types.add_expectation(gxe.ExpectColumnPairValuesToBeEqual(column_A="type", column_B="expected"))
+    types.add_expectation(gxe.ExpectTableRowCountToEqual(value=len(policy.published_columns)))
+    suites["types"] = types
+
     classes = gx.ExpectationSuite(name=f"{export}.classes")
     for qi in policy.qi_columns:
         classes.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=qi))

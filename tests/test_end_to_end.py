@@ -172,6 +172,10 @@ def test_xcom_holds_only_small_metadata(published, raw_day):
     for column in ("account_id", "profile_id", "email", "ip_address", "device_id", "event_id"):
         assert not (raw[column] & tokens), f"a raw {column} value reached XCom"
     assert max(len(v) for v in values) < 20_000
+    domain_key = derive_domain_key(__import__("transforms.keys", fromlist=["Key"]).Key("k1", TEST_SECRET), "analytics")
+    joined = "\n".join(values)
+    for material in (TEST_SECRET, domain_key, *hmac_pads(domain_key)):
+        assert material.hex() not in joined and base64.b64encode(material).decode() not in joined
 
 
 def test_dag_backfills_days_independently(published, tmp_path):

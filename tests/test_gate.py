@@ -26,8 +26,13 @@ def test_failed_validation_publishes_nothing(raw_day, tmp_path):
     db = ctx.work_dir("viewing_sessions") / "work.duckdb"
     with duckdb.connect(str(db)) as con:
         con.execute("UPDATE anon_events SET location = '198.51.100.7' WHERE rowid < 5")
-    with pytest.raises(ValidationFailed, match="candidate kept privately"):
+    with pytest.raises(ValidationFailed, match="candidate kept privately") as err:
         run_stage("validate", ctx)
+    assert "198.51.100.7" not in str(err.value)
+    work = ctx.work_dir("viewing_sessions")
+    reports = [p for p in work.rglob("*") if p.suffix in (".json", ".html")]
+    assert reports, "Data Docs and stats of the failed run are kept for inspection"
+    assert all("198.51.100.7" not in p.read_text(errors="replace") for p in reports)
     assert not ctx.staging_dir("viewing_sessions").exists()
     assert (ctx.work_dir("viewing_sessions") / "failed_extract").exists()
     with pytest.raises(ExportError, match="cannot publish"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import resource
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -162,6 +163,8 @@ def run_stage(stage: str, ctx: RunContext, ring: KeyRing | None = None) -> dict:
         finally:
             con.close()
     summary["seconds"] = round(time.perf_counter() - t0, 3)
+    # Peak memory of this process so far: per stage under Airflow (one process per task).
+    summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     stats[stage] = summary
     if work.exists():  # publish removes the work folder once the extract is in place
         _save_stats(ctx, export, stats)

@@ -46,8 +46,16 @@ def build_frames(
     qis = ", ".join(policy.qi_columns)
     # A view cannot hold bound parameters; the paths are ours (staging folder), quoted safely.
     con.execute(f"CREATE OR REPLACE VIEW staged AS SELECT * FROM read_parquet({sql_list(files)})")
+    expected_types = {c: "VARCHAR" for c in policy.published_columns}
+    described = con.execute("DESCRIBE SELECT * FROM staged").fetchall()
     frames = {
         "schema": con.sql("SELECT * FROM staged LIMIT 1000").df(),
+        "types": pd.DataFrame(
+            [
+                {"column": name, "type": dtype, "expected": expected_types.get(name, "(not published)")}
+                for name, dtype, *_ in described
+            ]
+        ),
         "classes": con.sql(
             f"SELECT {qis}, count(DISTINCT {pid}) AS people, count(*) AS rows FROM staged GROUP BY ALL"
         ).df(),
