@@ -24,19 +24,24 @@ from .conftest import DAY, ROOT, TEST_SECRET, raw_identifier_values
 TOKEN = re.compile(r"[A-Za-z0-9@._:+/=-]+")
 
 
+def airflow_env(raw: Path, out: Path) -> dict[str, str]:
+    """The DAG's settings as AIRFLOW_VAR_* variables: raw zone, output folders, the test key."""
+    return {
+        "AIRFLOW_VAR_VIEWING_EXPORT_RAW_ROOT": str(raw),
+        "AIRFLOW_VAR_VIEWING_EXPORT_OUT_ROOT": str(out / "extracts"),
+        "AIRFLOW_VAR_VIEWING_EXPORT_WORK_ROOT": str(out / "work"),
+        "AIRFLOW_VAR_VIEWING_EXPORT_QUARANTINE_ROOT": str(out / "quarantine"),
+        "AIRFLOW_VAR_PSEUDONYMIZATION_SECRET": "base64:" + base64.b64encode(TEST_SECRET).decode(),
+    }
+
+
 @pytest.fixture(scope="module")
 def published(raw_day, tmp_path_factory, capfd_module):
     import os
 
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
     out = tmp_path_factory.mktemp("out")
-    env = {
-        "AIRFLOW_VAR_VIEWING_EXPORT_RAW_ROOT": str(raw_day),
-        "AIRFLOW_VAR_VIEWING_EXPORT_OUT_ROOT": str(out / "extracts"),
-        "AIRFLOW_VAR_VIEWING_EXPORT_WORK_ROOT": str(out / "work"),
-        "AIRFLOW_VAR_VIEWING_EXPORT_QUARANTINE_ROOT": str(out / "quarantine"),
-        "AIRFLOW_VAR_PSEUDONYMIZATION_SECRET": "base64:" + base64.b64encode(TEST_SECRET).decode(),
-    }
+    env = airflow_env(raw_day, out)
     os.environ.update(env)
     try:
         from airflow.dag_processing.dagbag import DagBag
@@ -188,13 +193,7 @@ def test_dag_backfills_days_independently(published, tmp_path):
     for day in (date(2026, 11, 22), date(2026, 11, 23)):
         generate_day(raw, day, events=1500, seed=5)
     out = tmp_path / "extracts"
-    env = {
-        "AIRFLOW_VAR_VIEWING_EXPORT_RAW_ROOT": str(raw),
-        "AIRFLOW_VAR_VIEWING_EXPORT_OUT_ROOT": str(out),
-        "AIRFLOW_VAR_VIEWING_EXPORT_WORK_ROOT": str(tmp_path / "work"),
-        "AIRFLOW_VAR_VIEWING_EXPORT_QUARANTINE_ROOT": str(tmp_path / "quarantine"),
-        "AIRFLOW_VAR_PSEUDONYMIZATION_SECRET": "base64:" + base64.b64encode(TEST_SECRET).decode(),
-    }
+    env = airflow_env(raw, tmp_path)
     os.environ.update(env)
     try:
         from airflow.dag_processing.dagbag import DagBag
