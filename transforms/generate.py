@@ -20,7 +20,7 @@ import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -169,7 +169,7 @@ def _population(rng: np.random.Generator, fake: Faker, n_profiles: int, day: dat
     return accounts, profiles, devices, activity / activity.sum()
 
 
-def _catalogue(rng: np.random.Generator, fake: Faker, n_shows: int) -> tuple[pa.Table, pa.Table]:
+def _catalogue(rng: np.random.Generator, fake: Faker, n_shows: int) -> pa.Table:
     """Shows (movies and series) with Zipf-like popularity, and their playable titles."""
     kinds = rng.choice(["movie", "series"], size=n_shows, p=[0.6, 0.4])
     names = [fake.catch_phrase().title() for _ in range(n_shows)]
@@ -182,7 +182,7 @@ def _catalogue(rng: np.random.Generator, fake: Faker, n_shows: int) -> tuple[pa.
         "popularity": popularity / popularity.sum(),
         "n_episodes": np.where(kinds == "series", rng.integers(6, 40, size=n_shows), 1),
     })  # fmt: skip
-    return shows, pa.table({"show_idx": np.arange(n_shows)})
+    return shows
 
 
 def _write_subscribers(con: duckdb.DuckDBPyConnection, raw_root: Path, day: date) -> str:
@@ -328,7 +328,7 @@ def generate_day(
     n_profiles = max(40, events // 5)
     accounts, profiles, devices, profile_p = _population(rng, fake, n_profiles, day)
     n_shows = int(np.clip(events // 150, 60, 30_000))
-    shows, _ = _catalogue(rng, fake, n_shows)
+    shows = _catalogue(rng, fake, n_shows)
 
     con = duckdb.connect()
     con.execute("SET threads = 2")
@@ -371,7 +371,3 @@ def generate_day(
         subscriber_file=subscriber_file,
         seconds=round(time.perf_counter() - t0, 2),
     )
-
-
-def utc_today() -> date:
-    return datetime.now(UTC).date()
