@@ -51,7 +51,9 @@ m = json.loads((part / "_manifest.json").read_text())
 c = m["counts"]
 print(f"extract:    {part}/part-00000.parquet")
 print(f"manifest:   {part}/_manifest.json")
+print(f"report:     {part}/_reports/privacy_report.html")
 print(f"data docs:  {part}/{m['validation']['data_docs']}")
+print(f"all nights: {part.parent}/_index.html")
 print(f"rows:       {c['input_rows']:,} in = {c['published_rows']:,} published + "
       f"{c['suppressed_rows']:,} suppressed + {c['rejected_rows']:,} rejected")
 print(f"privacy:    k={m['k']}, smallest class {c['min_class_people']} people, key id {m['pseudonym']['key_id']}, "
