@@ -23,7 +23,7 @@ STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:60rem;color:#1d2733;
 line-height:1.45;padding:0 1rem}h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem;
 border-bottom:1px solid #d8dee6;padding-bottom:.3rem}.sub{color:#5b6b7c}table{border-collapse:collapse;margin:.5rem 0}
-td,th{padding:.25rem .8rem .25rem 0;text-align:left;vertical-align:top}th{color:#5b6b7c;font-weight:600}
+td,th{padding:.25rem .8rem .25rem 0;text-align:left;vertical-align:top}td:first-child{white-space:nowrap}th{color:#5b6b7c;font-weight:600}
 .ok{color:#137333;font-weight:600}.bad{color:#b3261e;font-weight:600}.warn{color:#a15c00;font-weight:600}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #d8dee6;border-radius:8px;padding:.8rem 1rem;
 min-width:10rem}.card b{display:block;font-size:1.4rem}svg text{font-size:12px;fill:#1d2733}code{background:#f1f3f6;
