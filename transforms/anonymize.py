@@ -18,7 +18,7 @@ import duckdb
 
 from transforms.db import scalar
 from transforms.errors import PrivacyError
-from transforms.hierarchies import build_all, level_range
+from transforms.hierarchies import Hierarchy, build_all, level_range
 from transforms.policy import Policy
 from transforms.search import SearchResult, build_frequency_table, search
 
@@ -63,13 +63,16 @@ class AnonymizeResult:
 
 
 def choose_levels(
-    con: duckdb.DuckDBPyConnection, policy: Policy, previous: dict[str, str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    policy: Policy,
+    previous: dict[str, str] | None = None,
+    hierarchies: dict[str, Hierarchy] | None = None,
 ) -> tuple[dict[str, int], SearchResult]:
     """Run the optimal search over the policy's level ranges on gen_events.
 
     `previous`: last night's levels by name; with `stable_levels` they are kept while feasible.
     """
-    hierarchies = build_all(policy)
+    hierarchies = hierarchies or build_all(policy)
     qis = policy.qi_columns
     ranges = [level_range(qi, hierarchies[qi.column]) for qi in policy.quasi_identifiers]
     min_l = policy.privacy.l or 0
@@ -119,8 +122,8 @@ def anonymize(
     k = policy.privacy.k
     pid = policy.pseudonym.column
     qis = policy.qi_columns
-    levels, found = choose_levels(con, policy, previous_levels)
     hierarchies = build_all(policy)
+    levels, found = choose_levels(con, policy, previous_levels, hierarchies)
     finest = [level_range(qi, hierarchies[qi.column])[0] for qi in policy.quasi_identifiers]
     groups = ", ".join(f"{q}_g{lvl}" for q, lvl in zip(qis, finest, strict=True))
     risk_before = risk(con, f"SELECT count(DISTINCT pid) AS people, sum(rows) AS rows FROM freq GROUP BY {groups}")

@@ -261,11 +261,12 @@ def pull(con: duckdb.DuckDBPyConnection, raw_root: Path, day: date, policy: Poli
     rejected = dict(con.execute(
         "SELECT reject_reason, count(*) FROM rejected GROUP BY 1 ORDER BY 1"
     ).fetchall())  # fmt: skip
+    valid_rows = int(scalar(con, "SELECT count(*) FROM stg_events") or 0)
     result = PullResult(
         event_files=event_files,
         subscriber_files=sub_files,
-        input_rows=int(scalar(con, "SELECT count(*) FROM stg_events") or 0) + sum(rejected.values()),
-        valid_rows=int(scalar(con, "SELECT count(*) FROM stg_events") or 0),
+        input_rows=valid_rows + sum(rejected.values()),
+        valid_rows=valid_rows,
         rejected={k: int(v) for k, v in rejected.items()},
         subscribers=int(scalar(con, "SELECT count(*) FROM stg_subscribers") or 0),
         duplicate_subscribers=int(scalar(con, "SELECT count(*) FROM stg_subscribers WHERE copies > 1") or 0),
