@@ -61,8 +61,9 @@ def _child(cmd: list[str]) -> tuple[float, int, str]:
 
 STAGE = """
 import json, sys
-from transforms.keys import load_key_ring
-from transforms.pipeline import RunContext, run_stage
+from transforms.context import RunContext
+from transforms.ops.keys import load_key_ring
+from transforms.pipeline import run_stage
 ctx = RunContext.from_dict(json.loads(sys.argv[1]))
 ring = load_key_ring(sys.argv[3]) if sys.argv[2] == "pseudonymize" else None
 print(json.dumps(run_stage(sys.argv[2], ctx, ring)))
@@ -77,7 +78,9 @@ def per_stage(events: int, data_dir: Path, key: Path) -> dict:
         "work_root": str(data_dir / "work"), "quarantine_root": None,
     }  # fmt: skip
     out = {}
-    for stage in ("pull", "pseudonymize", "generalize", "anonymize", "validate", "publish", "purge"):
+    from transforms.stages import NAMES
+
+    for stage in NAMES:
         seconds, peak, _ = _child([sys.executable, "-c", STAGE, json.dumps(ctx), stage, str(key)])
         out[stage] = {"seconds": round(seconds, 2), "peak_mb": peak}
     return out

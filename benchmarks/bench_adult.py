@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from transforms.tabular import anonymize_csv
+from transforms.privacy.tabular import anonymize_csv
 
 QIS = ["age", "sex", "race", "marital-status", "education", "native-country", "workclass", "occupation"]
 ROOT = Path(__file__).resolve().parent.parent

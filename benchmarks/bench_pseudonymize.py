@@ -2,7 +2,8 @@
 
     python benchmarks/bench_pseudonymize.py --ids 1000000 10000000
 
-Both compute HMAC-SHA256 under the same derived key over the same ids and must agree.
+Both compute HMAC-SHA256 under the same derived key over the same ids and must agree. The SQL
+side is the pipeline's own step (backends/sql/pseudonymize_persons.sql) on the DuckDB backend.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import hmac
 import os
 import time
 
-import duckdb
-
-from transforms.keys import Key, derive_domain_key, hmac_pads
-from transforms.pseudonymize import hmac_sql
+from transforms.backends import sql
+from transforms.backends.duckdb import DuckDBBackend
+from transforms.ops.keys import Key, KeyRing
+from transforms.stages.pseudonymize import domain
 
 
 def main() -> None:
@@ -24,30 +25,32 @@ def main() -> None:
     p.add_argument("--ids", type=int, nargs="+", default=[1_000_000])
     p.add_argument("--python-sample", type=int, default=1_000_000, help="ids hashed by Python's hmac")
     args = p.parse_args()
-    key = derive_domain_key(Key("bench", os.urandom(32)), "analytics")
-    ipad, opad = hmac_pads(key)
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    from datetime import date
+
+    from transforms.ops.keys import derive_domain_key
+
+    master = Key("bench", os.urandom(32))
+    d = domain(KeyRing("bench", {"bench": master}), "analytics", "none", date(2026, 11, 23))
+    key = derive_domain_key(master, "analytics")
+    b = DuckDBBackend()
     print("| distinct ids | DuckDB SQL HMAC s | ids/s | Python hmac ids/s |")
     print("|---|---|---|---|")
     for n in args.ids:
-        con.execute(
-            "CREATE OR REPLACE TABLE ids AS SELECT 'AC' || lpad(i::VARCHAR, 12, '0') || chr(31) || 'PR' || "
-            "lpad((i * 7)::VARCHAR, 16, '0') AS id FROM range(?) t(i)",
+        b.con.execute(
+            "CREATE OR REPLACE TABLE staged AS SELECT 'AC' || lpad(i::VARCHAR, 12, '0') AS account_id, "
+            "'PR' || lpad((i * 7)::VARCHAR, 16, '0') AS profile_id FROM range(?) t(i)",
             [n],
         )
         t0 = time.perf_counter()
-        con.execute(
-            f"CREATE OR REPLACE TABLE out AS SELECT id, substr({hmac_sql('encode(id)')}, 1, 32) AS p FROM ids",
-            {"ipad": ipad, "opad": opad},
-        )
+        b.materialize("out", sql("pseudonymize_persons", d.params(), person=["account_id", "profile_id"]))
         sql_s = time.perf_counter() - t0
-        sample = [r[0] for r in con.execute("SELECT id FROM ids LIMIT ?", [min(n, args.python_sample)]).fetchall()]
+        sample = b.con.execute(
+            "SELECT account_id, profile_id, pseudonym FROM out LIMIT ?", [min(n, args.python_sample)]
+        ).fetchall()
         t0 = time.perf_counter()
-        digests = [hmac.new(key, s.encode(), hashlib.sha256).hexdigest()[:32] for s in sample]
+        digests = [hmac.new(key, f"{a}\x1f{p}".encode(), hashlib.sha256).hexdigest()[:32] for a, p, _ in sample]
         py_rate = len(sample) / (time.perf_counter() - t0)
-        check = dict(con.execute("SELECT id, p FROM out LIMIT 1000").fetchall())
-        assert all(check[s] == d for s, d in zip(sample, digests, strict=False) if s in check)
+        assert all(row[2] == "bench:" + dig for row, dig in zip(sample, digests, strict=True))
         print(f"| {n:,} | {sql_s:.2f} | {n / sql_s:,.0f} | {py_rate:,.0f} |")
 
 

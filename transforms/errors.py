@@ -1,14 +1,23 @@
 """One exception family. Every message says what went wrong and how to fix it.
 
+Each class says whether running the same task again, unchanged, could succeed (`retryable`).
+The DAG glue reads that flag and nothing else: a retryable error is left to Airflow's
+retries, any other fails the task at once. docs/OPERATIONS.md lists the classes.
+
 Messages must never contain raw identifiers, row values or key material: they end up in
-Airflow logs, task failure callbacks and CI output.
+Airflow logs, task failure callbacks, alert mails and CI output.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class ExportError(Exception):
     """Base class: the run cannot go on. The message is one line a data engineer can act on."""
+
+    #: Could the same task, run again later without any change, succeed?
+    retryable: ClassVar[bool] = False
 
 
 class PolicyError(ExportError):
@@ -20,10 +29,19 @@ class KeyConfigError(ExportError):
 
 
 class RawDataError(ExportError):
-    """The raw zone for the day cannot be read (missing day, truncated file, schema drift)."""
+    """The raw day cannot be read yet: missing, empty, truncated or unreadable files.
+
+    Upstream may still be delivering the day, so a retry can succeed.
+    """
+
+    retryable = True
 
 
-class UnclassifiedColumnError(RawDataError):
+class RawSchemaError(ExportError):
+    """The raw day does not follow the contract (a field gone, mixed formats): a person must act."""
+
+
+class UnclassifiedColumnError(RawSchemaError):
     """A raw column is not classified by the policy; it might carry personal data."""
 
 
@@ -39,5 +57,17 @@ class ValidationFailed(ExportError):
         self.failed = failed or []
 
 
+class StageOrderError(ExportError):
+    """A stage ran before the stages it needs, or the policy changed between stages of one run."""
+
+
+class RunInProgressError(ExportError):
+    """Another run of the same export and day holds its lock; waiting and retrying helps."""
+
+    retryable = True
+
+
 class PublishError(ExportError):
-    """The extract could not be moved into place."""
+    """The extract could not be moved into place (a filesystem error); the previous state is kept."""
+
+    retryable = True

@@ -1,18 +1,25 @@
-"""What the DAG needs beyond the stages: settings, the run context and the key, as plain functions.
+"""What the DAGs need beyond the stages, as plain functions tested without Airflow.
 
-The DAG passes in what Airflow gives it (Variables, params, the data interval), so all of this
-is tested without Airflow.
+The DAG files pass in what Airflow gives them (Variables, params, the data interval); this
+module turns that into a run context and a key ring, discovers the policies (one DAG per
+policy file), and runs a stage as a task, reading each error's `retryable` flag in one place.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from transforms.errors import KeyConfigError
-from transforms.keys import KeyRing, ring_from_text
-from transforms.pipeline import RunContext, resolve_day
+import yaml
+
+from transforms.context import RunContext
+from transforms.errors import ExportError, KeyConfigError
+from transforms.ops.keys import KeyRing, ring_from_text
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POLICY_DIR = PROJECT_ROOT / "policies"
@@ -28,8 +35,58 @@ KEY_VARIABLE = "pseudonymization_secret"
 KEY_CONNECTION = "pseudonymization_key"
 
 
+@dataclass(frozen=True)
+class PolicyHeader:
+    """What a DAG needs from a policy file at parse time (no validation, no heavy imports)."""
+
+    path: Path
+    export: str
+    kind: str
+    owner: str
+    schedule: str
+    description: str
+
+    @property
+    def dag_id(self) -> str:
+        return f"{self.export}_export"
+
+
+def discover_policies(folder: Path = POLICY_DIR) -> list[PolicyHeader]:
+    """Every `*.yaml` export policy in `folder`, read lightly (the run validates it whole)."""
+    out = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            out.append(PolicyHeader(
+                path=path, export=str(data["export"]), kind=str(data.get("kind", "rows")),
+                owner=str(data.get("owner", "data-platform")), schedule=str(data.get("schedule", "0 3 * * *")),
+                description=str(data.get("description", "")),
+            ))  # fmt: skip
+        except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+            log.error("policy %s is not usable for a DAG (%s); no DAG is made for it", path.name, exc)
+    return out
+
+
+def resolve_day(param_day: str | None, interval_start: datetime | None, run_after: datetime | None) -> date:
+    """The day a run processes: the `day` param, else the data interval, else the day before run_after.
+
+    Airflow 3 runs can have no logical date (manual or asset-triggered runs); then the run
+    exports the UTC day that ended before it was triggered.
+    """
+    if param_day:
+        try:
+            return date.fromisoformat(str(param_day))
+        except ValueError:
+            raise ExportError(f"day param {param_day!r} is not a date; use YYYY-MM-DD") from None
+    if interval_start is not None:
+        return interval_start.astimezone(UTC).date()
+    if run_after is not None:
+        return (run_after.astimezone(UTC) - timedelta(days=1)).date()
+    raise ExportError("cannot tell which day to export: pass the `day` param (YYYY-MM-DD)")
+
+
 def build_context(
-    policy_name: str,
+    policy_path: Path | str,
     get_variable: Callable[[str, str | None], str | None],
     param_day: str | None,
     interval_start: datetime | None,
@@ -39,7 +96,7 @@ def build_context(
     settings = {name: get_variable(var, str(default)) for name, (var, default) in SETTINGS.items()}
     day = resolve_day(param_day, interval_start, run_after)
     return RunContext(
-        policy_path=str(POLICY_DIR / f"{policy_name}.yaml"),
+        policy_path=str(policy_path),
         day=day.isoformat(),
         run_id=run_id,
         raw_root=str(settings["raw_root"]),
@@ -65,3 +122,25 @@ def key_ring_from_airflow(
         f"AIRFLOW_VAR_{KEY_VARIABLE.upper()}) or the Connection {KEY_CONNECTION} (its password), "
         "from your secrets backend"
     )
+
+
+def run_task(
+    stage: str,
+    ctx: dict,
+    fail: Callable[[str], BaseException],
+    ring: Callable[[], KeyRing] | None = None,
+) -> dict:
+    """Run one stage as an Airflow task.
+
+    A retryable error (the raw day not there yet, a lock held, a filesystem error) is raised
+    as is, for Airflow's retries; any other is raised as `fail(message)`, which the DAG maps
+    to AirflowFailException so the task fails at once.
+    """
+    from transforms.pipeline import run_stage
+
+    try:
+        return run_stage(stage, RunContext.from_dict(ctx), ring() if ring else None)
+    except ExportError as exc:
+        if exc.retryable:
+            raise
+        raise fail(str(exc)) from None

@@ -1,0 +1,108 @@
+"""Expectation suites for `rows` exports (one row per play; e.g. `viewing_sessions`).
+
+Each suite validates one small frame computed from the staged Parquet files
+(see transforms/exports/rows/extract.py): the published schema on a sample, the table of published
+quasi-identifier combinations, the gated values (titles), the distinct pseudonyms, and the
+run's counts. Row-level facts are therefore checked on every row without copying 10M rows
+into pandas: a value is allowed in a column iff it is allowed in the column's distinct values.
+
+Allowed values come from the policy's hierarchies at the levels chosen for the run, so every
+age band, region or device class must be one the policy can produce.
+"""
+
+from __future__ import annotations
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+from transforms.config.contract import CONTENT_TYPES
+from transforms.config.policy import Policy
+from transforms.ops.keys import pseudonym_pattern
+from transforms.privacy.hierarchies import Hierarchy
+
+# Shapes of direct identifiers that must never appear in a published text column.
+EMAIL = r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
+IPV4 = r"(?:^|[^0-9])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?:[^0-9]|$)"
+IPV6 = r"(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}"
+RAW_ACCOUNT = r"^AC[0-9A-F]{12}$"
+RAW_PROFILE = r"^PR[0-9A-F]{16}$"
+UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+IDENTIFIER_SHAPES = {
+    "email": EMAIL, "ipv4": IPV4, "ipv6": IPV6, "raw_account_id": RAW_ACCOUNT,
+    "raw_profile_id": RAW_PROFILE, "uuid": UUID,
+}  # fmt: skip
+
+
+def _no_identifier_shapes(suite: gx.ExpectationSuite, column: str, skip: tuple[str, ...] = ()) -> None:
+    for name, pattern in IDENTIFIER_SHAPES.items():
+        if name in skip:
+            continue
+        suite.add_expectation(
+            gxe.ExpectColumnValuesToNotMatchRegex(
+                column=column, regex=pattern, meta={"check": f"no {name} in {column}"}
+            )
+        )
+
+
+def build_suites(
+    policy: Policy, hierarchies: dict[str, Hierarchy], levels: dict[str, int]
+) -> dict[str, gx.ExpectationSuite]:
+    """Suites keyed by the frame they validate."""
+    export = policy.export
+    k = policy.privacy.k
+    suites: dict[str, gx.ExpectationSuite] = {}
+
+    schema = gx.ExpectationSuite(name=f"{export}.schema")
+    schema.add_expectation(gxe.ExpectTableColumnsToMatchOrderedList(column_list=policy.published_columns))
+    for column in policy.published_columns:
+        schema.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    suites["schema"] = schema
+
+    types = gx.ExpectationSuite(name=f"{export}.types")
+    types.add_expectation(gxe.ExpectColumnPairValuesToBeEqual(column_A="type", column_B="expected"))
+    types.add_expectation(gxe.ExpectTableRowCountToEqual(value=len(policy.published_columns)))
+    suites["types"] = types
+
+    classes = gx.ExpectationSuite(name=f"{export}.classes")
+    for qi in policy.qi_columns:
+        classes.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=qi))
+        allowed = hierarchies[qi].domain(levels[qi])
+        if allowed is not None:
+            classes.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=qi, value_set=allowed))
+        _no_identifier_shapes(classes, qi)
+    # The privacy invariant itself: the smallest combination holds at least k people.
+    classes.add_expectation(
+        gxe.ExpectColumnMinToBeBetween(column="people", min_value=k, meta={"check": f"k-anonymity, k={k}"})
+    )
+    suites["classes"] = classes
+
+    values = gx.ExpectationSuite(name=f"{export}.values")
+    for gate in policy.privacy.rare_values:
+        for column in gate.columns:
+            # Catalogue ids may legitimately be UUIDs; every other identifier shape is banned.
+            _no_identifier_shapes(values, column, skip=("uuid",))
+    values.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="gate_ok", value_set=[True]))
+    values.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="content_type", value_set=list(CONTENT_TYPES)))
+    suites["values"] = values
+
+    pseudonyms = gx.ExpectationSuite(name=f"{export}.pseudonyms")
+    pseudonyms.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="pseudonym"))
+    pseudonyms.add_expectation(gxe.ExpectColumnValuesToMatchRegex(column="pseudonym", regex=pseudonym_pattern()))
+    suites["pseudonyms"] = pseudonyms
+
+    run = gx.ExpectationSuite(name=f"{export}.run")
+    run.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="unaccounted_rows", min_value=0, max_value=0,
+            meta={"check": "input = published + suppressed + rejected"},
+        )
+    )  # fmt: skip
+    run.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="suppression_share", min_value=0, max_value=policy.privacy.suppression_limit
+        )
+    )
+    run.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="min_class_people", min_value=k))
+    run.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="published_rows", min_value=1))
+    suites["run"] = run
+    return suites

@@ -1,0 +1,163 @@
+"""Crashes at every step, concurrent runs, backfills, reruns: never a mix, never a duplicate."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+
+from tests.support import DAY, POLICY_PATH, ROOT
+from transforms.context import RunContext
+from transforms.errors import RunInProgressError
+from transforms.ops.faults import ENV, InjectedCrash
+from transforms.ops.keys import Key, KeyRing
+from transforms.ops.locks import day_lock
+from transforms.pipeline import run_all, run_stage
+from transforms.stages.purge import purge
+
+pytestmark = pytest.mark.slow
+
+KEY_A = KeyRing("ka", {"ka": Key("ka", b"a" * 32)})
+KEY_B = KeyRing("kb", {"kb": Key("kb", b"b" * 32)})
+
+
+def _ctx(raw, out, run_id, day=DAY):
+    return RunContext(str(POLICY_PATH), str(day), run_id, str(raw), str(out / "extracts"), str(out / "work"))
+
+
+def _partition(out, day=DAY):
+    return out / "extracts" / "viewing_sessions" / f"day={day}"
+
+
+def _state(out) -> str:
+    """Which complete version is published ('ka'/'kb'), checked file by file against the manifest."""
+    part = _partition(out)
+    manifest = json.loads((part / "_manifest.json").read_text())
+    listed = {f["path"]: f["sha256"] for f in manifest["files"]}
+    on_disk = {p.name for p in part.glob("*.parquet")}
+    assert on_disk == set(listed), "files on disk differ from the manifest: a mix"
+    for name, digest in listed.items():
+        assert hashlib.sha256((part / name).read_bytes()).hexdigest() == digest
+    return manifest["pseudonym"]["key_id"]
+
+
+@pytest.mark.parametrize(
+    ("point", "expected_after_crash"),
+    [
+        ("validate.after_staging", "ka"),
+        ("validate.after_suites", "ka"),
+        ("publish.after_manifest", "ka"),
+        ("publish.after_exchange", "kb"),
+    ],
+)
+def test_crash_leaves_old_or_new_and_the_next_run_recovers(raw_day, tmp_path, monkeypatch, point, expected_after_crash):
+    run_all(_ctx(raw_day, tmp_path, "first"), KEY_A)
+    assert _state(tmp_path) == "ka"
+    monkeypatch.setenv(ENV, point)
+    with pytest.raises(InjectedCrash):
+        run_all(_ctx(raw_day, tmp_path, "crashing"), KEY_B)
+    monkeypatch.delenv(ENV)
+    assert _state(tmp_path) == expected_after_crash
+    run_all(_ctx(raw_day, tmp_path, "again"), KEY_B)
+    assert _state(tmp_path) == "kb"
+    export_dir = tmp_path / "extracts" / "viewing_sessions"
+    # no aside or duplicate folders: the partition and the index of runs only
+    assert sorted(p.name for p in export_dir.iterdir()) == ["_index.html", f"day={DAY}"]
+    staging = tmp_path / "extracts" / ".staging" / "viewing_sessions" / str(DAY)
+    assert not staging.exists() or not any(staging.iterdir())
+
+
+def test_rerun_gives_the_same_manifest_apart_from_run_and_time(raw_day, tmp_path):
+    manifests = []
+    for run in ("r1", "r2"):
+        run_all(_ctx(raw_day, tmp_path, run), KEY_A)
+        m = json.loads((_partition(tmp_path) / "_manifest.json").read_text())
+        for volatile in ("run_id", "created_at", "stage_seconds"):
+            m.pop(volatile)
+        m["search"].pop("seconds")
+        manifests.append(m)
+    assert manifests[0] == manifests[1]
+
+
+LOCK_CODE = (
+    "from pathlib import Path; from transforms.context import Layout; from transforms.ops.locks import day_lock\n"
+    "with day_lock(Layout(Path({out!r})).lock_file('viewing_sessions', {day!r}), 'viewing_sessions', {day!r}): {body}"
+)
+
+
+def test_a_second_run_of_the_same_day_is_refused_while_one_runs(raw_day, tmp_path):
+    out = tmp_path / "extracts"
+    lock = _ctx(raw_day, tmp_path, "x").layout.lock_file("viewing_sessions", str(DAY))
+    with day_lock(lock, "viewing_sessions", str(DAY)):
+        # Same process holds it: another process is a subprocess.
+        code = LOCK_CODE.format(out=str(out), day=str(DAY), body="pass")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode != 0 and "RunInProgressError" in r.stderr and "in progress" in r.stderr
+        code = LOCK_CODE.format(out=str(out), day="2026-11-22", body="pass")
+        other_day = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+        assert other_day.returncode == 0
+
+
+def test_publish_takes_the_lock(raw_day, tmp_path):
+    ctx = _ctx(raw_day, tmp_path, "locked")
+    for stage in ("pull", "pseudonymize", "generalize", "anonymize", "validate"):
+        run_stage(stage, ctx, KEY_A if stage == "pseudonymize" else None)
+    code = "import time\n" + LOCK_CODE.format(out=str(tmp_path / "extracts"), day=str(DAY), body="time.sleep(30)")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    try:
+        lock = tmp_path / "extracts" / ".locks" / f"viewing_sessions-{DAY}.lock"
+        for _ in range(100):
+            if lock.exists() and lock.read_text().strip():
+                break
+            __import__("time").sleep(0.1)
+        with pytest.raises(RunInProgressError, match="in progress") as err:
+            run_stage("publish", ctx)
+        assert err.value.retryable
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_purge_crash_never_leaves_a_half_deleted_partition(tmp_path, monkeypatch):
+    export = tmp_path / "viewing_sessions"
+    for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
+        (export / f"day={day}").mkdir(parents=True)
+        for i in range(3):
+            (export / f"day={day}" / f"part-{i}.parquet").write_bytes(b"x")
+    monkeypatch.setenv(ENV, "purge.after_first")
+    trash = tmp_path / ".trash" / "viewing_sessions"
+    with pytest.raises(InjectedCrash):
+        purge(export, trash, date(2026, 11, 23), 90)
+    monkeypatch.delenv(ENV)
+    left = sorted(p.name for p in export.iterdir())
+    assert left == ["day=2026-01-02", "day=2026-01-03"]
+    assert all(len(list((export / d).iterdir())) == 3 for d in left)
+    purge(export, trash, date(2026, 11, 23), 90)
+    assert list(export.iterdir()) == []
+    assert not (tmp_path / ".trash" / "viewing_sessions").exists() or not any((tmp_path / ".trash").rglob("*.parquet"))
+
+
+def test_backfill_runs_each_day_independently(tmp_path):
+    from devtools.fake_logs import generate_day
+
+    raw = tmp_path / "raw"
+    for day in (date(2026, 11, 20), date(2026, 11, 21)):
+        generate_day(raw, day, events=1500, seed=9)
+    key = tmp_path / "key"
+    key.write_text("k" * 40)
+    r = subprocess.run(
+        [sys.executable, "-m", "transforms", "backfill", "--policy", str(POLICY_PATH), "--from", "2026-11-20",
+         "--to", "2026-11-22", "--raw-root", str(raw), "--out-root", str(tmp_path / "out"), "--key-file", str(key)],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr[-2000:]
+    result = json.loads(r.stdout)
+    assert result["2026-11-20"]["status"] == result["2026-11-21"]["status"] == "published"
+    assert result["2026-11-22"]["status"] == "failed" and "no viewing_events files" in result["2026-11-22"]["reason"]
+    assert sorted(p.name for p in (tmp_path / "out" / "viewing_sessions").glob("day=*")) == [
+        "day=2026-11-20", "day=2026-11-21",
+    ]  # fmt: skip

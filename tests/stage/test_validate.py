@@ -1,0 +1,117 @@
+"""The validation gate: a leaked identifier fails the run, and no report repeats the value."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import duckdb
+import pytest
+
+from tests.support.runs import run_stages
+from transforms.backends.duckdb import DuckDBBackend
+from transforms.checks import gx
+from transforms.checks.selftest import self_test
+from transforms.context import Views
+from transforms.errors import ValidationFailed
+from transforms.exports import kind_of
+from transforms.runtime import StageRun
+
+LEAKED_EMAIL = "leaky.person77@example.org"
+LEAKED_IP = "203.0.113.77"
+
+
+@pytest.fixture(scope="module")
+def candidate(raw_day, tmp_path_factory, policy, ring):
+    """A run up to the anonymize stage and the extract the validate stage would check."""
+    tmp = tmp_path_factory.mktemp("v")
+    ctx, stats = run_stages(raw_day, tmp, policy, ring, upto="anonymize")
+    s = StageRun(ctx, policy, stats)
+    try:
+        files = kind_of(policy.kind).write_extract(s, tmp / "clean")
+    finally:
+        s.close()
+    return ctx, stats, files[0]
+
+
+def tampered(path, tmp_path, **set_values) -> str:
+    """A copy of the extract with some rows' columns replaced (what a bug upstream would do)."""
+    out = tmp_path / "part-00000.parquet"
+    cols = duckdb.connect().execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+    select = ", ".join(
+        f"CASE WHEN n < 3 THEN ${c[0]} ELSE {c[0]} END AS {c[0]}" if c[0] in set_values else c[0] for c in cols
+    )
+    duckdb.connect().execute(
+        f"COPY (SELECT {select} FROM (SELECT *, row_number() OVER () AS n FROM read_parquet($src))) TO $dst "
+        "(FORMAT parquet)",
+        {"src": str(path), "dst": str(out), **set_values},
+    )
+    return str(out)
+
+
+def validate(ctx, stats, policy, file, docs, counts=None):
+    kind = kind_of(policy.kind)
+    with DuckDBBackend() as b:
+        frames = kind.validation_frames(b, policy, [file], stats)
+        if counts:
+            frames["run"]["unaccounted_rows"] = counts
+        return gx.validate(frames, lambda: kind.suites(policy, stats), docs, policy.export)
+
+
+def test_clean_extract_passes(candidate, policy, tmp_path):
+    ctx, stats, file = candidate
+    summary = validate(ctx, stats, policy, file, tmp_path / "docs")
+    assert summary.success and summary.evaluated > 50 and not summary.failed
+
+
+def test_leaked_email_and_ip_fail_without_being_reported(candidate, policy, tmp_path):
+    ctx, stats, file = candidate
+    leaky = tampered(file, tmp_path, viewer_id=LEAKED_EMAIL, location=LEAKED_IP)
+    docs = tmp_path / "docs"
+    with pytest.raises(ValidationFailed) as err:
+        validate(ctx, stats, policy, leaky, docs)
+    message = str(err.value)
+    assert "expect_column_values_to_match_regex(pseudonym)" in message
+    assert "expect_column_values_to_be_in_set(location)" in message
+    assert "no ipv4 in location" in message
+    assert LEAKED_EMAIL not in message and LEAKED_IP not in message
+    written = "".join(
+        p.read_text(errors="replace") for p in docs.rglob("*") if p.is_file() and p.suffix in (".html", ".json")
+    )
+    assert written, "Data Docs should be written even when validation fails"
+    assert LEAKED_EMAIL not in written and LEAKED_IP not in written
+    assert LEAKED_EMAIL not in json.dumps(err.value.failed)
+
+
+def test_unaccounted_rows_fail_the_gate(candidate, policy, tmp_path):
+    ctx, stats, file = candidate
+    off_by_one = {**stats, "pull": {**stats["pull"], "input_rows": stats["pull"]["input_rows"] + 1}}
+    with pytest.raises(ValidationFailed, match="input = published"):
+        validate(ctx, off_by_one, policy, file, tmp_path / "docs")
+
+
+def test_self_test_catches_an_unkeyed_hash_of_an_identifier(candidate, policy, tmp_path):
+    ctx, _, file = candidate
+    work = ctx.work(policy.export)
+
+    def hits(path):
+        with DuckDBBackend() as b:
+            b.register_parquet(Views.STAGED, work.staged)
+            b.register_parquet(Views.EXTRACT, [path])
+            return self_test(b, policy.pseudonym.person, policy.pseudonym.column)
+
+    clean = hits(file)
+    assert clean.hits == 0 and clean.values_tested > 1000 and clean.forms_tested > 5 * clean.values_tested
+    account, profile = (
+        duckdb.connect()
+        .execute("SELECT account_id, profile_id FROM read_parquet(?) LIMIT 1", [str(work.staged)])
+        .fetchone()
+    )
+    person_key = f"{account}\x1f{profile}"
+    for leaked in (
+        "t1:" + hashlib.sha256(account.encode()).hexdigest()[:32],  # unkeyed hash of an id, as a pseudonym
+        "t1:" + hashlib.md5(person_key.encode()).hexdigest(),  # noqa: S324 (the leak under test)
+        "t1:" + hashlib.sha1(person_key.encode()).hexdigest()[:32],  # noqa: S324
+    ):
+        assert hits(tampered(file, tmp_path, viewer_id=leaked)).hits == 1, leaked
+    assert hits(tampered(file, tmp_path, device_class=profile)).hits == 1  # a raw id in a label column

@@ -1,0 +1,47 @@
+"""Retry semantics: each error class says whether a retry can help, and the DAG glue obeys it."""
+
+from __future__ import annotations
+
+import pytest
+
+from transforms import errors
+from transforms.orchestration import run_task
+
+RETRYABLE = {
+    errors.RawDataError: True,  # the day may still be arriving
+    errors.RunInProgressError: True,  # another run of the day holds the lock
+    errors.PublishError: True,  # a filesystem error; the previous partition is kept
+    errors.RawSchemaError: False,
+    errors.UnclassifiedColumnError: False,  # a person must classify the new field
+    errors.PolicyError: False,
+    errors.KeyConfigError: False,
+    errors.PrivacyError: False,
+    errors.ValidationFailed: False,
+    errors.StageOrderError: False,
+    errors.ExportError: False,
+}
+
+
+@pytest.mark.parametrize(("cls", "retryable"), list(RETRYABLE.items()), ids=lambda v: getattr(v, "__name__", str(v)))
+def test_each_error_class_states_whether_a_retry_can_help(cls, retryable):
+    assert cls.retryable is retryable
+
+
+def test_every_error_class_is_covered():
+    classes = {c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.ExportError)}
+    assert classes == set(RETRYABLE)
+
+
+class Failed(Exception):
+    """Stands in for AirflowFailException."""
+
+
+@pytest.mark.parametrize(("cls", "retryable"), list(RETRYABLE.items()), ids=lambda v: getattr(v, "__name__", str(v)))
+def test_the_task_glue_retries_only_retryable_errors(monkeypatch, cls, retryable):
+    def boom(*args, **kwargs):
+        raise cls("what went wrong; how to fix it")
+
+    monkeypatch.setattr("transforms.pipeline.run_stage", boom)
+    ctx = {"policy_path": "p", "day": "2026-11-23", "run_id": "r", "raw_root": "a", "out_root": "b", "work_root": "c"}
+    with pytest.raises(cls if retryable else Failed, match="what went wrong"):
+        run_task("pull", ctx, Failed)

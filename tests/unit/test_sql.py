@@ -1,0 +1,52 @@
+"""Named SQL steps: identifiers are checked, values are bound, nothing is pasted."""
+
+from __future__ import annotations
+
+import pytest
+
+from transforms.backends.base import SQL_DIR, ident, sql
+
+
+def test_identifiers_must_be_plain_names():
+    assert ident("viewer_id") == "viewer_id"
+    for bad in ("x; DROP TABLE t", "Viewer", "a-b", "", "x'--", 'a"b'):
+        with pytest.raises(ValueError, match="not a safe SQL identifier"):
+            ident(bad)
+
+
+def test_a_template_refuses_an_unsafe_identifier():
+    with pytest.raises(ValueError, match="not a safe SQL identifier"):
+        sql("count_rows", table="t; DELETE FROM x")
+
+
+def test_each_statement_gets_only_the_parameters_it_uses():
+    statements = sql("frame_sample", {"n": 5, "unused": 1}, source="extract")
+    assert len(statements) == 1
+    assert statements[0].params == {"n": 5}
+    assert "$n" in statements[0].text and "5" not in statements[0].text
+
+
+def test_a_missing_parameter_is_named():
+    with pytest.raises(KeyError, match=r"needs parameters \['n'\]"):
+        sql("frame_sample", {}, source="extract")
+
+
+def test_no_template_formats_a_value_into_sql_text():
+    """Values reach SQL only as $parameters: every `{{ ... }}` is an identifier through a filter,
+    a loop index, a separator, a macro call, or a name the templates build from those."""
+    import re
+
+    allowed = [
+        r".*\|\s*(ident|quoted|int)\b.*",  # checked identifiers, integers
+        r'.*map\("ident"\).*',
+        r'"[^"]*" if not loop\.last',  # separators
+        r"loop\.index0?",
+        r"(hmac|source_value|lookup_joins)\(.*",  # macros (their arguments pass the same rules)
+        r"(n|i|level|alias|source_alias|message_blob|groups|cost|key)",  # loop variables and {% set %} blocks
+        r"violated",  # a privacy model's predicate: fixed code text with $parameters
+        r"gate\.param",  # the name of a bound parameter
+    ]
+    for path in SQL_DIR.glob("*.sql"):
+        for expr in re.findall(r"{{(.*?)}}", path.read_text()):
+            expr = expr.strip()
+            assert any(re.fullmatch(a, expr) for a in allowed), f"{path.name}: {{{{ {expr} }}}} may paste a value"

@@ -1,0 +1,104 @@
+"""DuckDB, the embedded default engine: one in-process connection per stage.
+
+Settings keep large days within memory: `EXPORT_DUCKDB_MEMORY_LIMIT` (default 4GB) and
+`EXPORT_DUCKDB_THREADS` override DuckDB's defaults; past the limit DuckDB spills to the run's
+private work folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from transforms.backends.base import Backend, InputError, Statement
+
+DEFAULT_MEMORY_LIMIT = "4GB"
+
+
+def connect(spill_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the project's settings."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")
+    # Row order is fixed by explicit ORDER BY where it matters (published files).
+    con.execute("SET preserve_insertion_order = false")
+    # DuckDB's own default is 80% of RAM; a nightly job shares its worker, so bound it.
+    con.execute("SET memory_limit = ?", [os.environ.get("EXPORT_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)])
+    if threads := os.environ.get("EXPORT_DUCKDB_THREADS"):
+        con.execute("SET threads = ?", [int(threads)])
+    if spill_dir:
+        Path(spill_dir).mkdir(parents=True, exist_ok=True)
+        con.execute("SET temp_directory = ?", [str(spill_dir)])
+    return con
+
+
+class DuckDBBackend(Backend):
+    name = "duckdb"
+
+    def __init__(self, spill_dir: Path | None = None) -> None:
+        self.con = connect(spill_dir)
+        self._arrow: dict[str, pa.Table] = {}
+
+    def register_parquet(self, view: str, paths: list[Path] | Path) -> None:
+        files = [str(p) for p in (paths if isinstance(paths, list) else [paths])]
+        self.con.read_parquet(files).create_view(view, replace=True)
+
+    def register_arrow(self, view: str, table: pa.Table) -> None:
+        self._arrow[view] = table  # DuckDB reads it in place; keep it alive
+        self.con.register(view, table)
+
+    def _execute(self, text: str, params: dict) -> duckdb.DuckDBPyConnection:
+        try:
+            return self.con.execute(text, params)
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            raise InputError(first_line(exc)) from None
+
+    def run(self, statements: list[Statement]) -> None:
+        for st in statements:
+            self._execute(st.text, st.params)
+
+    def fetch(self, statements: list[Statement]) -> pa.Table:
+        for st in statements[:-1]:
+            self._execute(st.text, st.params)
+        last = statements[-1]
+        try:
+            return self.con.sql(last.text, params=last.params or None).to_arrow_table()
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            raise InputError(first_line(exc)) from None
+
+    def write_parquet(self, statements: list[Statement], path: Path, row_group_size: int = 500_000) -> None:
+        for st in statements[:-1]:
+            self._execute(st.text, st.params)
+        last = statements[-1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._execute(
+            f"COPY ({last.text}) TO $_path (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_size)})",
+            {**last.params, "_path": str(path)},
+        )
+
+    def write_csv(self, statements: list[Statement], path: Path, separator: str) -> None:
+        for st in statements[:-1]:
+            self._execute(st.text, st.params)
+        last = statements[-1]
+        self._execute(f"COPY ({last.text}) TO $_path (HEADER, DELIMITER $_sep)", {**last.params, "_path": str(path),
+                                                                              "_sep": separator})  # fmt: skip
+
+    def columns(self, view: str) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.con.execute(f'DESCRIBE "{view}"').fetchall()]
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def first_line(exc: Exception) -> str:
+    """The first line of a DuckDB error with any quoted input cut off.
+
+    DuckDB quotes the offending input in some errors ("Input: ...", "Original Line: ...");
+    raw lines hold personal data, so only the part naming the file and problem is kept.
+    """
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    for marker in ("Input:", "Original Line", "Line:", "Value:", '"'):
+        text = text.split(marker)[0]
+    return text.strip()[:300]

@@ -1,0 +1,2 @@
+-- Grain: one row per distinct published pseudonym.
+SELECT DISTINCT {{ person | ident }} AS pseudonym FROM extract;

@@ -1,0 +1,32 @@
+-- Grain of `raw_events`: one row per input line, typed, with the first reject reason that applies
+-- (NULL when valid). Raw text is kept only for rejected lines.
+CREATE OR REPLACE TEMP TABLE raw_events AS
+WITH source AS (
+{% include "_read_events_" ~ format ~ ".sql" %}
+),
+typed AS (
+    SELECT *,
+           try_strptime(started_at, $timestamp_formats) AS started_ts,
+           -- DuckDB would round '12.5' to 13; the contract says integer, so demand one.
+           CASE WHEN regexp_full_match(watch_seconds, '-?[0-9]{1,12}') THEN CAST(watch_seconds AS BIGINT) END
+               AS watch_s
+    FROM source
+),
+checked AS (
+    SELECT *,
+        CASE
+            WHEN NOT _is_object THEN 'malformed_json'
+            WHEN coalesce(trim(account_id), '') = '' OR coalesce(trim(profile_id), '') = ''
+                THEN 'missing_person_id'
+            WHEN coalesce(trim(event_id), '') = '' THEN 'missing_event_id'
+            WHEN started_ts IS NULL THEN 'bad_started_at'
+            WHEN started_ts < $day_start OR started_ts >= $day_end THEN 'outside_day'
+            WHEN watch_s IS NULL OR watch_s < 0 OR watch_s > $max_watch THEN 'bad_watch_seconds'
+            WHEN country IS NULL OR NOT regexp_full_match(country, '[A-Z]{2}') THEN 'bad_country'
+            WHEN content_type IS NULL OR content_type NOT IN $content_types THEN 'bad_content_type'
+            WHEN coalesce(trim(title_id), '') = '' THEN 'missing_title_id'
+        END AS reject_reason
+    FROM typed
+)
+SELECT * EXCLUDE (_line), CASE WHEN reject_reason IS NOT NULL THEN _line END AS _line
+FROM checked;

@@ -1,0 +1,99 @@
+"""Great Expectations inside a task: an ephemeral context, pandas frames, Data Docs to a folder.
+
+Results use the BASIC format with no unexpected values listed, so a report can say that an
+email reached a column without ever printing the email.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.errors import ValidationFailed
+
+log = logging.getLogger(__name__)
+
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0, "include_unexpected_rows": False}
+
+
+@dataclass
+class ValidationSummary:
+    success: bool
+    evaluated: int
+    failed: list[str] = field(default_factory=list)
+    suites: dict[str, bool] = field(default_factory=dict)
+    data_docs: str = ""
+
+
+def gx_context(docs_dir: Path):
+    """An ephemeral GX context whose Data Docs site is `docs_dir`. Suites need one to exist."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.add_data_docs_site(
+        site_name="local",
+        site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    return context
+
+
+def run_suites(
+    context, frames: dict[str, pd.DataFrame], suites: dict, docs_dir: Path, export: str
+) -> ValidationSummary:
+    import great_expectations as gx
+
+    source = context.data_sources.add_pandas(f"{export}_staged")
+    summary = ValidationSummary(success=True, evaluated=0)
+    for name, suite in suites.items():
+        batch = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe("staged")
+        suite = context.suites.add(suite)
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{export}.{name}", data=batch, suite=suite)
+        )
+        # Each run stores its result in the context; Data Docs are built once, below.
+        result = definition.run(batch_parameters={"dataframe": frames[name]}, result_format=RESULT_FORMAT)
+        summary.suites[suite.name] = bool(result.success)
+        for r in result.results:
+            summary.evaluated += 1
+            if not r.success:
+                cfg = r.expectation_config
+                column = cfg.kwargs.get("column")
+                label = f"{suite.name}: {cfg.type}" + (f"({column})" if column else "")
+                if cfg.meta and cfg.meta.get("check"):
+                    label += f" [{cfg.meta['check']}]"
+                summary.failed.append(label)
+    context.build_data_docs(site_names=["local"])
+    summary.success = not summary.failed
+    summary.data_docs = str(docs_dir / "index.html")
+    return summary
+
+
+def validate(
+    frames: dict[str, pd.DataFrame], build_suites: Callable[[], dict], docs_dir: Path, export: str
+) -> ValidationSummary:
+    """Run every suite on its frame; raise ValidationFailed naming what failed.
+
+    `build_suites` is called once the context exists (GX suites need an active context).
+    """
+    context = gx_context(docs_dir)
+    summary = run_suites(context, frames, build_suites(), docs_dir, export)
+    log.info("validate: %d expectations, %d failed", summary.evaluated, len(summary.failed))
+    if not summary.success:
+        raise ValidationFailed(
+            f"validation failed, nothing published: {len(summary.failed)} of {summary.evaluated} "
+            f"expectations failed: {'; '.join(summary.failed)}; see {summary.data_docs}",
+            summary.failed,
+        )
+    return summary

@@ -1,0 +1,161 @@
+"""Command line: `python -m transforms {generate,run,backfill,anonymize} ...`. See README.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from transforms.errors import ExportError
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day; use YYYY-MM-DD") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m transforms", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write one day of realistic fake raw data")
+    g.add_argument("--raw-root", required=True, type=Path)
+    g.add_argument("--day", required=True, type=_day)
+    g.add_argument("--events", type=int, default=100_000)
+    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--dirty-fraction", type=float, default=0.001,
+                   help="share of extra dirty lines (malformed, duplicates, out of day, ...)")  # fmt: skip
+
+    r = sub.add_parser("run", help="run one export for one day without Airflow")
+    r.add_argument("--policy", required=True, type=Path)
+    r.add_argument("--day", required=True, type=_day)
+    r.add_argument("--raw-root", required=True, type=Path)
+    r.add_argument("--out-root", required=True, type=Path)
+    r.add_argument("--key-file", type=Path, help="key file (else $PSEUDONYMIZATION_SECRET)")
+    r.add_argument("--work-root", type=Path, help="private scratch folder (default: a temp folder)")
+    r.add_argument("--quarantine-root", type=Path,
+                   help="where rejected raw rows are kept (raw data's access domain)")  # fmt: skip
+    r.add_argument("--run-id", help="run id recorded in the manifest (default: cli__<UTC time>)")
+
+    b = sub.add_parser("backfill", help="run one export for each day of a range, each day independent")
+    b.add_argument("--policy", required=True, type=Path)
+    b.add_argument("--from", dest="first", required=True, type=_day)
+    b.add_argument("--to", dest="last", required=True, type=_day)
+    b.add_argument("--raw-root", required=True, type=Path)
+    b.add_argument("--out-root", required=True, type=Path)
+    b.add_argument("--key-file", type=Path)
+    b.add_argument("--work-root", type=Path)
+    b.add_argument("--quarantine-root", type=Path)
+
+    a = sub.add_parser("anonymize", help="anonymize any CSV with ARX hierarchies (the engine alone)")
+    a.add_argument("--input", required=True, type=Path)
+    a.add_argument("--hierarchies", required=True, type=Path, help="folder of *_hierarchy_<attr>.csv files")
+    a.add_argument("--qi", required=True, help="quasi-identifier columns, comma separated")
+    a.add_argument("--k", required=True, type=int)
+    a.add_argument("--suppression", type=float, default=0.0, help="share of records that may be suppressed")
+    a.add_argument("--metric", choices=["loss", "precision", "discernibility"], default="loss")
+    a.add_argument("--sensitive", help="column whose l-diversity is reported")
+    a.add_argument("--l", type=int, default=0, help="enforce distinct l-diversity of --sensitive")
+    a.add_argument("--output", type=Path)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "generate":
+            generate_day = _generator()
+
+            res = generate_day(args.raw_root, args.day, args.events, args.seed, args.dirty_fraction)
+            print(json.dumps({"events": res.events, "profiles": res.profiles, "titles": res.titles,
+                              "dirty_events": res.dirty_events, "seconds": res.seconds,
+                              "raw_root": str(args.raw_root)}))  # fmt: skip
+            return 0
+        if args.command == "anonymize":
+            from transforms.privacy.tabular import anonymize_csv
+
+            res = anonymize_csv(args.input, args.hierarchies, [q.strip() for q in args.qi.split(",")], args.k,
+                                args.suppression, args.metric, args.output, args.sensitive, args.l)  # fmt: skip
+            print(json.dumps(res.to_dict(), indent=2))
+            return 0
+        from transforms.context import RunContext
+        from transforms.ops.keys import load_key_ring
+        from transforms.pipeline import run_all
+
+        ring = load_key_ring(args.key_file)
+        if args.command == "backfill":
+            return _backfill(args, ring)
+        with tempfile.TemporaryDirectory(prefix="viewing-export-") as tmp:
+            ctx = RunContext(
+                policy_path=str(args.policy.resolve()),
+                day=args.day.isoformat(),
+                run_id=args.run_id or "cli__" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+                raw_root=str(args.raw_root.resolve()),
+                out_root=str(args.out_root.resolve()),
+                work_root=str((args.work_root or Path(tmp)).resolve()),
+                quarantine_root=str(args.quarantine_root.resolve()) if args.quarantine_root else None,
+            )
+            print(json.dumps(run_all(ctx, ring), indent=2))
+        return 0
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _backfill(args: argparse.Namespace, ring) -> int:
+    """Each day is its own idempotent run; one failing day does not stop the others."""
+    from datetime import timedelta
+
+    from transforms.context import RunContext
+    from transforms.pipeline import run_all
+
+    if args.last < args.first:
+        print("error: --to is before --from", file=sys.stderr)
+        return 2
+    results, failed = {}, 0
+    day = args.first
+    while day <= args.last:
+        with tempfile.TemporaryDirectory(prefix="viewing-export-") as tmp:
+            ctx = RunContext(
+                policy_path=str(args.policy.resolve()),
+                day=day.isoformat(),
+                run_id=f"backfill__{day.isoformat()}",
+                raw_root=str(args.raw_root.resolve()),
+                out_root=str(args.out_root.resolve()),
+                work_root=str((args.work_root or Path(tmp)).resolve()),
+                quarantine_root=str(args.quarantine_root.resolve()) if args.quarantine_root else None,
+            )
+            try:
+                out = run_all(ctx, ring)
+                results[day.isoformat()] = {"status": "published", "published_rows": out["published_rows"]}
+            except ExportError as exc:
+                failed += 1
+                results[day.isoformat()] = {"status": "failed", "reason": str(exc)}
+                logging.getLogger("transforms.backfill").error("backfill %s failed: %s", day, exc)
+        day += timedelta(days=1)
+    print(json.dumps(results, indent=2))
+    return 1 if failed else 0
+
+
+def _generator():
+    """The fake-data generator is a development tool (devtools/, Faker from requirements-dev.txt)."""
+    try:
+        from devtools.fake_logs import generate_day
+    except ImportError as exc:
+        raise ExportError(
+            f"the generator needs the development tools ({exc.name} is missing): "
+            "pip install -r requirements-dev.txt (scripts/setup.sh does)"
+        ) from None
+    return generate_day

@@ -1,0 +1,1 @@
+"""What a run is told: the raw data contract and the export policy."""

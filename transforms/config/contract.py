@@ -1,0 +1,50 @@
+"""The raw data contract (../shared/BRIEF.md): what upstream delivers and what each field is.
+
+Produced upstream; this project only reads it:
+
+    <raw-root>/viewing_events/dt=YYYY-MM-DD/*.jsonl.gz   one JSON object per line (or *.parquet)
+    <raw-root>/subscribers/dt=YYYY-MM-DD/*.parquet       daily snapshot of all profiles
+
+A person is a profile: (account_id, profile_id).
+"""
+
+from __future__ import annotations
+
+EVENTS = "viewing_events"
+SUBSCRIBERS = "subscribers"
+EVENT_PATTERNS = ("*.jsonl.gz", "*.jsonl", "*.parquet")
+SUBSCRIBER_PATTERNS = ("*.parquet",)
+
+EVENT_COLUMNS = (
+    "event_id", "account_id", "profile_id", "profile_name", "email", "ip_address", "device_id",
+    "device_model", "title_id", "title_name", "content_type", "started_at", "watch_seconds",
+    "country", "city", "postal_code",
+)  # fmt: skip
+SUBSCRIBER_COLUMNS = ("account_id", "profile_id", "birth_date", "gender", "plan", "signup_date")
+PERSON_COLUMNS = ("account_id", "profile_id")
+
+#: Direct identifiers and what a policy may do with each. Email, names and device ids are
+#: never kept in any form; an IP address may only be reduced to a prefix.
+DIRECT_IDENTIFIERS: dict[str, tuple[str, ...]] = {
+    "email": ("drop",),
+    "profile_name": ("drop",),
+    "device_id": ("drop",),
+    "event_id": ("drop",),
+    "ip_address": ("drop", "reduce"),
+    "account_id": ("pseudonymize",),
+    "profile_id": ("pseudonymize",),
+}
+#: Raw columns whose values the self-test looks for in every published value (free-text
+#: names are not: a first name can be a title).
+IDENTIFIER_COLUMNS = ("account_id", "profile_id", "email", "ip_address", "device_id")
+
+CONTENT_TYPES = ("movie", "episode", "trailer")
+MAX_WATCH_SECONDS = 86_400  # a single play longer than a day is a client bug
+TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ")
+
+#: Reject reasons, in the order they are tested; the first that applies is recorded.
+REJECT_REASONS = (
+    "malformed_json", "missing_person_id", "missing_event_id", "bad_started_at", "outside_day",
+    "bad_watch_seconds", "bad_country", "bad_content_type", "missing_title_id",
+    "duplicate_event_id", "no_subscriber",
+)  # fmt: skip

@@ -1,0 +1,259 @@
+"""Export policy: a YAML file loaded into a typed, self-validating object.
+
+The policy is data, not code: which raw columns exist and what happens to each, which
+quasi-identifiers are published through which hierarchy at which level, k, the suppression
+limit, the pseudonym domain and the retention. `load_policy` validates it whole, hierarchy
+levels included, so a bad policy stops the run before any data is read; its digest (over
+the file and every file it references) is checked by every stage of a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from transforms.config.contract import DIRECT_IDENTIFIERS, EVENT_COLUMNS, SUBSCRIBER_COLUMNS
+from transforms.errors import PolicyError
+from transforms.privacy.hierarchies import Hierarchy, HierarchySpec
+
+ColumnAction = Literal["pseudonymize", "drop", "reduce", "generalize", "keep"]
+#: Export kinds (transforms/exports/): one row per play, for now.
+ExportKind = Literal["rows"]
+# Derivations a quasi-identifier may apply to its source column before generalizing.
+Derivation = Literal["none", "age_years", "hour_of_day"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QuasiIdentifier(_Strict):
+    column: str
+    source: list[str] = Field(min_length=1)
+    derive: Derivation = "none"
+    #: "auto": the search picks the level between min_level and max_level; else a fixed level.
+    level: str | int = "auto"
+    min_level: str | int | None = None
+    max_level: str | int | None = None
+    hierarchy: HierarchySpec
+
+    @field_validator("column")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r} is not a valid column name (lower case, digits, _)")
+        return v
+
+    def level_range(self, h: Hierarchy) -> tuple[int, int]:
+        """The levels the search may choose (one level when the policy fixes it)."""
+        if self.level != "auto":
+            fixed = h.level_index(self.level, self.column)
+            return fixed, fixed
+        lo = 0 if self.min_level is None else h.level_index(self.min_level, self.column)
+        hi = h.height - 1 if self.max_level is None else h.level_index(self.max_level, self.column)
+        if lo > hi:
+            raise PolicyError(f"quasi_identifiers.{self.column}: min_level is above max_level")
+        return lo, hi
+
+
+class RareValueGate(_Strict):
+    key: str
+    columns: list[str] = Field(min_length=1)
+    replacement: str = "*"
+
+
+class Privacy(_Strict):
+    k: int = Field(ge=2, description="minimum distinct people per published combination")
+    suppression_limit: float = Field(ge=0.0, le=1.0)
+    #: What the suppression limit counts: rows removed, or people with any row removed.
+    suppression_unit: Literal["rows", "people"] = "rows"
+    #: The search's objective: ARX's Loss, or height-based precision.
+    metric: Literal["loss", "precision", "discernibility"] = "loss"
+    #: Reuse the previous night's levels while they still meet k within the limit.
+    stable_levels: bool = False
+    #: A kept column whose diversity inside each published combination is reported (l-diversity).
+    sensitive: str | None = None
+    #: Enforce distinct l-diversity of `sensitive`: combinations with fewer values are suppressed.
+    l: int | None = Field(default=None, ge=2)  # noqa: E741 (the l of l-diversity)
+    rare_values: list[RareValueGate] = []
+
+
+class Pseudonym(_Strict):
+    column: str
+    person: list[str] = Field(min_length=1)
+    #: Pseudonyms are stable within an epoch and change on purpose at its end, to limit how
+    #: much history links up: none (stable while the key is), year, month, week or day.
+    epoch: Literal["none", "year", "month", "week", "day"] = "none"
+
+
+class Policy(_Strict):
+    export: str
+    kind: ExportKind = "rows"
+    description: str = ""
+    owner: str
+    schedule: str = "0 3 * * *"
+    recipient: str
+    retention_days: int = Field(ge=1)
+    #: Work and failed-candidate folders hold raw-derived rows: keep them only briefly.
+    work_retention_days: int = Field(default=7, ge=0)
+    #: Quarantined raw rows (in the raw zone's access domain) are kept this long.
+    quarantine_retention_days: int = Field(default=30, ge=1)
+    privacy: Privacy
+    pseudonym: Pseudonym
+    columns: dict[str, ColumnAction]
+    quasi_identifiers: list[QuasiIdentifier] = Field(min_length=1)
+
+    # Set by the loader, not by the YAML.
+    source_path: str = ""
+    digest: str = ""
+
+    @field_validator("export", "recipient")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r} must be lower case letters, digits and _ (it names folders)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        contract = set(EVENT_COLUMNS) | set(SUBSCRIBER_COLUMNS)
+        missing = sorted(contract - set(self.columns))
+        if missing:
+            raise ValueError(
+                f"columns: raw columns {missing} are not classified; add each under `columns` "
+                "with one of pseudonymize, drop, generalize, keep"
+            )
+        for column, allowed in DIRECT_IDENTIFIERS.items():
+            if self.columns.get(column) not in allowed:
+                raise ValueError(
+                    f"columns.{column} is a direct identifier: it may only be {' or '.join(allowed)}, "
+                    f"not {self.columns.get(column)}"
+                )
+        for person_col in self.pseudonym.person:
+            if self.columns.get(person_col) != "pseudonymize":
+                raise ValueError(
+                    f"pseudonym.person names {person_col!r}, which must be classified as pseudonymize under `columns`"
+                )
+        pseudonymized = sorted(c for c, a in self.columns.items() if a == "pseudonymize")
+        if sorted(self.pseudonym.person) != pseudonymized:
+            raise ValueError(
+                f"columns classified pseudonymize {pseudonymized} must be exactly "
+                f"pseudonym.person {sorted(self.pseudonym.person)}"
+            )
+        generalized = {c for c, a in self.columns.items() if a in ("generalize", "reduce")}
+        for qi in self.quasi_identifiers:
+            reduced = [s for s in qi.source if self.columns.get(s) == "reduce"]
+            if reduced and (qi.hierarchy.type != "ip_prefix" or qi.min_level in (None, 0, "address")):
+                raise ValueError(
+                    f"quasi_identifiers.{qi.column}: {reduced} are classified reduce, so they need the "
+                    "ip_prefix hierarchy with min_level prefix_long or higher (never the full value)"
+                )
+        used: set[str] = set()
+        names: set[str] = set()
+        for qi in self.quasi_identifiers:
+            for src in qi.source:
+                if src not in generalized:
+                    raise ValueError(
+                        f"quasi_identifiers.{qi.column}: source {src!r} must be classified as "
+                        "generalize or reduce under `columns`"
+                    )
+            used.update(qi.source)
+            if qi.column in names:
+                raise ValueError(f"quasi_identifiers: column {qi.column!r} appears twice")
+            names.add(qi.column)
+        unused = sorted(generalized - used)
+        if unused:
+            raise ValueError(
+                f"columns {unused} are classified generalize but no quasi_identifier uses them; "
+                "add a quasi_identifier or classify them as drop"
+            )
+        kept = {c for c, a in self.columns.items() if a == "keep"}
+        if self.privacy.sensitive and self.privacy.sensitive not in kept:
+            raise ValueError(f"privacy.sensitive {self.privacy.sensitive!r} must be a column classified keep")
+        if self.privacy.l is not None:
+            gated = {c for g in self.privacy.rare_values for c in (g.key, *g.columns)}
+            if not self.privacy.sensitive:
+                raise ValueError("privacy.l needs privacy.sensitive (the column whose diversity is enforced)")
+            if self.privacy.sensitive in gated:
+                raise ValueError(
+                    f"privacy.l cannot be enforced on {self.privacy.sensitive!r}: rare-value gating replaces its "
+                    "values after suppression and could undo the diversity; report it only (drop `l`)"
+                )
+        for gate in self.privacy.rare_values:
+            bad = sorted({gate.key, *gate.columns} - kept)
+            if bad:
+                raise ValueError(f"privacy.rare_values: {bad} must be classified keep")
+        clash = names & (kept | {self.pseudonym.column})
+        if clash:
+            raise ValueError(f"published column names collide: {sorted(clash)}")
+        return self
+
+    @property
+    def kept_columns(self) -> list[str]:
+        return [c for c, a in self.columns.items() if a == "keep"]
+
+    @property
+    def qi_columns(self) -> list[str]:
+        return [q.column for q in self.quasi_identifiers]
+
+    @property
+    def published_columns(self) -> list[str]:
+        return [self.pseudonym.column, *self.kept_columns, *self.qi_columns]
+
+    def referenced_files(self) -> list[Path]:
+        return sorted({self.resolve(f) for qi in self.quasi_identifiers for f in qi.hierarchy.files()})
+
+    def hierarchies(self) -> dict[str, Hierarchy]:
+        """Every quasi-identifier's hierarchy, keyed by published column, levels checked."""
+        out = {}
+        for qi in self.quasi_identifiers:
+            h = qi.hierarchy.build(self.resolve)
+            qi.level_range(h)
+            out[qi.column] = h
+        return out
+
+    def level_ranges(self, hierarchies: dict[str, Hierarchy]) -> list[tuple[int, int]]:
+        return [qi.level_range(hierarchies[qi.column]) for qi in self.quasi_identifiers]
+
+    def resolve(self, relative: str) -> Path:
+        """A path named in the policy, relative to the policy file's folder."""
+        return (Path(self.source_path).parent / relative).resolve()
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load and validate a policy file; errors name the file and the bad field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path}: expected a mapping at the top level")
+    data["source_path"] = str(path.resolve())
+    data["digest"] = "pending"
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
+        raise PolicyError(f"{path}: invalid policy: {problems}") from None
+    # The digest covers the referenced hierarchy files too: changing one changes the output.
+    digest = hashlib.sha256(text.encode())
+    for ref in policy.referenced_files():
+        try:
+            digest.update(ref.name.encode() + b"\0" + ref.read_bytes())
+        except OSError as exc:
+            raise PolicyError(f"{path}: cannot read referenced file {ref}: {exc.strerror}") from None
+    policy = policy.model_copy(update={"digest": "sha256:" + digest.hexdigest()})
+    policy.hierarchies()  # level names and ranges: a bad one stops here, not mid-run
+    return policy

@@ -1,0 +1,187 @@
+"""A run's context, and every path and work-table name of the project, declared once.
+
+Output tree (readers see only `<export>/day=.../` folders that are complete):
+
+    <out-root>/<export>/day=YYYY-MM-DD/part-00000.parquet   the published extract (zstd)
+    <out-root>/<export>/day=YYYY-MM-DD/_manifest.json        what, how, counts, file digests
+    <out-root>/<export>/day=YYYY-MM-DD/_reports/             privacy report, Data Docs
+    <out-root>/<export>/_index.html                          every published night
+    <out-root>/.staging/<export>/<day>/<run>/                candidate partition (same filesystem)
+    <out-root>/.locks/<export>-<day>.lock                    one run per export and day
+    <out-root>/.trash/<export>/                              partitions being purged
+
+Private trees (raw-derived data: never beside the extract):
+
+    <work-root>/<export>/<day>/<run>/                        datasets the stages hand over (below)
+    <quarantine-root>/<export>/day=YYYY-MM-DD/               rejected raw rows (raw zone's access domain)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+MANIFEST = "_manifest.json"
+REPORTS = "_reports"
+PRIVACY_REPORT = "privacy_report.html"
+DATA_DOCS = "data_docs"
+DATA_FILE = "part-00000.parquet"
+INDEX = "_index.html"
+DAY_PREFIX = "day="
+STAGING = ".staging"
+LOCKS = ".locks"
+TRASH = ".trash"
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a stage needs to find its inputs. Small and JSON-able: it travels in XCom."""
+
+    policy_path: str
+    day: str
+    run_id: str
+    raw_root: str
+    out_root: str
+    work_root: str
+    quarantine_root: str | None = None
+
+    @property
+    def run_slug(self) -> str:
+        return _SAFE.sub("_", self.run_id)[:120]
+
+    @property
+    def day_date(self) -> date:
+        return date.fromisoformat(self.day)
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(
+            Path(self.out_root), Path(self.work_root), Path(self.quarantine_root) if self.quarantine_root else None
+        )
+
+    def work(self, export: str) -> WorkFiles:
+        return WorkFiles(self.layout.work_dir(export, self.day, self.run_slug))
+
+    def staging_dir(self, export: str) -> Path:
+        return self.layout.staging_dir(export, self.day, self.run_slug)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunContext:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything of an export lives under the three roots."""
+
+    out_root: Path
+    work_root: Path | None = None
+    quarantine_root: Path | None = None
+
+    def export_dir(self, export: str) -> Path:
+        return self.out_root / export
+
+    def partition(self, export: str, day: str) -> Path:
+        return self.out_root / export / f"{DAY_PREFIX}{day}"
+
+    def manifest(self, export: str, day: str) -> Path:
+        return self.partition(export, day) / MANIFEST
+
+    def index(self, export: str) -> Path:
+        return self.out_root / export / INDEX
+
+    def staging_root(self, export: str) -> Path:
+        return self.out_root / STAGING / export
+
+    def staging_dir(self, export: str, day: str, run_slug: str) -> Path:
+        return self.staging_root(export) / day / run_slug
+
+    def lock_file(self, export: str, day: str) -> Path:
+        return self.out_root / LOCKS / f"{export}-{day}.lock"
+
+    def trash(self, export: str) -> Path:
+        return self.out_root / TRASH / export
+
+    def work_export_dir(self, export: str) -> Path:
+        if self.work_root is None:
+            raise ValueError("no work root configured")
+        return self.work_root / export
+
+    def work_dir(self, export: str, day: str, run_slug: str) -> Path:
+        return self.work_export_dir(export) / day / run_slug
+
+    def quarantine_export_dir(self, export: str) -> Path | None:
+        return None if self.quarantine_root is None else self.quarantine_root / export
+
+    def quarantine_dir(self, export: str, day: str) -> Path | None:
+        root = self.quarantine_export_dir(export)
+        return None if root is None else root / f"{DAY_PREFIX}{day}"
+
+
+@dataclass(frozen=True)
+class WorkFiles:
+    """The datasets one run's stages hand over, as files in its private work folder.
+
+    Files, not a database on one worker's disk: each task can run on another machine that
+    sees the work root. Each is written by one stage and read by later ones.
+    """
+
+    folder: Path
+
+    @property
+    def stats(self) -> Path:  # every stage's summary (small JSON, no rows)
+        return self.folder / "stats.json"
+
+    @property
+    def staged(self) -> Path:  # pull: one row per valid play, typed, with subscriber attributes
+        return self.folder / "staged.parquet"
+
+    @property
+    def persons(self) -> Path:  # pseudonymize: one row per person with its pseudonym
+        return self.folder / "persons.parquet"
+
+    def lookup(self, column: str) -> Path:  # generalize: one row per distinct source value
+        return self.folder / "lookups" / f"{column}.parquet"
+
+    @property
+    def generalized(self) -> Path:  # generalize: one row per valid play, ids into the lookups
+        return self.folder / "generalized.parquet"
+
+    @property
+    def decision(self) -> Path:  # anonymize: what to publish (classes kept, values gated)
+        return self.folder / "decision"
+
+    @property
+    def failed_extract(self) -> Path:  # validate: a candidate that failed, kept privately
+        return self.folder / "failed_extract"
+
+    @property
+    def tmp(self) -> Path:  # engine spill space
+        return self.folder / "tmp"
+
+
+class Views:
+    """Names under which the stages' SQL sees the work datasets."""
+
+    STAGED = "staged"
+    PERSONS = "persons"
+    GENERALIZED = "generalized"
+    FREQ = "freq"
+    LABELLED = "labelled"
+    CLASSES = "classes"
+    EXTRACT = "extract"
+
+    @staticmethod
+    def lookup(column: str) -> str:
+        return f"lk_{column}"
+
+    @staticmethod
+    def gated(key: str) -> str:
+        return f"gated_{key}"

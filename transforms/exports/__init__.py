@@ -1,0 +1,21 @@
+"""Export kinds: a policy's `kind` selects one; `rows` publishes one row per play.
+
+Adding a kind is a folder here plus its suites in `expectations/` and a policy that names it.
+"""
+
+from __future__ import annotations
+
+from transforms.exports.base import ExportKind
+from transforms.exports.rows import RowsExport
+
+KINDS: dict[str, ExportKind] = {"rows": RowsExport()}
+
+
+def kind_of(name: str) -> ExportKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown export kind {name!r}; kinds: {', '.join(sorted(KINDS))}") from None
+
+
+__all__ = ["KINDS", "ExportKind", "kind_of"]

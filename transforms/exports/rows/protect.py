@@ -1,0 +1,195 @@
+"""Protect a row export: k-anonymity counted in people, then rare values gated the same way.
+
+Reads   work/generalized.parquet, work/lookups/*.parquet
+Writes  work/decision/kept_classes.parquet: the published combinations
+        work/decision/gated_<key>.parquet: values replaced because fewer than k people saw them
+
+Every combination of published quasi-identifier values is shared by at least k distinct
+pseudonyms (people, not rows); rows of smaller combinations are suppressed (removed and
+counted). Then each gated value (e.g. a title) seen by fewer than k people among the
+published rows is replaced. The rows themselves are written once, by the validate stage,
+from `generalized` and this decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+
+import pyarrow.parquet as pq
+
+from transforms.backends import Backend, sql
+from transforms.config.policy import Policy
+from transforms.context import Views, WorkFiles
+from transforms.errors import PrivacyError
+from transforms.privacy import metrics
+from transforms.privacy.engine import Attribute, Engine, Problem
+from transforms.privacy.hierarchies import Hierarchy
+from transforms.reporting.manifest import previous_manifest
+from transforms.runtime import StageRun
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProtectResult:
+    k: int
+    levels: dict[str, str]
+    level_numbers: dict[str, int]
+    input_rows: int
+    input_people: int
+    published_rows: int
+    published_people: int
+    suppressed_rows: int
+    suppressed_people: int
+    classes: int
+    min_class_people: int
+    avg_class_people: float
+    loss: float = 0.0
+    precision: float = 0.0
+    discernibility: float = 0.0
+    metric: str = "loss"
+    suppression_unit: str = "rows"
+    people_with_suppressed_rows: int = 0
+    levels_source: str = "search"
+    risk_before: dict[str, float] = field(default_factory=dict)
+    risk_after: dict[str, float] = field(default_factory=dict)
+    l_diversity: dict[str, object] = field(default_factory=dict)
+    class_size_histogram: dict[str, int] = field(default_factory=dict)
+    loss_by_attribute: dict[str, float] = field(default_factory=dict)
+    search_evaluated: int = 0
+    search_lattice: int = 0
+    search_seconds: float = 0.0
+    gated_values: dict[str, int] = field(default_factory=dict)
+    gated_rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def suppression_share(self) -> float:
+        return self.suppressed_rows / self.input_rows if self.input_rows else 0.0
+
+
+def problem(policy: Policy, hierarchies: dict[str, Hierarchy]) -> Problem:
+    """The engine's view of a row policy: attributes, models, limit and objective."""
+    p = policy.privacy
+    attributes = [
+        Attribute(qi.column, hierarchies[qi.column], qi.level_range(hierarchies[qi.column]))
+        for qi in policy.quasi_identifiers
+    ]
+    return Problem(
+        source=Views.GENERALIZED, person=policy.pseudonym.column, attributes=attributes, k=p.k,
+        suppression_limit=p.suppression_limit, unit=p.suppression_unit, metric=p.metric,
+        sensitive=p.sensitive, l=p.l or 0, carry=(policy.pseudonym.column, *policy.kept_columns),
+    )  # fmt: skip
+
+
+def register_inputs(backend: Backend, policy: Policy, work: WorkFiles) -> None:
+    backend.register_parquet(Views.GENERALIZED, work.generalized)
+    for qi in policy.qi_columns:
+        backend.register_parquet(Views.lookup(qi), work.lookup(qi))
+
+
+def preferred_levels(s: StageRun, hierarchies: dict[str, Hierarchy]) -> tuple[int, ...] | None:
+    """Last night's levels, when `stable_levels` asks to keep them while they still qualify."""
+    if not s.policy.privacy.stable_levels:
+        return None
+    previous = previous_manifest(s.ctx.layout, s.policy.export, s.ctx.day_date)
+    levels = getattr(previous, "levels", None)
+    qis = s.policy.qi_columns
+    if not levels or set(levels) != set(qis):
+        return None
+    names = [hierarchies[q].level_names for q in qis]
+    if not all(levels[q] in n for q, n in zip(qis, names, strict=True)):
+        return None
+    return tuple(n.index(levels[q]) for q, n in zip(qis, names, strict=True))
+
+
+def gates(policy: Policy) -> dict[str, dict[str, str]]:
+    """Published column -> the gate that rewrites it (its key and the replacement's parameter name)."""
+    out = {}
+    for i, gate in enumerate(policy.privacy.rare_values):
+        for column in gate.columns:
+            out[column] = {"key": gate.key, "param": f"replacement{i}"}
+    return out
+
+
+def gate_params(policy: Policy) -> dict[str, str]:
+    return {f"replacement{i}": g.replacement for i, g in enumerate(policy.privacy.rare_values)}
+
+
+def run(s: StageRun) -> dict:
+    s.needs("generalize")
+    policy, b = s.policy, s.backend
+    register_inputs(b, policy, s.work)
+    hierarchies = policy.hierarchies()
+    engine = Engine(b, problem(policy, hierarchies))
+    found = engine.solve(preferred_levels(s, hierarchies))
+    if found.best is None:
+        raise PrivacyError(
+            f"no generalization meets k={policy.privacy.k} within the suppression_limit of "
+            f"{policy.privacy.suppression_limit:.1%} (even the most general levels allowed); "
+            "lower k, raise the limit, or allow higher max_level values in the policy"
+        )
+    qis = policy.qi_columns
+    levels = dict(zip(qis, found.best.levels, strict=True))
+    engine.apply(levels)
+    m = engine.measure(levels, found)
+    result = ProtectResult(
+        k=policy.privacy.k,
+        levels={q: hierarchies[q].level_names[levels[q]] for q in qis},
+        level_numbers=levels,
+        input_rows=m.input_rows,
+        input_people=m.input_people,
+        published_rows=m.published_rows,
+        published_people=m.published_people,
+        suppressed_rows=m.suppressed_rows,
+        # People all of whose plays were suppressed: they vanish from the extract entirely.
+        suppressed_people=m.input_people - m.published_people,
+        classes=m.classes,
+        min_class_people=m.min_class_people,
+        avg_class_people=m.avg_class_people,
+        loss=m.loss,
+        precision=m.precision,
+        discernibility=m.discernibility,
+        metric=policy.privacy.metric,
+        suppression_unit=policy.privacy.suppression_unit,
+        people_with_suppressed_rows=m.people_with_suppressed_rows,
+        levels_source="previous_night" if found.kept_preferred else "search",
+        risk_before=m.risk_before,
+        risk_after=m.risk_after,
+        class_size_histogram=m.class_size_histogram,
+        loss_by_attribute=m.loss_by_attribute,
+        search_evaluated=found.evaluated,
+        search_lattice=found.lattice_size,
+        search_seconds=round(found.seconds, 3),
+    )
+    decision = s.work.decision
+    decision.mkdir(parents=True, exist_ok=True)
+    b.write_parquet(sql("rows_kept_classes", attributes=qis), decision / "kept_classes.parquet")
+    b.register_parquet("kept_classes", decision / "kept_classes.parquet")
+    for gate in policy.privacy.rare_values:
+        rare = b.fetch(sql("rows_gated_values", {"k": policy.privacy.k}, key=gate.key, attributes=qis,
+                           person=policy.pseudonym.column))  # fmt: skip
+        path = decision / f"gated_{gate.key}.parquet"
+        pq.write_table(rare.select(["value"]), path, compression="zstd")
+        b.register_parquet(Views.gated(gate.key), path)
+        result.gated_values[gate.key] = rare.num_rows
+        result.gated_rows[gate.key] = int(sum(rare.column("rows").to_pylist()))
+    if policy.privacy.sensitive:  # after gating: diversity of what is actually published
+        b.materialize("published", published_sql(policy, levels, ordered=False))
+        result.l_diversity = metrics.l_diversity(b, "published", qis, policy.privacy.sensitive)
+    log.info(
+        "anonymize: k=%d levels=%s classes=%d suppressed_rows=%d (%.2f%%)",
+        result.k, result.levels, result.classes, result.suppressed_rows, 100 * result.suppression_share,
+    )  # fmt: skip
+    out = asdict(result)
+    out["suppression_share"] = round(result.suppression_share, 6)
+    return out
+
+
+def published_sql(policy: Policy, levels: dict[str, int], ordered: bool):
+    """The published rows: `generalized` at `levels`, kept classes only, gated values replaced."""
+    return sql(
+        "rows_published", gate_params(policy), carry=[policy.pseudonym.column, *policy.kept_columns],
+        chosen=[(q, levels[q]) for q in policy.qi_columns], columns=policy.published_columns,
+        gates=gates(policy), ordered=ordered,
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""What a night tells its readers: the manifest (machine) and the privacy report (people)."""

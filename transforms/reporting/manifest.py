@@ -1,0 +1,209 @@
+"""The manifest: a typed, versioned account of one published night, and its one writer.
+
+`<out-root>/<export>/day=YYYY-MM-DD/_manifest.json` says what was published, from what, how
+and why it is safe: the policy digest, the pseudonym domain (key id, never the key), the
+levels and measures, every count (input = published + suppressed + rejected), the self-test,
+validation, warnings and the sha256 of every file. The privacy report is built from it only.
+
+Version 1. Readers of earlier nights (stable levels, warnings, the index) go through
+`read_manifest`, which tolerates manifests written before versioning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from transforms.context import MANIFEST, Layout
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PolicyRef(_Part):
+    file: str
+    digest: str
+
+
+class PseudonymInfo(_Part):
+    column: str
+    key_id: str
+    recipient: str
+    epoch: str
+    epoch_label: str
+    algorithm: str = "HMAC-SHA256 (per-recipient derived key), first 128 bits, hex"
+
+
+class Anonymization(_Part):
+    objective: str
+    levels_source: str
+    loss: float
+    precision: float
+    discernibility: float
+    suppression_unit: str
+    suppressed_rows_share: float
+    people_with_suppressed_rows: int
+    risk_before: dict[str, float]
+    risk_after: dict[str, float]
+    l_diversity: dict[str, Any]
+    loss_by_attribute: dict[str, float]
+    class_size_histogram: dict[str, int]
+    metrics: str
+
+
+class Search(_Part):
+    evaluated: int
+    lattice: int
+    seconds: float
+
+
+class Counts(_Part):
+    input_rows: int
+    published_rows: int
+    suppressed_rows: int
+    rejected_rows: int
+    rejected_by_reason: dict[str, int]
+    people_in: int
+    people_published: int
+    people_fully_suppressed: int
+    classes: int
+    min_class_people: int
+    avg_class_people: float
+    gated_values: dict[str, int]
+    gated_rows: dict[str, int]
+
+    @property
+    def unaccounted(self) -> int:
+        return self.input_rows - self.published_rows - self.suppressed_rows - self.rejected_rows
+
+
+class SelfTest(_Part):
+    values_tested: int
+    forms_tested: int
+    published_values: int
+    hits: int
+    forms: str = "value, md5/sha1/sha256 (hex, base64, 32-hex prefix), HMAC-SHA256 under an empty key"
+
+
+class Validation(_Part):
+    success: bool
+    expectations: int
+    suites: dict[str, bool]
+    data_docs: str
+
+
+class FileEntry(_Part):
+    path: str
+    bytes: int
+    sha256: str
+
+
+class Manifest(BaseModel):
+    """Manifest of a `rows` export night (the only kind so far)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    manifest_version: int = VERSION
+    export: str
+    kind: Literal["rows"] = "rows"
+    day: str
+    run_id: str
+    created_at: str
+    policy: PolicyRef
+    pseudonym: PseudonymInfo
+    k: int
+    suppression_limit: float
+    quasi_identifiers: list[str]
+    levels: dict[str, str]
+    anonymization: Anonymization
+    search: Search
+    columns: list[str]
+    counts: Counts
+    self_test: SelfTest
+    validation: Validation
+    stage_seconds: dict[str, float]
+    warnings: list[str] = []
+    files: list[FileEntry] = []
+
+    def passed(self) -> bool:
+        return self.validation.success and self.self_test.hits == 0
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> Path:
+    """Write `_manifest.json` into the staged partition, listing every data file with its sha256."""
+    files = [
+        FileEntry(path=f.name, bytes=f.stat().st_size, sha256=sha256_file(f)) for f in sorted(folder.glob("*.parquet"))
+    ]
+    final = manifest.model_copy(update={"files": files})
+    path = folder / MANIFEST
+    path.write_text(json.dumps(final.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_manifest(path: Path) -> Manifest | None:
+    """A published night's manifest, or None if it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data.setdefault("manifest_version", 0)
+        return Manifest.model_validate(data)
+    except (OSError, ValueError, ValidationError) as exc:
+        if path.exists():
+            log.warning("manifest %s is unreadable (%s); it is ignored", path, type(exc).__name__)
+        return None
+
+
+def previous_manifest(layout: Layout, export: str, day: date, back: int = 1) -> Manifest | None:
+    """The manifest of the night `back` days before `day`, if that night is published."""
+    earlier = (day - timedelta(days=back)).isoformat()
+    return read_manifest(layout.manifest(export, earlier))
+
+
+#: Warning-level checks: they alert (manifest, report, log) but never block publication.
+TRAILING_NIGHTS = 7
+ROW_COUNT_DEVIATION = 0.5
+REJECTED_SHARE = 0.01
+
+
+def warnings(layout: Layout, manifest: Manifest, suppression_limit: float) -> list[str]:
+    """Checks that alert without blocking: a row count far from recent nights, suppression near
+    its limit, many rejected rows."""
+    out = []
+    c = manifest.counts
+    day = date.fromisoformat(manifest.day)
+    history = []
+    for back in range(1, TRAILING_NIGHTS + 1):
+        earlier = previous_manifest(layout, manifest.export, day, back)
+        if earlier is not None:
+            history.append(earlier.counts.published_rows)
+    if history:
+        average = sum(history) / len(history)
+        if average and abs(c.published_rows - average) / average > ROW_COUNT_DEVIATION:
+            out.append(
+                f"published rows {c.published_rows:,} differ by more than {ROW_COUNT_DEVIATION:.0%} from the "
+                f"average of the last {len(history)} nights ({average:,.0f})"
+            )
+    share = manifest.anonymization.suppressed_rows_share
+    if share > suppression_limit / 2:
+        out.append(f"suppression used {share:.1%} of the {suppression_limit:.0%} limit")
+    if c.input_rows and c.rejected_rows / c.input_rows > REJECTED_SHARE:
+        out.append(f"{c.rejected_rows / c.input_rows:.1%} of input rows were rejected (see rejected_by_reason)")
+    return out

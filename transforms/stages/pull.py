@@ -1,0 +1,139 @@
+"""Pull: stage the day's valid plays, joined with the subscriber snapshot; reject the rest with reasons.
+
+Reads   <raw-root>/viewing_events/dt=DAY/*.jsonl.gz (or *.parquet) and subscribers/dt=DAY/*.parquet
+Writes  work/staged.parquet: one row per valid play, typed, with birth date, gender and plan
+        <quarantine-root>/<export>/day=DAY/rejected-<run>.parquet: the rejected raw rows
+
+DuckDB's `read_json` would turn a malformed line into a row of nulls and ignore keys it was not
+told about; reading each line as text and parsing it ourselves keeps the malformed line for
+quarantine and lets the run stop on a field the policy does not know. The reasons, in the
+order they are tested, are `contract.REJECT_REASONS`; docs/DESIGN.md has the table.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from pathlib import Path
+
+from transforms.backends import Backend, InputError, sql
+from transforms.config import contract
+from transforms.config.policy import Policy
+from transforms.errors import RawDataError, RawSchemaError, UnclassifiedColumnError
+from transforms.runtime import StageRun
+
+log = logging.getLogger(__name__)
+
+
+def day_files(raw_root: Path, table: str, day: date, patterns: tuple[str, ...]) -> list[str]:
+    folder = raw_root / table / f"dt={day.isoformat()}"
+    files = sorted(str(p) for pat in patterns for p in folder.glob(pat))
+    if not files:
+        raise RawDataError(
+            f"no {table} files for {day} under {folder} (looked for {', '.join(patterns)}); "
+            "check that upstream delivered the day, or run a different --day"
+        )
+    return files
+
+
+def _check_event_fields(seen: set[str], all_rows_complete: bool, policy: Policy) -> None:
+    """Stop on a raw field the policy does not classify, or a contract field gone missing."""
+    unclassified = sorted(k for k in seen if k not in policy.columns)
+    if unclassified:
+        shown = ", ".join(repr(k[:64]) for k in unclassified[:10])
+        raise UnclassifiedColumnError(
+            f"viewing_events has fields the policy does not classify: {shown}; add each under "
+            f"`columns` in {Path(policy.source_path).name} (drop, keep, generalize or "
+            "pseudonymize) before exporting this day"
+        )
+    missing = sorted(set(contract.EVENT_COLUMNS) - seen)
+    if missing and seen and not all_rows_complete:
+        raise RawSchemaError(
+            f"viewing_events for the day lack the contract fields {missing} in every row; "
+            "upstream changed its schema: fix the producer or re-deliver the day"
+        )
+
+
+def _check_subscriber_columns(names: set[str], policy: Policy) -> None:
+    unclassified = sorted(n for n in names if n not in policy.columns)
+    if unclassified:
+        raise UnclassifiedColumnError(
+            f"subscribers has columns the policy does not classify: {unclassified}; add each under "
+            f"`columns` in {Path(policy.source_path).name} before exporting this day"
+        )
+    missing = sorted(set(contract.SUBSCRIBER_COLUMNS) - names)
+    if missing:
+        raise RawSchemaError(f"subscribers snapshot lacks the contract columns {missing}")
+
+
+def _parquet_columns(backend: Backend, files: list[str]) -> set[str]:
+    return set(backend.fetch(sql("pull_parquet_columns", {"files": files})).column(0).to_pylist())
+
+
+def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> dict:
+    """Build `events_ranked` and `rejected` on the backend; return the file lists and counts."""
+    event_files = day_files(raw_root, contract.EVENTS, day, contract.EVENT_PATTERNS)
+    formats = {"parquet" if f.endswith(".parquet") else "json" for f in event_files}
+    if len(formats) > 1:
+        raise RawSchemaError(f"viewing_events for {day} mix JSON lines and Parquet files; deliver one format per day")
+    fmt = formats.pop()
+    sub_files = day_files(raw_root, contract.SUBSCRIBERS, day, contract.SUBSCRIBER_PATTERNS)
+    params = {
+        "files": event_files,
+        "day_start": f"{day.isoformat()} 00:00:00",
+        "day_end": f"{(day + timedelta(days=1)).isoformat()} 00:00:00",
+        "max_watch": contract.MAX_WATCH_SECONDS,
+        "content_types": list(contract.CONTENT_TYPES),
+        "timestamp_formats": list(contract.TIMESTAMP_FORMATS),
+        "unit_separator": "\x01",
+        "json_paths": [f"$.{c}" for c in contract.EVENT_COLUMNS],
+        "contract": list(contract.EVENT_COLUMNS),
+        "subscriber_files": sub_files,
+    }
+    try:
+        if fmt == "parquet":
+            _check_event_fields(_parquet_columns(backend, event_files), False, policy)
+        _check_subscriber_columns(_parquet_columns(backend, sub_files), policy)
+        backend.run(sql("pull_stage", params, format=fmt, columns=contract.EVENT_COLUMNS))
+        if fmt == "json":
+            fields = backend.fetch(sql("pull_fields")).to_pylist()[0]
+            complete = bool(fields["complete"])
+            seen = set(fields["odd_keys"] or []) | (set(contract.EVENT_COLUMNS) if complete else set())
+            _check_event_fields(seen, complete, policy)
+        backend.run(sql("pull_join", params))
+    except InputError as exc:
+        raise RawDataError(f"cannot read the raw day {day}: {exc}; a retry reads it again") from None
+    counts = backend.fetch(sql("pull_counts")).to_pylist()[0]
+    rejected = {str(k): int(v) for k, v in sorted(dict(counts["rejected"] or {}).items())}
+    valid = int(counts["valid_rows"])
+    if valid + sum(rejected.values()) == 0:
+        raise RawDataError(f"viewing_events for {day} hold no rows; check the upstream delivery")
+    return {
+        "input_rows": valid + sum(rejected.values()),
+        "valid_rows": valid,
+        "rejected_rows": sum(rejected.values()),
+        "rejected_by_reason": rejected,
+        "event_files": len(event_files),
+        "subscriber_rows": int(counts["subscribers"]),
+        "duplicate_subscribers": int(counts["duplicate_subscribers"]),
+    }
+
+
+def run(s: StageRun) -> dict:
+    day = s.ctx.day_date
+    out = stage_day(s.backend, Path(s.ctx.raw_root), day, s.policy)
+    quarantine = s.ctx.layout.quarantine_dir(s.policy.export, s.ctx.day)
+    out["quarantine_file"] = None
+    if quarantine is not None:
+        # Rejected raw rows stay in the raw zone's access domain, never beside the extract.
+        path = quarantine / f"rejected-{s.ctx.run_slug}.parquet"
+        s.backend.write_parquet(sql("pull_rejected"), path)
+        out["quarantine_file"] = str(path)
+    if out["valid_rows"] == 0:
+        where = f"; the rows are in {out['quarantine_file']}" if out["quarantine_file"] else ""
+        raise RawDataError(
+            f"none of the {out['input_rows']} rows for {day} is valid (rejected: {out['rejected_by_reason']}){where}; "
+            "fix or re-deliver the day upstream"
+        )
+    s.backend.write_parquet(sql("pull_staged"), s.work.staged)
+    return out

@@ -1,0 +1,63 @@
+"""Validate: write the candidate partition, then the gate between it and publication.
+
+Reads   work/* (through the export kind), work/staged.parquet (raw identifiers, for the self-test)
+Writes  <out-root>/.staging/<export>/<day>/<run>/: the candidate's data files and Data Docs
+
+The kind writes the extract once, in its final form. Then the self-test compares every
+published value with the day's raw identifiers and their plain hashes, and Great
+Expectations validates small frames computed from the written files (suites in
+`expectations/`). Any failure publishes nothing: the candidate moves to the private work
+folder (it may hold the very leak that was caught) and the task fails without retries.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+
+from transforms.checks import gx
+from transforms.checks.selftest import self_test
+from transforms.context import DATA_DOCS, REPORTS, Views
+from transforms.errors import ValidationFailed
+from transforms.exports import kind_of
+from transforms.ops.faults import crash_point
+from transforms.runtime import StageRun
+
+
+def run(s: StageRun) -> dict:
+    s.needs("pull", "pseudonymize", "generalize", "anonymize")
+    policy, b = s.policy, s.backend
+    kind = kind_of(policy.kind)
+    staging = s.ctx.staging_dir(policy.export)
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    files = kind.write_extract(s, staging)
+    crash_point("validate.after_staging")
+    docs = staging / REPORTS / DATA_DOCS
+    try:
+        b.register_parquet(Views.STAGED, s.work.staged)
+        b.register_parquet(Views.EXTRACT, files)
+        selftest = self_test(b, policy.pseudonym.person, policy.pseudonym.column)
+        if selftest.hits:
+            raise ValidationFailed(
+                f"self-test failed, nothing published: {selftest.hits} published values equal a raw "
+                "identifier or an unkeyed hash of one",
+                ["self_test"],
+            )
+        frames = kind.validation_frames(b, policy, files, s.stats)
+        summary = gx.validate(frames, lambda: kind.suites(policy, s.stats), docs, policy.export)
+    except ValidationFailed as exc:
+        kept = s.work.failed_extract
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.move(str(staging), str(kept))
+        raise ValidationFailed(f"{exc} (candidate kept privately in {kept})", exc.failed) from None
+    crash_point("validate.after_suites")
+    return {
+        "success": summary.success,
+        "expectations": summary.evaluated,
+        "failed": summary.failed,
+        "suites": summary.suites,
+        "staged_files": len(files),
+        "self_test": asdict(selftest),
+    }
