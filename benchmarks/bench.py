@@ -73,10 +73,14 @@ print(json.dumps(run_stage(sys.argv[2], ctx, ring)))
 def per_stage(events: int, data_dir: Path, key: Path) -> dict:
     """Each stage in its own process, as Airflow runs the tasks: seconds and peak RSS per stage."""
     ctx = {
-        "policy_path": str(POLICY), "day": DAY.isoformat(), "run_id": f"bench-stages-{events}",
-        "raw_root": str(data_dir / f"raw-{events}"), "out_root": str(data_dir / f"out-stages-{events}"),
-        "work_root": str(data_dir / "work"), "quarantine_root": None,
-    }  # fmt: skip
+        "policy_path": str(POLICY),
+        "day": DAY.isoformat(),
+        "run_id": f"bench-stages-{events}",
+        "raw_root": str(data_dir / f"raw-{events}"),
+        "out_root": str(data_dir / f"out-stages-{events}"),
+        "work_root": str(data_dir / "work"),
+        "quarantine_root": None,
+    }
     out = {}
     from transforms.stages import NAMES
 
@@ -90,8 +94,24 @@ def bench(events: int, data_dir: Path, stages: bool = False) -> dict:
     raw = data_dir / f"raw-{events}"
     if not (raw / "viewing_events" / f"dt={DAY}").exists():
         print(f"bench: generating {events:,} events in {raw}", file=sys.stderr)
-        _child([sys.executable, "-m", "transforms", "generate", "--raw-root", str(raw), "--day", str(DAY),
-                "--events", str(events), "--seed", "11", "--dirty-fraction", "0.001"])  # fmt: skip
+        _child(
+            [
+                sys.executable,
+                "-m",
+                "transforms",
+                "generate",
+                "--raw-root",
+                str(raw),
+                "--day",
+                str(DAY),
+                "--events",
+                str(events),
+                "--seed",
+                "11",
+                "--dirty-fraction",
+                "0.001",
+            ]
+        )
     raw_bytes = sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
     floor_out = data_dir / f"floor-{events}.parquet"
     floor_s, floor_mb, _ = _child([sys.executable, "-c", FLOOR, str(raw), str(floor_out)])
@@ -101,11 +121,28 @@ def bench(events: int, data_dir: Path, stages: bool = False) -> dict:
     if not key.exists():
         key.write_text("base64:" + __import__("base64").b64encode(os.urandom(32)).decode())
     out = data_dir / f"out-{events}"
-    run_s, run_mb, stdout = _child([
-        sys.executable, "-m", "transforms", "run", "--policy", str(POLICY), "--day", str(DAY),
-        "--raw-root", str(raw), "--out-root", str(out), "--key-file", str(key),
-        "--work-root", str(data_dir / "work"), "--run-id", f"bench-{events}",
-    ])  # fmt: skip
+    run_s, run_mb, stdout = _child(
+        [
+            sys.executable,
+            "-m",
+            "transforms",
+            "run",
+            "--policy",
+            str(POLICY),
+            "--day",
+            str(DAY),
+            "--raw-root",
+            str(raw),
+            "--out-root",
+            str(out),
+            "--key-file",
+            str(key),
+            "--work-root",
+            str(data_dir / "work"),
+            "--run-id",
+            f"bench-{events}",
+        ]
+    )
     summary = json.loads(stdout)
     manifest = json.loads(Path(summary["manifest"]).read_text())
     extra = {"per_stage_process": per_stage(events, data_dir, key)} if stages else {}
@@ -147,8 +184,14 @@ def main() -> None:
     print("| events | raw MB | floor s | run s | run/floor | peak MB (floor/run) | " + " | ".join(stages) + " |")
     print("|" + "---|" * (6 + len(stages)))
     for r in results:
-        cells = [f"{r['events']:,}", f"{r['raw_mb']}", f"{r['floor_seconds']}", f"{r['run_seconds']}",
-                 f"{r['ratio_to_floor']}x", f"{r['floor_peak_mb']}/{r['run_peak_mb']}"]  # fmt: skip
+        cells = [
+            f"{r['events']:,}",
+            f"{r['raw_mb']}",
+            f"{r['floor_seconds']}",
+            f"{r['run_seconds']}",
+            f"{r['ratio_to_floor']}x",
+            f"{r['floor_peak_mb']}/{r['run_peak_mb']}",
+        ]
         cells += [f"{r['stage_seconds'][s]:.2f}" for s in stages]
         print("| " + " | ".join(cells) + " |")
     if args.stages:

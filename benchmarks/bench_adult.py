@@ -21,17 +21,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--adult", type=Path, default=ROOT.parent / "shared" / "datasets" / "adult")
     args = p.parse_args()
-    print("| k | suppression limit | levels (" + ", ".join(QIS) + ") | suppressed | classes | Loss | "
-          "precision | l (salary, distinct/entropy) | nodes evaluated | seconds |")  # fmt: skip
+    print(
+        "| k | suppression limit | levels (" + ", ".join(QIS) + ") | suppressed | classes | Loss | "
+        "precision | l (salary, distinct/entropy) | nodes evaluated | seconds |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for limit in (0.0, 0.05):
         for k in (2, 5, 10, 20, 50):
             r = anonymize_csv(args.adult / "adult.csv", args.adult, QIS, k, limit, "loss", sensitive="salary-class")
             levels = "/".join(str(r.level_numbers[q]) for q in QIS)
             ld = r.l_diversity
-            print(f"| {k} | {limit:.0%} | {levels} | {r.suppressed:,} | {r.classes:,} | {r.loss:.4f} | "
-                  f"{r.precision:.4f} | {ld['distinct_l']}/{ld['entropy_l']} | {r.evaluated:,} of {r.lattice:,} | "
-                  f"{r.seconds:.2f} |")  # fmt: skip
+            print(
+                f"| {k} | {limit:.0%} | {levels} | {r.suppressed:,} | {r.classes:,} | {r.loss:.4f} | "
+                f"{r.precision:.4f} | {ld['distinct_l']}/{ld['entropy_l']} | {r.evaluated:,} of {r.lattice:,} | "
+                f"{r.seconds:.2f} |"
+            )
 
 
 if __name__ == "__main__":

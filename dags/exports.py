@@ -81,9 +81,13 @@ def make_dag(header) -> DAG:
 
             c = get_current_context()
             return build_context(
-                header.path, lambda name, default: Variable.get(name, default=default), c["params"].get("day"),
-                c.get("data_interval_start"), getattr(c["dag_run"], "run_after", None), c["dag_run"].run_id,
-            ).to_dict()  # fmt: skip
+                header.path,
+                lambda name, default: Variable.get(name, default=default),
+                c["params"].get("day"),
+                c.get("data_interval_start"),
+                getattr(c["dag_run"], "run_after", None),
+                c["dag_run"].run_id,
+            ).to_dict()
 
         ctx = prepare()
         steps = [ctx]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from transforms.config.contract import CONTENT_TYPES
 from transforms.config.policy import Policy
 from transforms.ops.keys import pseudonym_pattern
 from transforms.privacy.hierarchies import Hierarchy
@@ -28,9 +27,13 @@ RAW_ACCOUNT = r"^AC[0-9A-F]{12}$"
 RAW_PROFILE = r"^PR[0-9A-F]{16}$"
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 IDENTIFIER_SHAPES = {
-    "email": EMAIL, "ipv4": IPV4, "ipv6": IPV6, "raw_account_id": RAW_ACCOUNT,
-    "raw_profile_id": RAW_PROFILE, "uuid": UUID,
-}  # fmt: skip
+    "email": EMAIL,
+    "ipv4": IPV4,
+    "ipv6": IPV6,
+    "raw_account_id": RAW_ACCOUNT,
+    "raw_profile_id": RAW_PROFILE,
+    "uuid": UUID,
+}
 
 
 def _no_identifier_shapes(suite: gx.ExpectationSuite, column: str, skip: tuple[str, ...] = ()) -> None:
@@ -44,13 +47,40 @@ def _no_identifier_shapes(suite: gx.ExpectationSuite, column: str, skip: tuple[s
         )
 
 
+def allowed_labels(hierarchy: Hierarchy, levels: range) -> list[str] | None:
+    """Every label any of `levels` can produce, or None when one of them is open."""
+    out: set[str] = set()
+    for level in levels:
+        domain = hierarchy.domain(level)
+        if domain is None:
+            return None
+        out |= set(domain)
+    return sorted(out)
+
+
+def allowed_companion(hierarchy: Hierarchy, companion: str, levels: range) -> list[str] | None:
+    out: set[str] = set()
+    for level in levels:
+        domain = hierarchy.companion_domain(companion, level)
+        if domain is None:
+            return None
+        out |= set(domain)
+    return sorted(out)
+
+
 def build_suites(
     policy: Policy, hierarchies: dict[str, Hierarchy], levels: dict[str, int]
 ) -> dict[str, gx.ExpectationSuite]:
-    """Suites keyed by the frame they validate."""
+    """Suites keyed by the frame they validate (transforms/exports/rows/extract.py builds the frames)."""
     export = policy.export
     k = policy.privacy.k
+    history = policy.privacy.history
+    title = history.title if history else None
     suites: dict[str, gx.ExpectationSuite] = {}
+
+    def published_levels(qi: str) -> range:
+        # A history's title is cut: published at the chosen level or any level above it.
+        return range(levels[qi], hierarchies[qi].height) if qi == title else range(levels[qi], levels[qi] + 1)
 
     schema = gx.ExpectationSuite(name=f"{export}.schema")
     schema.add_expectation(gxe.ExpectTableColumnsToMatchOrderedList(column_list=policy.published_columns))
@@ -63,10 +93,11 @@ def build_suites(
     types.add_expectation(gxe.ExpectTableRowCountToEqual(value=len(policy.published_columns)))
     suites["types"] = types
 
+    row_attributes = [q for q in policy.qi_columns if q != title]
     classes = gx.ExpectationSuite(name=f"{export}.classes")
-    for qi in policy.qi_columns:
+    for qi in row_attributes:
         classes.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=qi))
-        allowed = hierarchies[qi].domain(levels[qi])
+        allowed = allowed_labels(hierarchies[qi], published_levels(qi))
         if allowed is not None:
             classes.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=qi, value_set=allowed))
         _no_identifier_shapes(classes, qi)
@@ -76,14 +107,48 @@ def build_suites(
     )
     suites["classes"] = classes
 
-    values = gx.ExpectationSuite(name=f"{export}.values")
-    for gate in policy.privacy.rare_values:
-        for column in gate.columns:
+    for qi in policy.quasi_identifiers:
+        if qi.column in row_attributes and not qi.publish:
+            continue
+        suite = gx.ExpectationSuite(name=f"{export}.labels_{qi.column}")
+        for column in (qi.column, *qi.publish):
+            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
+            if column == qi.column:
+                allowed = allowed_labels(hierarchies[qi.column], published_levels(qi.column))
+            else:
+                allowed = allowed_companion(hierarchies[qi.column], column, published_levels(qi.column))
+            if allowed is not None:
+                suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=allowed))
             # Catalogue ids may legitimately be UUIDs; every other identifier shape is banned.
-            _no_identifier_shapes(values, column, skip=("uuid",))
-    values.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="gate_ok", value_set=[True]))
-    values.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="content_type", value_set=list(CONTENT_TYPES)))
-    suites["values"] = values
+            _no_identifier_shapes(suite, column, skip=("uuid",))
+        suites[f"labels_{qi.column}"] = suite
+
+    if history:
+        h = gx.ExpectationSuite(name=f"{export}.history")
+        checks = [("min_item_people", "min_item_people"), ("items_below_k", None)]
+        if history.m >= 2:
+            checks += [("min_pair_people", "min_pair_people"), ("pairs_below_k", None)]
+        for column, minimum in checks:
+            h.add_expectation(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column,
+                    min_value=k if minimum else 0,
+                    max_value=None if minimum else 0,
+                    meta={
+                        "check": f"history: attributes + {'1 play' if 'item' in column else '2 plays'} "
+                        f"shared by >= {k} people"
+                    },
+                )
+            )
+        suites["history"] = h
+
+    if policy.privacy.rare_values:
+        values = gx.ExpectationSuite(name=f"{export}.values")
+        for gate in policy.privacy.rare_values:
+            for column in gate.columns:
+                _no_identifier_shapes(values, column, skip=("uuid",))
+        values.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="gate_ok", value_set=[True]))
+        suites["values"] = values
 
     pseudonyms = gx.ExpectationSuite(name=f"{export}.pseudonyms")
     pseudonyms.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="pseudonym"))
@@ -93,10 +158,12 @@ def build_suites(
     run = gx.ExpectationSuite(name=f"{export}.run")
     run.add_expectation(
         gxe.ExpectColumnValuesToBeBetween(
-            column="unaccounted_rows", min_value=0, max_value=0,
+            column="unaccounted_rows",
+            min_value=0,
+            max_value=0,
             meta={"check": "input = published + suppressed + rejected"},
         )
-    )  # fmt: skip
+    )
     run.add_expectation(
         gxe.ExpectColumnValuesToBeBetween(
             column="suppression_share", min_value=0, max_value=policy.privacy.suppression_limit

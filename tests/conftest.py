@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import DAY, POLICY_PATH, ROOT, TEST_SECRET
+from tests.support import DAY, POLICY_PATH, ROOT, ROWS_POLICY_PATH, TEST_SECRET
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="airflow-home-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
@@ -27,6 +27,14 @@ def policy():
     from transforms.config.policy import load_policy
 
     return load_policy(POLICY_PATH)
+
+
+@pytest.fixture(scope="session")
+def rows_policy():
+    """The row-only policy (no history model): for checks of the row models against brute force."""
+    from transforms.config.policy import load_policy
+
+    return load_policy(ROWS_POLICY_PATH)
 
 
 @pytest.fixture(scope="session")

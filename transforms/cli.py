@@ -25,13 +25,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
-    g = sub.add_parser("generate", help="write one day of realistic fake raw data")
+    g = sub.add_parser("generate", help="write realistic fake raw data: one night, or several of one population")
     g.add_argument("--raw-root", required=True, type=Path)
-    g.add_argument("--day", required=True, type=_day)
-    g.add_argument("--events", type=int, default=100_000)
+    g.add_argument("--day", required=True, type=_day, help="the (first) night")
+    g.add_argument("--days", type=int, default=1, help="consecutive nights of the same people")
+    g.add_argument("--events", type=int, default=100_000, help="events per night")
     g.add_argument("--seed", type=int, default=7)
-    g.add_argument("--dirty-fraction", type=float, default=0.001,
-                   help="share of extra dirty lines (malformed, duplicates, out of day, ...)")  # fmt: skip
+    g.add_argument(
+        "--dirty-fraction",
+        type=float,
+        default=0.001,
+        help="share of extra dirty lines (malformed, duplicates, out of day, ...)",
+    )
 
     r = sub.add_parser("run", help="run one export for one day without Airflow")
     r.add_argument("--policy", required=True, type=Path)
@@ -40,8 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out-root", required=True, type=Path)
     r.add_argument("--key-file", type=Path, help="key file (else $PSEUDONYMIZATION_SECRET)")
     r.add_argument("--work-root", type=Path, help="private scratch folder (default: a temp folder)")
-    r.add_argument("--quarantine-root", type=Path,
-                   help="where rejected raw rows are kept (raw data's access domain)")  # fmt: skip
+    r.add_argument("--quarantine-root", type=Path, help="where rejected raw rows are kept (raw data's access domain)")
     r.add_argument("--run-id", help="run id recorded in the manifest (default: cli__<UTC time>)")
 
     b = sub.add_parser("backfill", help="run one export for each day of a range, each day independent")
@@ -76,18 +80,37 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "generate":
-            generate_day = _generator()
-
-            res = generate_day(args.raw_root, args.day, args.events, args.seed, args.dirty_fraction)
-            print(json.dumps({"events": res.events, "profiles": res.profiles, "titles": res.titles,
-                              "dirty_events": res.dirty_events, "seconds": res.seconds,
-                              "raw_root": str(args.raw_root)}))  # fmt: skip
+            generate_days = _generator()
+            nights = generate_days(args.raw_root, args.day, args.days, args.events, args.seed, args.dirty_fraction)
+            res = nights[-1]
+            print(
+                json.dumps(
+                    {
+                        "nights": len(nights),
+                        "events": sum(n.events for n in nights),
+                        "profiles": res.profiles,
+                        "titles": res.titles,
+                        "dirty_events": sum(n.dirty_events for n in nights),
+                        "seconds": round(sum(n.seconds for n in nights), 2),
+                        "raw_root": str(args.raw_root),
+                    }
+                )
+            )
             return 0
         if args.command == "anonymize":
             from transforms.privacy.tabular import anonymize_csv
 
-            res = anonymize_csv(args.input, args.hierarchies, [q.strip() for q in args.qi.split(",")], args.k,
-                                args.suppression, args.metric, args.output, args.sensitive, args.l)  # fmt: skip
+            res = anonymize_csv(
+                args.input,
+                args.hierarchies,
+                [q.strip() for q in args.qi.split(",")],
+                args.k,
+                args.suppression,
+                args.metric,
+                args.output,
+                args.sensitive,
+                args.l,
+            )
             print(json.dumps(res.to_dict(), indent=2))
             return 0
         from transforms.context import RunContext
@@ -152,10 +175,10 @@ def _backfill(args: argparse.Namespace, ring) -> int:
 def _generator():
     """The fake-data generator is a development tool (devtools/, Faker from requirements-dev.txt)."""
     try:
-        from devtools.fake_logs import generate_day
+        from devtools.fake_logs import generate_days
     except ImportError as exc:
         raise ExportError(
             f"the generator needs the development tools ({exc.name} is missing): "
             "pip install -r requirements-dev.txt (scripts/setup.sh does)"
         ) from None
-    return generate_day
+    return generate_days

@@ -144,6 +144,10 @@ class WorkFiles:
         return self.folder / "staged.parquet"
 
     @property
+    def catalogue(self) -> Path:  # pull: the night's title catalogue (public), columns the policy reads
+        return self.folder / "catalogue.parquet"
+
+    @property
     def persons(self) -> Path:  # pseudonymize: one row per person with its pseudonym
         return self.folder / "persons.parquet"
 
@@ -171,6 +175,7 @@ class Views:
     """Names under which the stages' SQL sees the work datasets."""
 
     STAGED = "staged"
+    CATALOGUE = "catalogue"
     PERSONS = "persons"
     GENERALIZED = "generalized"
     FREQ = "freq"

@@ -57,11 +57,16 @@ def discover_policies(folder: Path = POLICY_DIR) -> list[PolicyHeader]:
     for path in sorted(folder.glob("*.yaml")):
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            out.append(PolicyHeader(
-                path=path, export=str(data["export"]), kind=str(data.get("kind", "rows")),
-                owner=str(data.get("owner", "data-platform")), schedule=str(data.get("schedule", "0 3 * * *")),
-                description=str(data.get("description", "")),
-            ))  # fmt: skip
+            out.append(
+                PolicyHeader(
+                    path=path,
+                    export=str(data["export"]),
+                    kind=str(data.get("kind", "rows")),
+                    owner=str(data.get("owner", "data-platform")),
+                    schedule=str(data.get("schedule", "0 3 * * *")),
+                    description=str(data.get("description", "")),
+                )
+            )
         except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
             log.error("policy %s is not usable for a DAG (%s); no DAG is made for it", path.name, exc)
     return out

@@ -64,8 +64,23 @@ def test_run_twice_gives_the_same_extract(raw_day, tmp_path):
     digests = []
     for attempt in range(2):
         out = tmp_path / "out"
-        r = _run(["run", "--policy", str(POLICY_PATH), "--day", str(DAY), "--raw-root", str(raw_day),
-                  "--out-root", str(out), "--key-file", str(key), "--run-id", f"r{attempt}"])  # fmt: skip
+        r = _run(
+            [
+                "run",
+                "--policy",
+                str(POLICY_PATH),
+                "--day",
+                str(DAY),
+                "--raw-root",
+                str(raw_day),
+                "--out-root",
+                str(out),
+                "--key-file",
+                str(key),
+                "--run-id",
+                f"r{attempt}",
+            ]
+        )
         assert r.returncode == 0, r.stderr[-2000:]
         summary = json.loads(r.stdout)
         assert (

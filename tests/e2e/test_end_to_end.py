@@ -19,7 +19,7 @@ import pytest
 
 from tests.support import DAY, ROOT, TEST_SECRET, raw_identifier_values
 from tests.support.airflow import airflow_env, migrate, run_dag
-from transforms.ops.keys import Key, derive_domain_key, hmac_pads
+from transforms.ops.keys import Key, derive_domain_key, derive_link_key, hmac_pads
 
 TOKEN = re.compile(r"[A-Za-z0-9@._:+/=-]+")
 
@@ -51,11 +51,20 @@ def test_run_succeeds_and_publishes_a_partition(published):
 
 def test_every_combination_has_k_people(published, policy):
     files = str(_partition(published) / "*.parquet")
-    qis = ", ".join(policy.qi_columns)
+    rows = ", ".join(q for q in policy.qi_columns if q != policy.privacy.history.title)
     smallest = duckdb.sql(
-        f"SELECT min(n) FROM (SELECT count(DISTINCT viewer_id) n FROM read_parquet('{files}') GROUP BY {qis})"
+        f"SELECT min(n) FROM (SELECT count(DISTINCT viewer_id) n FROM read_parquet('{files}') GROUP BY {rows})"
     ).fetchall()[0][0]
     assert smallest >= policy.privacy.k
+
+
+def test_nobody_is_singled_out_by_their_attributes_and_two_plays(published, policy):
+    from tests.support.km_checker import violations
+
+    h = policy.privacy.history
+    files = str(_partition(published) / "*.parquet")
+    rows = duckdb.sql(f"SELECT * FROM read_parquet('{files}')").df().to_dict("records")
+    assert violations(rows, "viewer_id", [*h.person, *h.play], policy.privacy.k, h.m) == []
 
 
 def test_counts_reconcile_and_manifest_is_complete(published):
@@ -138,16 +147,21 @@ def test_no_unkeyed_hash_of_an_identifier_is_published(published, raw_day):
     leaked = [v for v in values if unkeyed_forms(v) & tokens]
     assert not leaked, f"{len(leaked)} identifiers are published as an unkeyed hash"
     # The check can fail: the HMAC under the real key is what is published, under another form.
-    account, profile = staged[0]
-    key = derive_domain_key(Key("k1", TEST_SECRET), "analytics")
-    real = hmac.new(key, f"{account}\x1f{profile}".encode(), hashlib.sha256).hexdigest()[:32]
-    assert real in tokens
+    key = derive_domain_key(Key("k1", TEST_SECRET), "analytics", DAY.isoformat())  # epoch: day
+    real = [hmac.new(key, f"{a}\x1f{p}".encode(), hashlib.sha256).hexdigest()[:32] for a, p in staged]
+    assert set(real) & tokens
+
+
+def key_material() -> list[bytes]:
+    """The secret and everything derived from it for the night: domain and link keys, their pads."""
+    master = Key("k1", TEST_SECRET)
+    domain_key = derive_domain_key(master, "analytics", DAY.isoformat())  # the shipped epoch: day
+    link_key = derive_link_key(master, "analytics")
+    return [TEST_SECRET, domain_key, *hmac_pads(domain_key), link_key, *hmac_pads(link_key)]
 
 
 def test_key_material_never_appears(published):
-    domain_key = derive_domain_key(Key("k1", TEST_SECRET), "analytics")
-    ipad, opad = hmac_pads(domain_key)
-    needles = [TEST_SECRET, domain_key, ipad, opad]
+    needles = key_material()
     forms = set()
     for n in needles:
         forms |= {n.hex(), base64.b64encode(n).decode()}
@@ -172,9 +186,8 @@ def test_xcom_holds_only_small_metadata(published, raw_day):
     for column in ("account_id", "profile_id", "email", "ip_address", "device_id", "event_id"):
         assert not (raw[column] & tokens), f"a raw {column} value reached XCom"
     assert max(len(v) for v in values) < 20_000
-    domain_key = derive_domain_key(Key("k1", TEST_SECRET), "analytics")
     joined = "\n".join(values)
-    for material in (TEST_SECRET, domain_key, *hmac_pads(domain_key)):
+    for material in key_material():
         assert material.hex() not in joined and base64.b64encode(material).decode() not in joined
 
 
@@ -199,8 +212,16 @@ def test_privacy_report_is_self_contained_and_says_why_it_is_safe(published):
     part = _partition(published)
     report = (part / "_reports" / "privacy_report.html").read_text()
     manifest = json.loads((part / "_manifest.json").read_text())
-    for needle in ("Privacy report: viewing_sessions", f"<b>{manifest['k']}</b>", "key id", "<b>k1</b>",
-                   "Rejected rows by reason", "Combinations by size", "Loss by attribute", "<svg"):  # fmt: skip
+    for needle in (
+        "Privacy report: viewing_sessions",
+        f"<b>{manifest['k']}</b>",
+        "key id",
+        "<b>k1</b>",
+        "Rejected rows by reason",
+        "Combinations by size",
+        "Loss by attribute",
+        "<svg",
+    ):
         assert needle in report
     assert "<span class='ok'>passed</span>" in report
     for external in ("<script", "src=", "http://", "https://", "@import", "url("):

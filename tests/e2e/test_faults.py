@@ -150,14 +150,33 @@ def test_backfill_runs_each_day_independently(tmp_path):
     key = tmp_path / "key"
     key.write_text("k" * 40)
     r = subprocess.run(
-        [sys.executable, "-m", "transforms", "backfill", "--policy", str(POLICY_PATH), "--from", "2026-11-20",
-         "--to", "2026-11-22", "--raw-root", str(raw), "--out-root", str(tmp_path / "out"), "--key-file", str(key)],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "transforms",
+            "backfill",
+            "--policy",
+            str(POLICY_PATH),
+            "--from",
+            "2026-11-20",
+            "--to",
+            "2026-11-22",
+            "--raw-root",
+            str(raw),
+            "--out-root",
+            str(tmp_path / "out"),
+            "--key-file",
+            str(key),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert r.returncode == 1, r.stderr[-2000:]
     result = json.loads(r.stdout)
     assert result["2026-11-20"]["status"] == result["2026-11-21"]["status"] == "published"
     assert result["2026-11-22"]["status"] == "failed" and "no viewing_events files" in result["2026-11-22"]["reason"]
     assert sorted(p.name for p in (tmp_path / "out" / "viewing_sessions").glob("day=*")) == [
-        "day=2026-11-20", "day=2026-11-21",
-    ]  # fmt: skip
+        "day=2026-11-20",
+        "day=2026-11-21",
+    ]

@@ -94,8 +94,10 @@ def test_pycanon_confirms_k_on_the_output(tmp_path):
     assert len(kept) == result.records - result.suppressed
     k = subprocess.run(
         [str(CHECKER), str(ROOT / "tests" / "support" / "checker_pycanon.py"), str(published), ",".join(QIS)],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert int(k) == result.min_class >= 20
     assert result.l_diversity["distinct_l"] == distinct_l_of(out, "salary-class")
 
@@ -105,11 +107,30 @@ def test_cli_anonymize_prints_levels_and_metrics(tmp_path):
     import sys
 
     r = subprocess.run(
-        [sys.executable, "-m", "transforms", "anonymize", "--input", str(ADULT / "adult.csv"),
-         "--hierarchies", str(ADULT), "--qi", "age,sex,race", "--k", "5", "--suppression", "0.02",
-         "--metric", "precision", "--output", str(tmp_path / "o.csv")],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "transforms",
+            "anonymize",
+            "--input",
+            str(ADULT / "adult.csv"),
+            "--hierarchies",
+            str(ADULT),
+            "--qi",
+            "age,sex,race",
+            "--k",
+            "5",
+            "--suppression",
+            "0.02",
+            "--metric",
+            "precision",
+            "--output",
+            str(tmp_path / "o.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out["levels"]) == {"age", "sex", "race"}

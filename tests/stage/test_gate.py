@@ -28,15 +28,15 @@ def test_failed_validation_publishes_nothing(raw_day, tmp_path):
     ring = ring_from_text("base64:" + base64.b64encode(TEST_SECRET).decode(), "test")
     for stage in ("pull", "pseudonymize", "generalize", "anonymize"):
         run_stage(stage, ctx, ring)
-    # A bug upstream of the gate: an IP address lands in a published column of a few rows.
+    # A bug upstream of the gate: an IP address lands in the published name of every title label.
     work = ctx.work("viewing_sessions")
+    pub = work.decision / "pub_title_id.parquet"
     con = duckdb.connect()
     con.execute(
-        "COPY (SELECT * REPLACE (CASE WHEN row_number() OVER () < 5 THEN $leak ELSE title_name END AS title_name) "
-        "FROM read_parquet($src)) TO $dst (FORMAT parquet)",
-        {"leak": LEAK, "src": str(work.generalized), "dst": str(work.folder / "g.parquet")},
+        "COPY (SELECT * REPLACE ($leak AS title_name) FROM read_parquet($src)) TO $dst (FORMAT parquet)",
+        {"leak": LEAK, "src": str(pub), "dst": str(work.folder / "p.parquet")},
     )
-    (work.folder / "g.parquet").replace(work.generalized)
+    (work.folder / "p.parquet").replace(pub)
     with pytest.raises(ValidationFailed, match="candidate kept privately") as err:
         run_stage("validate", ctx)
     assert "no ipv4 in title_name" in str(err.value) and LEAK not in str(err.value)
@@ -91,8 +91,15 @@ def test_a_day_with_no_valid_row_stops_after_quarantining_it(tmp_path):
     from tests.support.rawday import dumps, event, write_day
 
     raw = write_day(tmp_path / "raw", [*dumps([event(1, watch_seconds=-1)]), "{broken"], [])
-    ctx = RunContext(str(POLICY_PATH), str(DAY), "bad-day", str(raw), str(tmp_path / "out"), str(tmp_path / "work"),
-                     str(tmp_path / "quarantine"))  # fmt: skip
+    ctx = RunContext(
+        str(POLICY_PATH),
+        str(DAY),
+        "bad-day",
+        str(raw),
+        str(tmp_path / "out"),
+        str(tmp_path / "work"),
+        str(tmp_path / "quarantine"),
+    )
     with pytest.raises(RawDataError, match=r"none of the 2 rows for 2026-11-23 is valid"):
         run_stage("pull", ctx)
     assert list((tmp_path / "quarantine" / "viewing_sessions").rglob("rejected-*.parquet"))
@@ -121,8 +128,9 @@ def test_warning_checks_alert_without_blocking(tmp_path):
 
 def test_export_errors_never_carry_row_values(raw_day, tmp_path):
     """The error of a stage that cannot find its input names paths, never data."""
-    ctx = RunContext(str(POLICY_PATH), "2026-11-01", "missing", str(raw_day), str(tmp_path / "out"),
-                     str(tmp_path / "work"))  # fmt: skip
+    ctx = RunContext(
+        str(POLICY_PATH), "2026-11-01", "missing", str(raw_day), str(tmp_path / "out"), str(tmp_path / "work")
+    )
     with pytest.raises(ExportError) as err:
         run_stage("pull", ctx)
     assert "no viewing_events files for 2026-11-01" in str(err.value)

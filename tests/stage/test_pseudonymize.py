@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 
+from tests.support import DAY
 from tests.support.runs import query, run_stages
 from transforms.backends import sql
 from transforms.backends.duckdb import DuckDBBackend
@@ -22,14 +23,28 @@ def persons(raw_day, tmp_path, policy, ring) -> list[tuple]:
     return query(ctx.work(policy.export).persons, "SELECT account_id, profile_id, pseudonym FROM t ORDER BY ALL")
 
 
+def test_the_link_token_is_keyed_stable_across_nights_and_apart_from_the_pseudonym(raw_day, tmp_path, policy, ring):
+    from transforms.ops.keys import derive_link_key
+
+    ctx, _ = run_stages(raw_day, tmp_path, policy, ring, upto="pseudonymize")
+    account, profile, pseudonym, token = query(
+        ctx.work(policy.export).persons,
+        "SELECT account_id, profile_id, pseudonym, link_token FROM t ORDER BY ALL LIMIT 1",
+    )[0]
+    key = derive_link_key(ring.active, policy.recipient)  # no night in it: the same person every night
+    assert token == hmac.new(key, f"{account}\x1f{profile}".encode(), hashlib.sha256).hexdigest()[:32]
+    assert token != pseudonym.split(":")[1]
+
+
 @pytest.fixture(scope="module")
 def default_persons(raw_day, tmp_path_factory, policy, ring):
     return persons(raw_day, tmp_path_factory.mktemp("p"), policy, ring)
 
 
-def test_pseudonym_is_hmac_of_the_person_under_the_recipient_key(default_persons, policy, ring):
+def test_pseudonym_is_hmac_of_the_person_under_the_recipient_and_night_key(default_persons, policy, ring):
     assert len(default_persons) > 500
-    domain_key = derive_domain_key(ring.active, policy.recipient)
+    # The shipped policy rolls pseudonyms every night (epoch: day): the night is in the key.
+    domain_key = derive_domain_key(ring.active, policy.recipient, DAY.isoformat())
     for account, profile, pseudonym in default_persons[:50]:
         expected = hmac.new(domain_key, f"{account}\x1f{profile}".encode(), hashlib.sha256).hexdigest()[:32]
         assert pseudonym == f"t1:{expected}"

@@ -27,21 +27,21 @@ def test_each_dirty_kind_is_rejected_with_its_reason(tmp_path, policy):
     rows = [
         event(1),
         event(2, started_at="2026-11-23T23:59:59Z"),
-        event(3, profile_id=None),                       # missing_person_id
-        event(4, account_id=""),                         # missing_person_id
-        event(5, event_id=None),                         # missing_event_id
-        event(6, started_at="yesterday"),                # bad_started_at
-        event(7, started_at="2026-11-22T23:59:59Z"),     # outside_day
-        event(8, started_at="2026-11-24T00:00:00Z"),     # outside_day (end is exclusive)
-        event(9, watch_seconds=-5),                      # bad_watch_seconds
-        event(10, watch_seconds="12.5"),                 # bad_watch_seconds
-        event(11, watch_seconds=90_000),                 # bad_watch_seconds (absurd)
-        event(12, country="gb"),                         # bad_country
-        event(13, content_type="podcast"),               # bad_content_type
-        event(14, title_id=""),                          # missing_title_id
-        event(1),                                        # duplicate_event_id
-        event(15, account_id="AC999999999999"),          # no_subscriber
-    ]  # fmt: skip
+        event(3, profile_id=None),  # missing_person_id
+        event(4, account_id=""),  # missing_person_id
+        event(5, event_id=None),  # missing_event_id
+        event(6, started_at="yesterday"),  # bad_started_at
+        event(7, started_at="2026-11-22T23:59:59Z"),  # outside_day
+        event(8, started_at="2026-11-24T00:00:00Z"),  # outside_day (end is exclusive)
+        event(9, watch_seconds=-5),  # bad_watch_seconds
+        event(10, watch_seconds="12.5"),  # bad_watch_seconds
+        event(11, watch_seconds=90_000),  # bad_watch_seconds (absurd)
+        event(12, country="gb"),  # bad_country
+        event(13, content_type="podcast"),  # bad_content_type
+        event(14, title_id=""),  # missing_title_id
+        event(1),  # duplicate_event_id
+        event(15, account_id="AC999999999999"),  # no_subscriber
+    ]
     lines = [*dumps(rows), '{"event_id": "x", "account', "[1, 2]"]  # malformed_json x2
     write_day(tmp_path / "raw", lines, [SUB])
     from transforms.pipeline import run_stage
@@ -51,10 +51,18 @@ def test_each_dirty_kind_is_rejected_with_its_reason(tmp_path, policy):
     assert result["input_rows"] == 18
     assert result["valid_rows"] == 2
     assert result["rejected_by_reason"] == {
-        "bad_content_type": 1, "bad_country": 1, "bad_started_at": 1, "bad_watch_seconds": 3,
-        "duplicate_event_id": 1, "malformed_json": 2, "missing_event_id": 1, "missing_person_id": 2,
-        "missing_title_id": 1, "no_subscriber": 1, "outside_day": 2,
-    }  # fmt: skip
+        "bad_content_type": 1,
+        "bad_country": 1,
+        "bad_started_at": 1,
+        "bad_watch_seconds": 3,
+        "duplicate_event_id": 1,
+        "malformed_json": 2,
+        "missing_event_id": 1,
+        "missing_person_id": 2,
+        "missing_title_id": 1,
+        "no_subscriber": 1,
+        "outside_day": 2,
+    }
     assert result["input_rows"] == result["valid_rows"] + sum(result["rejected_by_reason"].values())
     quarantined = result["quarantine_file"]
     assert quarantined.startswith(str(tmp_path / "quarantine" / "viewing_sessions" / "day=2026-11-23"))
@@ -124,7 +132,44 @@ def test_truncated_parquet_names_the_file(tmp_path, policy):
 
 
 def test_empty_day_stops_the_run(tmp_path, policy):
-    write_day(tmp_path, [], [SUB])
+    from tests.support.rawday import catalogue_row
+
+    write_day(tmp_path, [], [SUB], titles=[catalogue_row("MV000001", "A Film")])
     (tmp_path / "viewing_events" / f"dt={DAY}" / "part-00000.jsonl.gz").write_bytes(gzip.compress(b""))
     with pytest.raises(RawDataError, match="hold no rows"):
         pull(tmp_path, policy)
+
+
+def test_a_day_without_catalogue_stops_naming_the_folder(tmp_path, policy):
+    write_day(tmp_path, dumps([event(1)]), [SUB], titles=[])
+    with pytest.raises(RawDataError, match=r"no titles files for 2026-11-23 under .*titles/dt=2026-11-23"):
+        pull(tmp_path, policy)
+
+
+def test_an_unclassified_catalogue_column_stops_the_run(tmp_path, policy):
+    from tests.support.rawday import catalogue_row
+
+    write_day(tmp_path, dumps([event(1)]), [SUB], titles=[catalogue_row("MV000001", "A Film")])
+    import duckdb
+
+    folder = tmp_path / "titles" / f"dt={DAY}"
+    duckdb.sql(
+        f"COPY (SELECT *, 'secret' AS editor_email FROM read_parquet('{folder}/part-00000.parquet', "
+        "hive_partitioning = false)) "
+        f"TO '{folder}/part-00001.parquet' (FORMAT parquet)"
+    )
+    (folder / "part-00000.parquet").unlink()
+    with pytest.raises(
+        UnclassifiedColumnError, match=r"catalogue has columns the policy does not classify: \['editor_email'\]"
+    ):
+        pull(tmp_path, policy)
+
+
+def test_plays_of_titles_missing_from_the_catalogue_are_kept_and_counted(tmp_path, policy):
+    from tests.support.rawday import catalogue_row
+
+    rows = [event(1), event(2, title_id="MV000002"), event(3, title_id="EP000009001", content_type="episode")]
+    write_day(tmp_path, dumps(rows), [SUB], titles=[catalogue_row("MV000001", "A Film")])
+    result = pull(tmp_path, policy)
+    assert result["valid_rows"] == 3 and result["rejected_rows"] == 0
+    assert result["plays_not_in_catalogue"] == 2 and result["catalogue_titles"] == 1

@@ -82,6 +82,12 @@ def brute_force(work, policy, k, limit, unit="rows", metric="loss", sensitive=No
 
 
 @pytest.fixture(scope="module")
+def policy(rows_policy):
+    """These tests check the row models (k in people, l-diversity, the search) against brute force."""
+    return rows_policy
+
+
+@pytest.fixture(scope="module")
 def small(raw_day, tmp_path_factory, policy, ring):
     ctx, stats = run_stages(raw_day, tmp_path_factory.mktemp("small"), policy, ring, upto="generalize")
     work = ctx.work(policy.export)
@@ -156,10 +162,24 @@ def test_applied_output_meets_k_in_people(small, policy, tmp_path):
 
 def test_stable_levels_keep_last_night_while_feasible(small, policy, monkeypatch):
     stable = with_privacy(policy, stable_levels=True)
-    coarse = {"age_band": "*", "gender": "*", "plan": "*", "location": "country", "device_class": "*",
-              "part_of_day": "*", "watch_time_bucket": "*"}  # fmt: skip
-    finest = {"age_band": "5y", "gender": "value", "plan": "value", "location": "city", "device_class": "class",
-              "part_of_day": "3h", "watch_time_bucket": "fine"}  # fmt: skip
+    coarse = {
+        "age_band": "*",
+        "gender": "*",
+        "plan": "*",
+        "location": "country",
+        "device_class": "*",
+        "part_of_day": "*",
+        "watch_time_bucket": "*",
+    }
+    finest = {
+        "age_band": "5y",
+        "gender": "value",
+        "plan": "value",
+        "location": "city",
+        "device_class": "class",
+        "part_of_day": "3h",
+        "watch_time_bucket": "fine",
+    }
 
     class Night:
         def __init__(self, levels):
@@ -187,8 +207,11 @@ def test_reported_measures_match_the_published_file(small, policy, tmp_path):
     assert sum(result["class_size_histogram"].values()) == result["classes"]
     # l-diversity of the published titles, computed here from the file (after gating).
     distinct = rel.execute(f"SELECT min(l) FROM (SELECT count(DISTINCT title_id) AS l FROM e GROUP BY {qis})")
-    assert result["l_diversity"] == {**result["l_diversity"], "attribute": "title_id",
-                                     "distinct_l": distinct.fetchone()[0]}  # fmt: skip
+    assert result["l_diversity"] == {
+        **result["l_diversity"],
+        "attribute": "title_id",
+        "distinct_l": distinct.fetchone()[0],
+    }
     assert 0 < result["loss"] < 1 and 0 < result["precision"] <= 1
     by_attribute = list(result["loss_by_attribute"].values())
     assert sum(by_attribute) / len(by_attribute) == pytest.approx(result["loss"], abs=1e-6)
@@ -196,16 +219,18 @@ def test_reported_measures_match_the_published_file(small, policy, tmp_path):
 
 def test_discernibility_objective_is_exact(small, policy):
     p = with_privacy(policy, metric="discernibility")
-    expected, optimal_nodes = brute_force(small.ctx.work(p.export), p, p.privacy.k, p.privacy.suppression_limit,
-                                          metric="discernibility")  # fmt: skip
+    expected, optimal_nodes = brute_force(
+        small.ctx.work(p.export), p, p.privacy.k, p.privacy.suppression_limit, metric="discernibility"
+    )
     found = solve(small, p)
     assert found.best.loss == pytest.approx(expected) and found.best.levels in optimal_nodes
 
 
 def test_l_diversity_is_enforced_exactly(small, policy, tmp_path):
     p = with_privacy(policy, sensitive="content_type", l=2, suppression_limit=0.3)
-    expected, optimal_nodes = brute_force(small.ctx.work(p.export), p, p.privacy.k, 0.3, sensitive="content_type",
-                                          min_l=2)  # fmt: skip
+    expected, optimal_nodes = brute_force(
+        small.ctx.work(p.export), p, p.privacy.k, 0.3, sensitive="content_type", min_l=2
+    )
     found = solve(small, p)
     assert found.best.loss == pytest.approx(expected, abs=1e-9) and found.best.levels in optimal_nodes
     result = protect(small, p)

@@ -10,6 +10,7 @@ DAY = date(2026, 11, 23)
 # A fixed test key (32 bytes). Tests look for it, and its pads, in every output.
 TEST_SECRET = bytes(range(100, 132))
 POLICY_PATH = ROOT / "policies" / "viewing_sessions.yaml"
+ROWS_POLICY_PATH = ROOT / "tests" / "support" / "policies" / "rows_only.yaml"
 ADULT = ROOT.parent / "shared" / "datasets" / "adult"
 CHECKER = ROOT / ".venv-checker" / "bin" / "python"
 

@@ -17,9 +17,14 @@ from . import DAY
 
 def context(raw_root: Path, tmp: Path, policy: Policy, run_id: str = "test", day=DAY, quarantine: bool = False):
     return RunContext(
-        str(policy.source_path), str(day), run_id, str(raw_root), str(tmp / "out"), str(tmp / "work"),
+        str(policy.source_path),
+        str(day),
+        run_id,
+        str(raw_root),
+        str(tmp / "out"),
+        str(tmp / "work"),
         str(tmp / "quarantine") if quarantine else None,
-    )  # fmt: skip
+    )
 
 
 def run_stages(

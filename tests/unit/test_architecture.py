@@ -23,14 +23,24 @@ ALLOWED = {
     "checks": {"errors", "backends", "config", "context", "ops"},
     "reporting": {"errors", "config", "context"},
     "runtime": {"errors", "backends", "config", "context", "ops"},
-    "exports": {"errors", "backends", "config", "context", "privacy", "reporting", "runtime", "expectations"},
-    "stages": {"errors", "backends", "config", "context", "ops", "privacy", "checks", "reporting", "runtime",
-               "exports"},
+    "exports": {"errors", "backends", "config", "context", "ops", "privacy", "reporting", "runtime", "expectations"},
+    "stages": {
+        "errors",
+        "backends",
+        "config",
+        "context",
+        "ops",
+        "privacy",
+        "checks",
+        "reporting",
+        "runtime",
+        "exports",
+    },
     "pipeline": {"errors", "config", "context", "ops", "runtime", "stages"},
     "orchestration": {"errors", "context", "ops", "pipeline"},
     "cli": {"errors", "context", "ops", "pipeline", "privacy", "devtools"},
     "__main__": {"cli"},
-}  # fmt: skip
+}
 
 
 def unit_graph() -> dict[str, set[str]]:

@@ -80,3 +80,71 @@ def test_prefix_hierarchy_for_codes_and_dates():
     codes = PrefixOperator(PrefixSpec(type="prefix", lengths=[3, 1], mask=True))
     assert codes.labels("10115") == ["10115", "101**", "1****", "*"]
     assert codes.labels(None) == ["unknown", "unknown", "unknown", "*"]
+
+
+CATALOGUE = [
+    # title_id, title_name, content_type, series_id, series_name, genre
+    ("EP000185011", "Show: S2E2", "episode", "SE000185", "Show", "Drama"),
+    ("MV000253", "A Film", "movie", None, None, "comedy"),
+    ("TR000253", "A Film (Trailer)", "trailer", None, None, "comedy"),
+]
+
+
+def titles():
+    from transforms.privacy.hierarchies.titles import TitlesOperator
+
+    op = TitlesOperator()
+    op.bind({"catalogue": CATALOGUE})
+    return op
+
+
+def test_titles_go_up_through_series_genre_and_type():
+    op = titles()
+    assert op.level_names == ["title", "series", "genre", "content_type", "*"]
+    assert op.labels(("EP000185011", "episode")) == [
+        "EP000185011",
+        "series:SE000185",
+        "genre:drama:episode",
+        "type:episode",
+        "*",
+    ]
+    assert op.labels(("MV000253", "movie")) == ["MV000253", "MV000253", "genre:comedy:movie", "type:movie", "*"]
+
+
+def test_a_label_carries_its_own_name_and_type_never_the_hidden_titles():
+    op = titles()
+    companions = op.companion_values(("EP000185011", "episode"))
+    assert [c["title_name"] for c in companions] == [
+        "Show: S2E2",
+        "Show (series)",
+        "Drama (episodes)",
+        "Any episode",
+        "*",
+    ]
+    assert [c["content_type"] for c in companions] == ["episode"] * 4 + ["*"]
+    # A trailer at the top hides its type too (a lone gated trailer was once recoverable).
+    assert op.companion_values(("TR000253", "trailer"))[-1] == {"title_name": "*", "content_type": "*"}
+
+
+def test_a_title_missing_from_the_catalogue_is_published_at_genre_level_at_best():
+    op = titles()
+    labels = op.labels(("EP999999001", "episode"))
+    assert labels[:3] == ["genre:unknown:episode"] * 3
+    assert labels[3:] == ["type:episode", "*"]
+    assert op.companion_values(("EP999999001", "episode"))[0]["title_name"] == "Episodes not in the catalogue"
+
+
+def test_titles_need_the_nights_catalogue():
+    from transforms.errors import RawSchemaError
+    from transforms.privacy.hierarchies.titles import TitlesOperator
+
+    with pytest.raises(RawSchemaError, match="needs the day's catalogue"):
+        TitlesOperator().labels(("MV000253", "movie"))
+
+
+def test_titles_domains_for_validation():
+    op = titles()
+    assert op.domain(3) == ["type:movie", "type:episode", "type:trailer"]
+    assert op.domain(0) is None and op.domain(4) == ["*"]
+    assert op.companion_domain("content_type", 2) == ["movie", "episode", "trailer"]
+    assert op.companion_domain("content_type", 4) == ["*"]

@@ -27,7 +27,7 @@ def synthetic(ranges, seed):
     def generalization(n):
         return sum(weights[i][lvl] for i, lvl in enumerate(n)) / len(n)
 
-    def evaluate(n):
+    def evaluate(n, best=None):
         # Suppression adds cost on top of generalization (never lowers it).
         extra = 0.0 if n in feasible else 0.5
         return Evaluation(n, n in feasible, 0, generalization(n) + extra * 0.1, 1)
@@ -58,7 +58,7 @@ def test_a_feasible_preferred_node_is_kept_without_search():
     bound = {n: sum(n) / 4 for n in itertools.product(range(3), range(3))}
     calls = []
 
-    def evaluate(n):
+    def evaluate(n, best=None):
         calls.append(n)
         return Evaluation(n, True, 0, bound[n], 1)
 
@@ -69,9 +69,25 @@ def test_a_feasible_preferred_node_is_kept_without_search():
 def test_nothing_feasible_returns_none():
     ranges = [(0, 1), (0, 1)]
     bound = {n: 0.0 for n in itertools.product(range(2), range(2))}
-    result = search(ranges, bound, lambda n: Evaluation(n, False, 0, 1.0, 0))
+    result = search(ranges, bound, lambda n, best: Evaluation(n, False, 0, 1.0, 0))
     assert result.best is None
     # The lowest-bound node (0, 0) first, then the most general (1, 1): infeasible, so the
     # two nodes left, both below it, are skipped unevaluated.
     assert [e.levels for e in result.trace] == [(0, 0), (1, 1)]
     assert result.evaluated == 2 and result.skipped_by_monotonicity == 2
+
+
+def test_a_bound_only_evaluation_is_never_chosen_but_an_infeasible_bound_prunes():
+    """An evaluator may return a lower bound (exact=False): it can rule nodes out, never be picked."""
+    ranges = [(0, 2), (0, 2)]
+    bound = {n: sum(n) / 4 for n in itertools.product(range(3), range(3))}
+
+    def evaluate(n, best):
+        if n == (0, 0):  # a bound that looks best, but is only a bound
+            return Evaluation(n, True, 0, 0.0, 1, exact=False)
+        if n == (1, 0):  # a bound that proves it infeasible: (0, 0) is below it, but was seen first
+            return Evaluation(n, False, 10, 0.2, 1, exact=False)
+        return Evaluation(n, True, 0, bound[n] + 0.1, 1)
+
+    result = search(ranges, bound, evaluate)
+    assert result.best.exact and result.best.levels == (0, 1)

@@ -10,26 +10,59 @@ from transforms.reporting.manifest import VERSION, Manifest, previous_manifest, 
 
 def sample(**changes) -> dict:
     data = {
-        "export": "viewing_sessions", "day": "2026-11-23", "run_id": "r1", "created_at": "2026-11-24T03:00:00+00:00",
+        "export": "viewing_sessions",
+        "day": "2026-11-23",
+        "run_id": "r1",
+        "created_at": "2026-11-24T03:00:00+00:00",
         "policy": {"file": "viewing_sessions.yaml", "digest": "sha256:" + "0" * 64},
-        "pseudonym": {"column": "viewer_id", "key_id": "k1", "recipient": "analytics", "epoch": "none",
-                      "epoch_label": ""},
-        "k": 5, "suppression_limit": 0.1, "quasi_identifiers": ["gender"], "levels": {"gender": "value"},
-        "anonymization": {"objective": "loss", "levels_source": "search", "loss": 0.1, "precision": 0.0,
-                          "discernibility": 10.0, "suppression_unit": "rows", "suppressed_rows_share": 0.01,
-                          "people_with_suppressed_rows": 1, "risk_before": {"highest": 1.0, "average": 0.5},
-                          "risk_after": {"highest": 0.2, "average": 0.1}, "l_diversity": {},
-                          "loss_by_attribute": {"gender": 0.1}, "class_size_histogram": {"5": 1}, "metrics": "m"},
+        "pseudonym": {
+            "column": "viewer_id",
+            "key_id": "k1",
+            "recipient": "analytics",
+            "epoch": "none",
+            "epoch_label": "",
+        },
+        "k": 5,
+        "suppression_limit": 0.1,
+        "quasi_identifiers": ["gender"],
+        "levels": {"gender": "value"},
+        "anonymization": {
+            "objective": "loss",
+            "levels_source": "search",
+            "loss": 0.1,
+            "precision": 0.0,
+            "discernibility": 10.0,
+            "suppression_unit": "rows",
+            "suppressed_rows_share": 0.01,
+            "people_with_suppressed_rows": 1,
+            "risk_before": {"highest": 1.0, "average": 0.5},
+            "risk_after": {"highest": 0.2, "average": 0.1},
+            "l_diversity": {},
+            "loss_by_attribute": {"gender": 0.1},
+            "class_size_histogram": {"5": 1},
+            "metrics": "m",
+        },
         "search": {"evaluated": 1, "lattice": 2, "seconds": 0.1},
         "columns": ["viewer_id", "gender"],
-        "counts": {"input_rows": 100, "published_rows": 90, "suppressed_rows": 1, "rejected_rows": 9,
-                   "rejected_by_reason": {"bad_country": 9}, "people_in": 20, "people_published": 19,
-                   "people_fully_suppressed": 1, "classes": 3, "min_class_people": 5, "avg_class_people": 6.3,
-                   "gated_values": {}, "gated_rows": {}},
+        "counts": {
+            "input_rows": 100,
+            "published_rows": 90,
+            "suppressed_rows": 1,
+            "rejected_rows": 9,
+            "rejected_by_reason": {"bad_country": 9},
+            "people_in": 20,
+            "people_published": 19,
+            "people_fully_suppressed": 1,
+            "classes": 3,
+            "min_class_people": 5,
+            "avg_class_people": 6.3,
+            "gated_values": {},
+            "gated_rows": {},
+        },
         "self_test": {"values_tested": 10, "forms_tested": 100, "published_values": 30, "hits": 0},
         "validation": {"success": True, "expectations": 50, "suites": {"x": True}, "data_docs": "d"},
         "stage_seconds": {"pull": 1.0},
-    }  # fmt: skip
+    }
     data.update(changes)
     return data
 
@@ -39,8 +72,13 @@ def test_written_manifest_lists_files_with_digests_and_reads_back(tmp_path):
     path = write_manifest(tmp_path, Manifest.model_validate(sample()))
     raw = json.loads(path.read_text())
     assert raw["manifest_version"] == VERSION and raw["kind"] == "rows"
-    assert raw["files"] == [{"path": "part-00000.parquet", "bytes": 4,
-                             "sha256": "3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7"}]  # fmt: skip
+    assert raw["files"] == [
+        {
+            "path": "part-00000.parquet",
+            "bytes": 4,
+            "sha256": "3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7",
+        }
+    ]
     back = read_manifest(path)
     assert back is not None and back.counts.unaccounted == 0 and back.passed()
 

@@ -10,6 +10,10 @@ from transforms.config.policy import load_policy
 from transforms.errors import PolicyError
 
 
+def qi(data: dict, column: str) -> dict:
+    return next(q for q in data["quasi_identifiers"] if q["column"] == column)
+
+
 def _write(tmp_path, mutate):
     data = yaml.safe_load(POLICY_PATH.read_text())
     mutate(data)
@@ -36,7 +40,7 @@ def test_unclassified_raw_column_is_named(tmp_path):
 
 def test_unknown_level_name_is_refused_at_load_listing_choices(tmp_path):
     def bad(d):
-        d["quasi_identifiers"][0]["min_level"] = "7y"
+        qi(d, "age_band")["min_level"] = "7y"
 
     with pytest.raises(PolicyError, match=r"level '7y' does not exist; choose one of \['value', '5y'"):
         load_policy(_write(tmp_path, bad))
@@ -44,8 +48,8 @@ def test_unknown_level_name_is_refused_at_load_listing_choices(tmp_path):
 
 def test_min_level_above_max_level_is_refused_at_load(tmp_path):
     def bad(d):
-        d["quasi_identifiers"][3]["min_level"] = "country"
-        d["quasi_identifiers"][3]["max_level"] = "city"
+        qi(d, "location")["min_level"] = "country"
+        qi(d, "location")["max_level"] = "city"
 
     with pytest.raises(PolicyError, match="min_level is above max_level"):
         load_policy(_write(tmp_path, bad))
@@ -63,7 +67,7 @@ def test_k_below_two_is_refused(tmp_path):
 
 def test_bad_regex_is_reported(tmp_path):
     def bad(d):
-        d["quasi_identifiers"][4]["hierarchy"]["rules"][0]["match"] = "(unclosed"
+        qi(d, "device_class")["hierarchy"]["rules"][0]["match"] = "(unclosed"
 
     with pytest.raises(PolicyError, match="invalid regular expression"):
         load_policy(_write(tmp_path, bad))
@@ -107,15 +111,64 @@ def test_ip_prefix_labels():
     op = IpPrefixOperator()
     assert op.labels("81.2.69.160") == ["81.2.69.160", "81.2.69.0/24", "81.2.0.0/16", "*"]
     assert op.labels("2001:db8:6fe3:ea8c::f812:14c7") == [
-        "2001:db8:6fe3:ea8c::f812:14c7", "2001:db8:6fe3::/48", "2001:db8::/32", "*",
-    ]  # fmt: skip
+        "2001:db8:6fe3:ea8c::f812:14c7",
+        "2001:db8:6fe3::/48",
+        "2001:db8::/32",
+        "*",
+    ]
     assert op.labels("not-an-ip") == ["invalid", "invalid", "invalid", "*"]
 
 
 def test_l_cannot_be_enforced_on_a_gated_column(tmp_path):
     def gated_l(d):
-        d["privacy"]["sensitive"] = "title_id"
+        d["columns"]["title_name"] = "keep"
+        d["privacy"]["rare_values"] = [{"key": "title_name", "columns": ["title_name"]}]
+        d["privacy"]["sensitive"] = "title_name"
         d["privacy"]["l"] = 2
 
     with pytest.raises(PolicyError, match="rare-value gating"):
         load_policy(_write(tmp_path, gated_l))
+
+
+@pytest.mark.parametrize("m", [0, 6, -1])
+def test_m_outside_one_to_five_is_refused(tmp_path, m):
+    with pytest.raises(PolicyError, match="must be 1 to 5"):
+        load_policy(_write(tmp_path, lambda d: d["privacy"]["history"].__setitem__("m", m)))
+
+
+def test_a_longer_epoch_needs_history_protection(tmp_path):
+    def week_without_history(d):
+        d["pseudonym"]["epoch"] = "week"
+        del d["privacy"]["history"]
+
+    with pytest.raises(
+        PolicyError, match=r"epoch 'week' links a person's plays across nights; it needs privacy\.history"
+    ):
+        load_policy(_write(tmp_path, week_without_history))
+    with pytest.raises(PolicyError, match="too long a window"):
+        load_policy(_write(tmp_path, lambda d: d["pseudonym"].__setitem__("epoch", "year")))
+    assert (
+        load_policy(_write(tmp_path, lambda d: d["pseudonym"].__setitem__("epoch", "week"))).pseudonym.epoch == "week"
+    )
+
+
+def test_the_shipped_policy_is_safe_by_default(policy):
+    assert policy.pseudonym.epoch == "day"
+    assert policy.privacy.k == 5 and policy.privacy.history.m == 2
+    assert policy.privacy.history.title == "title_id"
+    assert policy.published_columns[:4] == ["viewer_id", "title_id", "title_name", "content_type"]
+
+
+def test_every_catalogue_column_must_be_classified(tmp_path):
+    with pytest.raises(PolicyError, match=r"catalogue: columns \['genre'\] of the title catalogue are not classified"):
+        load_policy(_write(tmp_path, lambda d: d["catalogue"].pop("genre")))
+
+
+def test_history_names_must_be_quasi_identifiers(tmp_path):
+    with pytest.raises(PolicyError, match=r"privacy.history names \['favourite_colour'\]"):
+        load_policy(_write(tmp_path, lambda d: d["privacy"]["history"]["play"].append("favourite_colour")))
+
+
+def test_a_companion_the_hierarchy_does_not_offer_is_refused(tmp_path):
+    with pytest.raises(PolicyError, match=r"publish: \['genre'\] are not offered by its hierarchy"):
+        load_policy(_write(tmp_path, lambda d: qi(d, "title_id")["publish"].append("genre")))

@@ -36,12 +36,21 @@ def self_test(backend: Backend, person: list[str], pseudonym: str) -> SelfTestRe
     text_columns = [name for name, dtype in backend.columns(Views.EXTRACT) if dtype == "VARCHAR"]
     ipad, opad = hmac_pads(b"")
     row = backend.fetch(
-        sql("selftest", {"ipad": ipad, "opad": opad}, columns=columns, person=person, text_columns=text_columns,
-            pseudonym=pseudonym)
-    ).to_pylist()[0]  # fmt: skip
+        sql(
+            "selftest",
+            {"ipad": ipad, "opad": opad},
+            columns=columns,
+            person=person,
+            text_columns=text_columns,
+            pseudonym=pseudonym,
+        )
+    ).to_pylist()[0]
     result = SelfTestResult(**{k: int(v) for k, v in row.items()})
     log.info(
         "self-test: %d raw identifier values, %d forms, %d published values, %d hits",
-        result.values_tested, result.forms_tested, result.published_values, result.hits,
-    )  # fmt: skip
+        result.values_tested,
+        result.forms_tested,
+        result.published_values,
+        result.hits,
+    )
     return result

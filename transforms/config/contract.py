@@ -4,23 +4,42 @@ Produced upstream; this project only reads it:
 
     <raw-root>/viewing_events/dt=YYYY-MM-DD/*.jsonl.gz   one JSON object per line (or *.parquet)
     <raw-root>/subscribers/dt=YYYY-MM-DD/*.parquet       daily snapshot of all profiles
+    <raw-root>/titles/dt=YYYY-MM-DD/*.parquet            daily snapshot of the title catalogue (public)
 
-A person is a profile: (account_id, profile_id).
+A person is a profile: (account_id, profile_id). A play may name a title the day's catalogue
+lacks (late catalogue updates): it is kept, and published only at a coarse level.
 """
 
 from __future__ import annotations
 
 EVENTS = "viewing_events"
 SUBSCRIBERS = "subscribers"
+TITLES = "titles"
 EVENT_PATTERNS = ("*.jsonl.gz", "*.jsonl", "*.parquet")
 SUBSCRIBER_PATTERNS = ("*.parquet",)
+TITLE_PATTERNS = ("*.parquet",)
 
 EVENT_COLUMNS = (
-    "event_id", "account_id", "profile_id", "profile_name", "email", "ip_address", "device_id",
-    "device_model", "title_id", "title_name", "content_type", "started_at", "watch_seconds",
-    "country", "city", "postal_code",
-)  # fmt: skip
+    "event_id",
+    "account_id",
+    "profile_id",
+    "profile_name",
+    "email",
+    "ip_address",
+    "device_id",
+    "device_model",
+    "title_id",
+    "title_name",
+    "content_type",
+    "started_at",
+    "watch_seconds",
+    "country",
+    "city",
+    "postal_code",
+)
 SUBSCRIBER_COLUMNS = ("account_id", "profile_id", "birth_date", "gender", "plan", "signup_date")
+#: The catalogue: one row per title. series_id is null for a movie or trailer.
+TITLE_COLUMNS = ("title_id", "title_name", "content_type", "series_id", "series_name", "genre", "release_year")
 PERSON_COLUMNS = ("account_id", "profile_id")
 
 #: Direct identifiers and what a policy may do with each. Email, names and device ids are
@@ -44,7 +63,15 @@ TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ")
 
 #: Reject reasons, in the order they are tested; the first that applies is recorded.
 REJECT_REASONS = (
-    "malformed_json", "missing_person_id", "missing_event_id", "bad_started_at", "outside_day",
-    "bad_watch_seconds", "bad_country", "bad_content_type", "missing_title_id",
-    "duplicate_event_id", "no_subscriber",
-)  # fmt: skip
+    "malformed_json",
+    "missing_person_id",
+    "missing_event_id",
+    "bad_started_at",
+    "outside_day",
+    "bad_watch_seconds",
+    "bad_country",
+    "bad_content_type",
+    "missing_title_id",
+    "duplicate_event_id",
+    "no_subscriber",
+)

@@ -17,11 +17,13 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from transforms.config.contract import DIRECT_IDENTIFIERS, EVENT_COLUMNS, SUBSCRIBER_COLUMNS
+from transforms.config.contract import DIRECT_IDENTIFIERS, EVENT_COLUMNS, SUBSCRIBER_COLUMNS, TITLE_COLUMNS
 from transforms.errors import PolicyError
 from transforms.privacy.hierarchies import Hierarchy, HierarchySpec
 
 ColumnAction = Literal["pseudonymize", "drop", "reduce", "generalize", "keep"]
+#: What a policy may do with a catalogue column: the join key, read by a hierarchy, or ignored.
+CatalogueAction = Literal["key", "generalize", "drop"]
 #: Export kinds (transforms/exports/): one row per play, for now.
 ExportKind = Literal["rows"]
 # Derivations a quasi-identifier may apply to its source column before generalizing.
@@ -43,6 +45,12 @@ class QuasiIdentifier(_Strict):
     min_level: str | int | None = None
     max_level: str | int | None = None
     hierarchy: HierarchySpec
+    #: Companion columns published with this one, taken from the label (the titles hierarchy
+    #: offers title_name and content_type): they always describe the published label.
+    publish: list[str] = Field(default_factory=list)
+    #: How much generalizing this attribute costs against the others in the search's objective
+    #: (ARX's attribute weights): raise it for what analysts need most (titles, age bands).
+    weight: float = Field(default=1.0, gt=0, le=100)
 
     @field_validator("column")
     @classmethod
@@ -69,6 +77,32 @@ class RareValueGate(_Strict):
     replacement: str = "*"
 
 
+class History(_Strict):
+    """(k, k^m)-anonymity of each person's plays: the attacker who knows a person's attributes
+    and any m of their plays finds at least k people who match (over the pseudonym's epoch)."""
+
+    m: int = 2
+    #: Published attributes of the person an attacker is assumed to know (age band, ...).
+    person: list[str] = Field(min_length=1)
+    #: What the extract publishes about a play that an attacker may know (title, part of day, device).
+    play: list[str] = Field(min_length=1)
+    #: The play attribute whose hierarchy is cut per value (rare titles go up, never blanked).
+    title: str
+    #: Private per-epoch state (published pseudonymized items) is kept this many days after the
+    #: epoch ends, for reruns and backfills; then purged.
+    state_retention_days: int = Field(default=7, ge=0)
+
+    @field_validator("m")
+    @classmethod
+    def _m(cls, v: int) -> int:
+        if not 1 <= v <= 5:
+            raise ValueError(
+                f"m is the number of plays an attacker is assumed to know and must be 1 to 5, not {v}; "
+                "2 is the default (the Netflix Prize attack needed 2 to single out most people)"
+            )
+        return v
+
+
 class Privacy(_Strict):
     k: int = Field(ge=2, description="minimum distinct people per published combination")
     suppression_limit: float = Field(ge=0.0, le=1.0)
@@ -82,15 +116,19 @@ class Privacy(_Strict):
     sensitive: str | None = None
     #: Enforce distinct l-diversity of `sensitive`: combinations with fewer values are suppressed.
     l: int | None = Field(default=None, ge=2)  # noqa: E741 (the l of l-diversity)
-    rare_values: list[RareValueGate] = []
+    rare_values: list[RareValueGate] = Field(default_factory=list)
+    #: Protect people's viewing histories, not only rows: (k, k^m)-anonymity.
+    history: History | None = None
 
 
 class Pseudonym(_Strict):
     column: str
     person: list[str] = Field(min_length=1)
     #: Pseudonyms are stable within an epoch and change on purpose at its end, to limit how
-    #: much history links up: none (stable while the key is), year, month, week or day.
-    epoch: Literal["none", "year", "month", "week", "day"] = "none"
+    #: much history links up: day (the default: unrelated pseudonyms every night), week, month
+    #: (both need privacy.history, which then protects the whole epoch), year or none (stable
+    #: while the key is; only without privacy.history, and only if linking nights is acceptable).
+    epoch: Literal["none", "year", "month", "week", "day"] = "day"
 
 
 class Policy(_Strict):
@@ -108,6 +146,8 @@ class Policy(_Strict):
     privacy: Privacy
     pseudonym: Pseudonym
     columns: dict[str, ColumnAction]
+    #: Every column of the title catalogue (titles/dt=DAY/*.parquet), classified like raw columns.
+    catalogue: dict[str, CatalogueAction]
     quasi_identifiers: list[QuasiIdentifier] = Field(min_length=1)
 
     # Set by the loader, not by the YAML.
@@ -190,10 +230,43 @@ class Policy(_Strict):
             bad = sorted({gate.key, *gate.columns} - kept)
             if bad:
                 raise ValueError(f"privacy.rare_values: {bad} must be classified keep")
-        clash = names & (kept | {self.pseudonym.column})
-        if clash:
-            raise ValueError(f"published column names collide: {sorted(clash)}")
+        companions = [c for qi in self.quasi_identifiers for c in qi.publish]
+        clash = (names | {self.pseudonym.column}) & (kept | set(companions))
+        if clash or len(companions) != len(set(companions)):
+            raise ValueError(f"published column names collide: {sorted(clash) or companions}")
+        missing = sorted(set(TITLE_COLUMNS) - set(self.catalogue))
+        if missing:
+            raise ValueError(
+                f"catalogue: columns {missing} of the title catalogue are not classified; add each under "
+                "`catalogue` with one of key, generalize, drop"
+            )
+        if self.catalogue.get("title_id") != "key":
+            raise ValueError("catalogue.title_id is the catalogue's key: classify it as key")
+        self._check_history(names)
         return self
+
+    def _check_history(self, names: set[str]) -> None:
+        h = self.privacy.history
+        epoch = self.pseudonym.epoch
+        if h is None:
+            if epoch in ("week", "month"):
+                raise ValueError(
+                    f"pseudonym.epoch {epoch!r} links a person's plays across nights; it needs privacy.history "
+                    "(which then protects the whole epoch), or use epoch: day"
+                )
+            return
+        if epoch in ("none", "year"):
+            raise ValueError(
+                f"privacy.history protects the plays of one pseudonym epoch, and epoch {epoch!r} is too long a "
+                "window to keep; use day (the default), week or month"
+            )
+        unknown = sorted(set(h.person + h.play + [h.title]) - names)
+        if unknown:
+            raise ValueError(f"privacy.history names {unknown}, which are not quasi_identifiers columns")
+        if set(h.person) & set(h.play):
+            raise ValueError("privacy.history: an attribute is either the person's or a play's, not both")
+        if h.title not in h.play:
+            raise ValueError(f"privacy.history.title {h.title!r} must be one of privacy.history.play")
 
     @property
     def kept_columns(self) -> list[str]:
@@ -205,7 +278,13 @@ class Policy(_Strict):
 
     @property
     def published_columns(self) -> list[str]:
-        return [self.pseudonym.column, *self.kept_columns, *self.qi_columns]
+        out = [self.pseudonym.column, *self.kept_columns]
+        for qi in self.quasi_identifiers:
+            out += [qi.column, *qi.publish]
+        return out
+
+    def quasi_identifier(self, column: str) -> QuasiIdentifier:
+        return next(qi for qi in self.quasi_identifiers if qi.column == column)
 
     def referenced_files(self) -> list[Path]:
         return sorted({self.resolve(f) for qi in self.quasi_identifiers for f in qi.hierarchy.files()})
@@ -216,6 +295,12 @@ class Policy(_Strict):
         for qi in self.quasi_identifiers:
             h = qi.hierarchy.build(self.resolve)
             qi.level_range(h)
+            unknown = sorted(set(qi.publish) - set(h.companions))
+            if unknown:
+                raise PolicyError(
+                    f"quasi_identifiers.{qi.column}.publish: {unknown} are not offered by its hierarchy "
+                    f"(it offers {list(h.companions) or 'none'})"
+                )
             out[qi.column] = h
         return out
 

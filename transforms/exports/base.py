@@ -47,6 +47,17 @@ class ExportKind(ABC):
     def accounting(self, stats: dict) -> dict[str, int]:
         """input_rows, suppressed_rows, rejected_rows: what the published rows must reconcile with."""
 
+    def before_publish(self, s: StageRun, files: list[Path]) -> Path | None:
+        """Prepare the kind's private state for tonight (e.g. published histories), before the swap."""
+        return None
+
+    def commit(self, s: StageRun, staged_state: Path | None) -> None:  # noqa: B027 (a hook; most kinds keep no state)
+        """Make the prepared state current (just before the partition swap)."""
+
+    def purge(self, s: StageRun) -> int:
+        """Remove the kind's private state past retention; return how many items went."""
+        return 0
+
     @abstractmethod
     def manifest(self, ctx: RunContext, policy: Policy, stats: dict, created_at: str) -> Manifest:
         """The night's manifest (without warnings and file digests, added at publish)."""

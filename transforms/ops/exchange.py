@@ -64,15 +64,17 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def swap_into_place(staging: Path, target: Path) -> Path:
-    """Replace the partition `target` with the staged folder; readers never see a mix."""
+def swap_into_place(staging: Path, target: Path, crash: str = "publish.after_exchange") -> Path:
+    """Replace the folder `target` with the staged folder; readers never see a mix.
+
+    `crash`: the name of the fault-injection point just after the exchange."""
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target.parent)
     try:
         if not target.exists():
             os.replace(staging, target)  # first publish of the day: one atomic rename
         elif exchange(staging, target):
-            crash_point("publish.after_exchange")
+            crash_point(crash)
             shutil.rmtree(staging)  # now holds the previous partition
         else:
             aside = target.parent / f"{ASIDE}{target.name}"

@@ -13,6 +13,8 @@ POINTS = (
     "validate.after_staging",  # staged Parquet written, not validated
     "validate.after_suites",  # validated, not published
     "publish.after_manifest",  # manifest written into staging, not swapped
+    "history.after_exchange",  # a night's new history state swapped in, the old one not yet deleted
+    "publish.after_state",  # private history state in place, partition not swapped
     "publish.after_exchange",  # new partition in place, old one not yet deleted
     "purge.after_first",  # one expired partition deleted, others not yet
 )

@@ -146,6 +146,17 @@ def epoch_label(epoch: str, day: date) -> str:
     raise KeyConfigError(f"unknown pseudonym epoch {epoch!r}; use none, year, month, week or day")
 
 
+LINK_LABEL = b"viewing-export/link-token/v1"
+
+
+def derive_link_key(master: Key, recipient: str) -> bytes:
+    """The key of the private link token: stable across nights, never published.
+
+    It lets the run measure how well an attacker could link a person's nights (and keep the
+    per-epoch history) without ever storing a raw identifier in the private state."""
+    return hmac.new(master.secret, LINK_LABEL + b"\x00" + recipient.encode(), hashlib.sha256).digest()
+
+
 def derive_domain_key(master: Key, recipient: str, epoch: str = "") -> bytes:
     """Per-recipient (and per-epoch) key, so two recipients' pseudonyms cannot be joined."""
     info = DERIVATION_LABEL + b"\x00" + recipient.encode() + b"\x00" + epoch.encode()

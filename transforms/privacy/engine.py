@@ -1,25 +1,35 @@
-"""The privacy engine: choose levels, mark the classes to suppress, measure the release.
+"""The privacy engine: choose levels, decide what to suppress, measure the release.
 
 One engine for the nightly export and for `python -m transforms anonymize` (any CSV). It
 works on a source view with one row per record: the person, `<attribute>_id` per
 quasi-identifier (ids into the lookups `lk_<attribute>`), and optionally a sensitive column.
 
-1. `solve`: build the frequency table once (one row per person and label codes at every
-   allowed level), then run the exact lattice search, evaluating a node as a GROUP BY over it.
-2. `apply`: label the rows at the chosen levels (`labelled`) and judge each combination
-   against the privacy models (`classes`, with `small` for those to suppress).
-3. `measure`: the counts and measures the manifest and reports show.
+1. `solve`: read the frequency table into memory once (frequency.py), then run the exact
+   lattice search (lattice.py); a node is evaluated in memory by the privacy models:
+   k-anonymity in people and l-diversity on the row's combination (`models/`), and, when the
+   policy protects histories, (k, k^m)-anonymity of each person's plays (`models/history.py`).
+2. `apply`: the decision for the chosen node: every attribute's published label per lookup id
+   (`pub_<attribute>`; a title's label follows the cut), and the frequency rows suppressed
+   (`suppressed`); the extract is written from the rows and these small tables.
+3. `measure`: the counts, measures and risks the manifest and reports show.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
 from transforms.backends import Backend, sql
-from transforms.privacy import lattice, metrics
+from transforms.privacy import frequency, lattice, metrics
+from transforms.privacy.frequency import FreqTable, combine, distinct_per_group
 from transforms.privacy.hierarchies import Hierarchy
-from transforms.privacy.models import KAnonymity, LDiversity, Model, params, violated_sql
+from transforms.privacy.models import KAnonymity, LDiversity, Model
+from transforms.privacy.models import history as hist
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +44,26 @@ class Attribute:
     column: str
     hierarchy: Hierarchy
     levels: tuple[int, int]  # lowest and highest level the search may choose
+    weight: float = 1.0  # its share of the objective (ARX's attribute weights)
+
+
+@dataclass(frozen=True)
+class HistorySpec:
+    """Which attributes an attacker knows of a person and of each play, and m."""
+
+    m: int
+    person: tuple[str, ...]
+    play: tuple[str, ...]
+    title: str
+
+
+@dataclass(frozen=True)
+class PastItems:
+    """Items the epoch's other nights published for tonight's people: fixed, never removed."""
+
+    pid: np.ndarray  # tonight's person index
+    item: np.ndarray  # 0..items-1, distinct from every item of tonight (another day)
+    items: int
 
 
 @dataclass(frozen=True)
@@ -47,7 +77,8 @@ class Problem:
     metric: str = "loss"
     sensitive: str | None = None  # a column of the source, for l-diversity
     l: int = 0  # noqa: E741 (enforce distinct l-diversity of `sensitive` when >= 2)
-    carry: tuple[str, ...] = ()  # source columns kept in `labelled` (published besides the attributes)
+    history: HistorySpec | None = None
+    past: PastItems | None = None
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -56,13 +87,6 @@ class Problem:
             raise ValueError(f"unknown suppression unit {self.unit!r}; use rows or people")
         if self.l and not self.sensitive:
             raise ValueError("l-diversity needs a sensitive column")
-
-    @property
-    def models(self) -> list[Model]:
-        out: list[Model] = [KAnonymity(self.k)]
-        if self.l:
-            out.append(LDiversity(self.l, self.sensitive or ""))
-        return out
 
     @property
     def columns(self) -> list[str]:
@@ -75,6 +99,42 @@ class Problem:
     @property
     def heights(self) -> list[int]:
         return [a.hierarchy.height for a in self.attributes]
+
+    @property
+    def weights(self) -> list[float]:
+        return [a.weight for a in self.attributes]
+
+    @property
+    def row_attributes(self) -> list[int]:
+        """Attributes whose combination each row's class is (all but a history's title)."""
+        title = self.history.title if self.history else None
+        return [i for i, a in enumerate(self.attributes) if a.column != title]
+
+    @property
+    def models(self) -> list[Model]:
+        out: list[Model] = [KAnonymity(self.k)]
+        if self.l:
+            out.append(LDiversity(self.l, self.sensitive or ""))
+        if self.history:
+            index = {c: i for i, c in enumerate(self.columns)}
+            h = self.history
+            out.append(
+                hist.HistoryModel(
+                    self.k, h.m, tuple(index[c] for c in h.person), tuple(index[c] for c in h.play), index[h.title]
+                )
+            )
+        return out
+
+
+@dataclass
+class Outcome:
+    """What protecting the data at one node does: which frequency rows stay, and why others go."""
+
+    node: lattice.Node
+    alive: np.ndarray
+    by_rows: np.ndarray  # suppressed by the row models (k, l)
+    by_history: np.ndarray  # suppressed by the history model
+    cut: hist.Cut | None = None
 
 
 @dataclass
@@ -97,114 +157,503 @@ class Measures:
     risk_after: dict[str, float] = field(default_factory=dict)
     class_size_histogram: dict[str, int] = field(default_factory=dict)
     loss_by_attribute: dict[str, float] = field(default_factory=dict)
+    history: dict[str, object] = field(default_factory=dict)
 
 
 class Engine:
     def __init__(self, backend: Backend, problem: Problem) -> None:
         self.b = backend
         self.p = problem
+        self.ft: FreqTable | None = None
+        self._cuts: dict[int, hist.Cut] = {}
+        self._title_info: hist.TitleInfo | None = None
+        self.outcome: Outcome | None = None
+        self.seconds: dict[str, float] = {}
+
+    @property
+    def history(self) -> hist.HistoryModel | None:
+        return next((m for m in self.p.models if isinstance(m, hist.HistoryModel)), None)
 
     # 1. choose levels -------------------------------------------------------------------
-    def solve(self, preferred: lattice.Node | None = None) -> lattice.SearchResult:
-        p = self.p
-        self.b.run(sql("frequency_table", source=p.source, person=p.person, attributes=p.attributes,
-                       sensitive=p.sensitive if p.l else None))  # fmt: skip
-        rows = int(self.b.scalar(sql("count_rows", table="freq")) or 0)
-        log.info("engine: frequency table has %d rows (distinct combinations x people)", rows)
-        gen = self._generalization_costs()
-        q = len(p.attributes)
-        bound = {n: sum(gen[i][lvl] for i, lvl in enumerate(n)) / q for n in lattice.nodes_of(p.ranges)}
-        return lattice.search(p.ranges, bound, lambda node: self._evaluate(node, bound), preferred)
+    def load(self) -> FreqTable:
+        if self.ft is None:
+            t0 = time.perf_counter()
+            p = self.p
+            self.ft, _ = frequency.build(self.b, p.source, p.person, p.attributes, p.sensitive if p.l else None)
+            if self.history:
+                self._title_info = self._read_title_info()
+            self.seconds["frequency_table"] = round(time.perf_counter() - t0, 3)
+            log.info(
+                "engine: frequency table of %d rows (people x finest codes) in %.2fs",
+                len(self.ft),
+                self.seconds["frequency_table"],
+            )
+        return self.ft
 
-    def _generalization_costs(self) -> list[dict[int, float]]:
+    def solve(self, preferred: lattice.Node | None = None) -> lattice.SearchResult:
+        ft = self.load()
+        gen = self._generalization_costs(ft)
+        w, q = self.p.weights, sum(self.p.weights)
+        bound = {n: sum(w[i] * gen[i][lvl] for i, lvl in enumerate(n)) / q for n in lattice.nodes_of(self.p.ranges)}
+        t0 = time.perf_counter()
+        found = lattice.search(self.p.ranges, bound, self._evaluate, preferred)
+        self.seconds["search"] = round(time.perf_counter() - t0, 3)
+        return found
+
+    def _generalization_costs(self, ft: FreqTable) -> list[dict[int, float]]:
         """Per attribute and level, a lower bound of its mean cost in any release at that level."""
         p = self.p
         if p.metric == "discernibility":
-            # No bound before evaluation; after evaluating N, the squares of all its classes
-            # bound every node above N (classes only grow, suppression costs all rows per row).
             return [dict.fromkeys(range(lo, hi + 1), 0.0) for lo, hi in p.ranges]
         if p.metric == "precision":
             return [
                 {lvl: metrics.precision_cost(lvl, h) for lvl in range(lo, hi + 1)}
                 for (lo, hi), h in zip(p.ranges, p.heights, strict=True)
             ]
-        keys = [(a.column, lvl) for a in p.attributes for lvl in range(a.levels[0], a.levels[1] + 1)]
-        row = self.b.fetch(sql("generalization_loss", keys=keys)).to_pylist()[0]
-        total = float(row["total"] or 1)
-        out: list[dict[int, float]] = [{} for _ in p.attributes]
-        names = [a.column for a in p.attributes]
-        for i, (column, level) in enumerate(keys):
-            out[names.index(column)][level] = float(row[f"v{i}"]) / total
+        total = float(ft.total_rows or 1)
+        out = [
+            {lvl: float(np.dot(ft.rows, ft.cost[i][lvl][ft.codes[i]])) / total for lvl in range(lo, hi + 1)}
+            for i, (lo, hi) in enumerate(p.ranges)
+        ]
+        if self.history:  # the title costs what its cut from that level costs, at least
+            t = self.history.title
+            for lvl in out[t]:
+                view = Outcome(tuple(), np.ones(len(ft), dtype=bool), None, None, self.cut(lvl))  # type: ignore[arg-type]
+                out[t][lvl] = float(np.dot(ft.rows, self._title_costs(view))) / total
         return out
 
-    def _evaluate(self, node: lattice.Node, bound: dict[lattice.Node, float]) -> lattice.Evaluation:
+    def _cached(self, kind: str, key: tuple, make):
+        """Per-node arrays computed once and reused by the bound, the repair and the judge."""
+        cache = self.__dict__.setdefault("_node_cache", {})
+        if (kind, key) not in cache:
+            if len(cache) > 12:
+                cache.pop(next(iter(cache)))
+            cache[(kind, key)] = make()
+        return cache[(kind, key)]
+
+    def _row_classes(self, ft: FreqTable, node: lattice.Node) -> tuple[np.ndarray, int]:
+        attrs = self.p.row_attributes
+        return self._cached(
+            "classes",
+            tuple(node[a] for a in attrs),
+            lambda: combine([ft.at(a, node[a]) for a in attrs], [ft.card[a][node[a]] for a in attrs]),
+        )
+
+    def _items(self, ft: FreqTable, node: lattice.Node) -> tuple[np.ndarray, int]:
+        hm = self.history
+        key = tuple(node[a] for a in (*hm.person, *hm.play))
+        return self._cached("items", key, lambda: hist.item_ids(ft, node, hm, self.cut(node[hm.title])))
+
+    def _repair(self, node: lattice.Node) -> hist.Repair:
+        """The history repair of the node's pairs left after the forced rows (built once per node)."""
+        ft = self.load()
+
+        def make() -> hist.Repair:
+            pairs = self._pairs(ft, node)
+            alive = ~self.forced(node)
+            pair_alive = np.bincount(pairs.row_pair[alive], minlength=len(pairs.pid)) > 0
+            return self._new_repair(pairs, pair_alive)
+
+        return self._cached("repair", tuple(node), make)
+
+    def _new_repair(self, pairs: hist.Pairs, pair_alive: np.ndarray) -> hist.Repair:
+        """A repair of tonight's alive pairs, with the epoch's earlier items as fixed items.
+        `repair.ids`: per history entry, its pair id tonight (-1 for an earlier night's item)."""
+        h, ids, fixed = self._histories(pairs, pair_alive)
+        repair = hist.Repair(h, self.history.k, self.history.m, fixed)
+        repair.ids = ids
+        return repair
+
+    def _histories(self, pairs: hist.Pairs, pair_alive: np.ndarray):
+        """Tonight's alive (person, item) pairs plus the epoch's earlier items of the same people."""
+        past = self.p.past
+        ids = np.flatnonzero(pair_alive)
+        if past is None:
+            return hist.Histories(pairs.pid[ids], pairs.item[ids], pairs.items), ids, None
+        total = pairs.items + past.items
+        pid = np.concatenate([pairs.pid[ids], past.pid])
+        item = np.concatenate([pairs.item[ids], pairs.items + past.item])
+        source = np.concatenate([ids, np.full(len(past.pid), -1, dtype=np.int64)])
+        order = np.lexsort((item, pid))
+        fixed = np.zeros(total, dtype=bool)
+        fixed[pairs.items :] = True
+        return hist.Histories(pid[order], item[order], total), source[order], fixed
+
+    def _pairs(self, ft: FreqTable, node: lattice.Node) -> hist.Pairs:
+        hm = self.history
+        key = tuple(node[a] for a in (*hm.person, *hm.play))
+        return self._cached("pairs", key, lambda: hist.Pairs.of(ft.pid, *self._items(ft, node)))
+
+    def protect(self, node: lattice.Node, limit_rows: int | None = None) -> Outcome:
+        """Apply every model at `node` until none is violated (each step only removes rows).
+
+        Row models (k people, l values per row class) and, with a history policy, the history
+        model: its repair runs to a fixpoint on (person, item) pairs, then the row classes are
+        re-checked, until neither removes anything. With `limit_rows`, stop as soon as more rows
+        than that are suppressed (the node is then infeasible and the outcome partial).
+        """
+        ft = self.load()
+        hm = self.history
+        cls, n_cls = self._row_classes(ft, node)
+        first = self._first_pass(node)[cls]
+        cut = self.cut(node[hm.title]) if hm else None
+        if hm is None:
+            return Outcome(node, ~first, first, np.zeros(len(ft), dtype=bool), cut)
+        # Rows every valid release removes go first (the repair would remove them first anyway).
+        alive = ~self.forced(node)
+        by_rows = first.copy()
+        by_history = ~alive & ~first
+        pairs = self._pairs(ft, node)
+        pair_rows = np.bincount(pairs.row_pair, weights=ft.rows, minlength=len(pairs.pid))
+        # Built for `alive` as it is now; it changes as it runs, so this call takes it.
+        repair, ids = self._repair(node), None
+        self.__dict__.get("_node_cache", {}).pop(("repair", tuple(node)), None)
+        while True:
+            if repair is None:
+                pair_alive = np.bincount(pairs.row_pair[alive], minlength=len(pairs.pid)) > 0
+                repair = self._new_repair(pairs, pair_alive)
+            ids = repair.ids
+            pair_alive = np.zeros(len(pairs.pid), dtype=bool)
+            pair_alive[ids[ids >= 0]] = True
+            budget = None if limit_rows is None else limit_rows - float(ft.rows[~alive].sum())
+            weights = np.where(ids >= 0, pair_rows[np.maximum(ids, 0)], 0.0)
+            removed = ids[repair.run(weights, budget)]  # the history repair, on pairs
+            repair = None
+            pair_alive[removed[removed >= 0]] = False
+            drop = alive & ~pair_alive[pairs.row_pair]
+            drop |= (alive & ~drop) & self._single_title_rows(ft, cut, alive & ~drop)
+            by_history |= drop
+            alive &= ~drop
+            if limit_rows is not None and ft.rows[~alive].sum() > limit_rows:
+                break  # infeasible: no need to finish
+            drop = alive & self._small_classes(ft, cls, n_cls, alive)[cls]
+            by_rows |= drop
+            alive &= ~drop
+            if not drop.any():
+                break  # the row classes hold, so the history repair done above still holds
+        return Outcome(node, alive, by_rows, by_history, cut)
+
+    def _first_pass(self, node: lattice.Node) -> np.ndarray:
+        """Row classes violating a row model before anything else is suppressed (cached: it does
+        not depend on the history's title level)."""
+        key = tuple(node[a] for a in self.p.row_attributes)
+        cache = self.__dict__.setdefault("_first", {})
+        if key not in cache:
+            ft = self.load()
+            cls, n_cls = self._row_classes(ft, node)
+            if len(cache) > 64:
+                cache.clear()
+            cache[key] = self._small_classes(ft, cls, n_cls, np.ones(len(ft), dtype=bool))
+        return cache[key]
+
+    def _small_classes(self, ft: FreqTable, cls: np.ndarray, n_cls: int, alive: np.ndarray) -> np.ndarray:
+        """Per row class: does it violate a row model (k people, l sensitive values) among alive rows?"""
         p = self.p
-        chosen = list(zip(p.columns, node, strict=True))
-        r = self.b.fetch(
-            sql("evaluate_node", params(p.models), chosen=chosen, diversity=bool(p.l),
-                count_people=p.unit == "people", violated=violated_sql(p.models))
-        ).to_pylist()[0]  # fmt: skip
-        suppressed, total = int(r["suppressed_rows"]), int(r["total_rows"])
+        small = self._members(cls, n_cls, ft.pid, ft.people, alive) < p.k
+        if p.l:
+            small |= self._members(cls, n_cls, ft.sens, int(ft.sens.max()) + 1, alive) < p.l
+        return small
+
+    def _members(self, cls: np.ndarray, n_cls: int, member: np.ndarray, members: int, alive: np.ndarray) -> np.ndarray:
+        """Distinct members (people, sensitive values) per class among alive rows. The (class,
+        member) pairs of the node are indexed once; each call is then two bincounts."""
+        key = (id(cls), id(member))
+        cache = self.__dict__.setdefault("_member_pairs", {})
+        if key not in cache:
+            if len(cache) > 8:
+                cache.clear()
+            codes, uniques = pd.factorize(cls * max(1, members) + member)
+            cache[key] = (codes, uniques // max(1, members), cls)  # keep cls alive: its id is the key
+        codes, pair_cls, _ = cache[key]
+        present = np.bincount(codes[alive], minlength=len(pair_cls)) > 0
+        return np.bincount(pair_cls[present], minlength=n_cls)
+
+    def forced(self, node: lattice.Node) -> np.ndarray:
+        """Rows every valid release at `node` suppresses: rows of classes that violate a row
+        model, and plays whose item alone is shared by fewer than k people. Cheap; a lower
+        bound of what `protect` suppresses (removing rows never raises a count)."""
+        return self._cached("forced", tuple(node), lambda: self._forced(node))
+
+    def _forced(self, node: lattice.Node) -> np.ndarray:
+        ft = self.load()
+        cls, _ = self._row_classes(ft, node)
+        dead = self._first_pass(node)[cls]
+        hm = self.history
+        if hm:
+            pairs = self._pairs(ft, node)
+            support = np.bincount(pairs.item, minlength=pairs.items)  # pairs are distinct
+            dead |= support[pairs.item[pairs.row_pair]] < hm.k
+        return dead
+
+    def cut(self, base: int) -> hist.Cut:
+        """The title cut from `base` (the same for every node with that title level)."""
+        if base not in self._cuts:
+            hm = self.history
+            self._cuts[base] = hist.title_cut(self.load(), hm.title, base, hm.k, self._title_info)
+        return self._cuts[base]
+
+    def _single_title_rows(self, ft: FreqTable, cut: hist.Cut, alive: np.ndarray) -> np.ndarray:
+        """Rows of generalized labels that, after suppression, stand for a single title."""
+        info, title = self._title_info, self.history.title
+        codes = ft.codes[title]
+        present = np.zeros(len(cut.level), dtype=bool)
+        present[np.unique(codes[alive])] = True
+        titles = np.bincount(cut.label[present], weights=info.titles[present], minlength=cut.labels)
+        is_own = np.bincount(cut.label, weights=info.own(cut.level), minlength=cut.labels).astype(bool)
+        bad = (titles == 1) & ~is_own
+        return bad[cut.label[codes]]
+
+    def _read_title_info(self) -> hist.TitleInfo:
+        a = self.p.attributes[self.history.title]
+        lo, hi = a.levels
+        table = self.b.fetch(sql("title_info", column=a.column, lowest=lo, levels=list(range(lo, hi + 1))))
+        return hist.TitleInfo(
+            top=hi,
+            titles=table.column("titles").to_numpy().astype(np.float64),
+            is_self={
+                lvl: table.column(f"self{lvl}").to_numpy(zero_copy_only=False).astype(bool) for lvl in range(lo, hi + 1)
+            },
+        )
+
+    def _evaluate(self, node: lattice.Node, best: float | None) -> lattice.Evaluation:
+        """The node's exact evaluation, unless a cheap lower bound already shows it infeasible or
+        no better than `best` (then a bound-only evaluation: the history repair is skipped)."""
+        ft, p = self.load(), self.p
+        total = ft.total_rows
+        limit_rows = int(p.suppression_limit * total) if p.unit == "rows" else None
+        if self.history is not None:
+            if p.unit == "rows":  # the row models alone may already exceed the limit
+                cls, _ = self._row_classes(ft, node)
+                first = self._first_pass(node)[cls]
+                if ft.rows[first].sum() > p.suppression_limit * total:
+                    lower = self._judge(node, first, total)
+                    lower.exact = False
+                    return lower
+            forced = self.forced(node)
+            lower = self._judge(node, forced, total)
+            if lower.feasible and self.history.m >= 2 and p.unit == "rows":
+                lower = self._with_pair_bound(node, forced, lower, total)
+            if not lower.feasible or (best is not None and lower.loss >= best):
+                lower.exact = False
+                return lower
+        out = self.protect(node, limit_rows)
+        return self._judge(node, ~out.alive, total, out)
+
+    def _with_pair_bound(
+        self, node: lattice.Node, forced: np.ndarray, lower: lattice.Evaluation, total: int
+    ) -> lattice.Evaluation:
+        """Add the rows pairs force out (a lower bound) to the forced rows' evaluation."""
+        ft, p = self.load(), self.p
+        pairs = self._pairs(ft, node)
+        alive = ~forced
+        pair_rows = np.bincount(pairs.row_pair[alive], weights=ft.rows[alive], minlength=len(pairs.pid))
+        repair = self._repair(node)
+        ids = repair.ids  # an earlier night's item (-1) cannot be removed: it weighs infinitely
+        extra = hist.pair_bound(repair, np.where(ids >= 0, pair_rows[np.maximum(ids, 0)], np.inf))
+        suppressed = lower.suppressed_rows + int(extra)
+        feasible = suppressed <= p.suppression_limit * total
+        # The objective bound stays: those rows' kept cost already counts, and suppressing
+        # them can only add to it.
+        return lattice.Evaluation(node, feasible, suppressed, lower.loss, lower.classes, None)
+
+    def _judge(
+        self, node: lattice.Node, dead: np.ndarray, total: int, out: Outcome | None = None
+    ) -> lattice.Evaluation:
+        """Feasibility and objective of suppressing `dead` rows at `node`."""
+        ft, p = self.load(), self.p
+        suppressed = int(ft.rows[dead].sum())
         if p.unit == "people":
-            people = int(r["people"])
-            feasible = people > 0 and int(r["suppressed_people"]) <= p.suppression_limit * people
+            gone = len(np.unique(ft.pid[dead]))
+            feasible = ft.people > 0 and gone <= p.suppression_limit * ft.people
         else:
             feasible = total > 0 and suppressed <= p.suppression_limit * total
-        q = len(p.attributes)
-        cost = float(r["kept_cost"])
+        alive = ~dead
+        view = out or Outcome(
+            node,
+            alive,
+            dead,
+            np.zeros(len(ft), dtype=bool),
+            self.cut(node[self.history.title]) if self.history else None,
+        )
+        q = sum(p.weights)
         if p.metric == "precision":
-            cost = (total - suppressed) * bound[node] * q
-        loss = metrics.objective_loss(cost, suppressed, q, total)
+            loss = metrics.objective_loss(self._kept_precision(view), suppressed, q, total)
+        else:
+            loss = metrics.objective_loss(self._kept_cost(view), suppressed, q, total)
+        cls, n_cls = self._row_classes(ft, node)
         bound_above = None
         if p.metric == "discernibility":
-            loss = metrics.discernibility(r["kept_squares"], suppressed, total)
-            bound_above = float(r["all_squares"])
-        return lattice.Evaluation(node, feasible, suppressed, loss, int(r["classes"]), bound_above)
+            kept = np.bincount(cls[alive], weights=ft.rows[alive], minlength=n_cls)
+            loss = metrics.discernibility(float((kept**2).sum()), suppressed, total)
+            if self.history is None:  # whole classes go or stay: their squares bound every node above
+                every = np.bincount(cls, weights=ft.rows, minlength=n_cls)
+                bound_above = float((every**2).sum())
+        kept_classes = int((np.bincount(cls[alive], minlength=n_cls) > 0).sum())
+        return lattice.Evaluation(node, bool(feasible), suppressed, loss, kept_classes, bound_above)
+
+    def _levels_per_row(self, out: Outcome, attribute: int) -> np.ndarray:
+        """Each frequency row's published level of `attribute` (the cut's for a history title)."""
+        ft = self.load()
+        if out.cut is not None and attribute == self.history.title:
+            return out.cut.level[ft.codes[attribute]]
+        return np.full(len(ft), out.node[attribute], dtype=np.int64)
+
+    def _row_costs(self, out: Outcome, attribute: int) -> np.ndarray:
+        ft = self.load()
+        if out.cut is not None and attribute == self.history.title:
+            return self._title_costs(out)
+        return ft.cost[attribute][out.node[attribute]][ft.codes[attribute]]
+
+    def _title_costs(self, out: Outcome) -> np.ndarray:
+        """Each row's Loss cost of its title at the level the cut publishes it."""
+        ft, t = self.load(), self.history.title
+        per_code = np.empty(len(out.cut.level))
+        for lv in np.unique(out.cut.level):
+            idx = out.cut.level == lv
+            per_code[idx] = ft.cost[t][int(lv)][idx]
+        return per_code[ft.codes[t]]
+
+    def _kept_cost(self, out: Outcome) -> float:
+        """Sum over kept rows of their weighted Loss costs."""
+        ft = self.load()
+        rows = ft.rows * out.alive
+        return float(sum(w * np.dot(rows, self._row_costs(out, i)) for i, w in enumerate(self.p.weights)))
+
+    def _kept_precision(self, out: Outcome) -> float:
+        ft = self.load()
+        rows = ft.rows * out.alive
+        return float(
+            sum(
+                w * np.dot(rows, self._levels_per_row(out, i) / max(1, h - 1))
+                for i, (h, w) in enumerate(zip(self.p.heights, self.p.weights, strict=True))
+            )
+        )
 
     # 2. apply -----------------------------------------------------------------------------
-    def apply(self, levels: dict[str, int]) -> None:
-        """`labelled` (rows at the chosen levels) and `classes` (with `small` to suppress)."""
-        p = self.p
-        carry = [p.person, *[c for c in p.carry if c != p.person]]
-        if p.sensitive and p.sensitive not in carry:
-            carry.append(p.sensitive)
-        chosen = [(a, levels[a]) for a in p.columns]
-        self.b.run(sql("labelled", source=p.source, carry=carry, chosen=chosen))
-        self.b.run(sql("classes", params(p.models), attributes=p.columns, person=p.person,
-                       sensitive=p.sensitive if p.l else None, violated=violated_sql(p.models)))  # fmt: skip
+    def apply(self, levels: dict[str, int]) -> Outcome:
+        """Register `pub_<attribute>` (id -> published label and companions) and `suppressed`."""
+        ft, p = self.load(), self.p
+        node = tuple(levels[c] for c in p.columns)
+        out = self.protect(node)
+        self.outcome = out
+        for i, a in enumerate(p.attributes):
+            table = self.b.fetch(
+                sql(
+                    "lookup_labels",
+                    column=a.column,
+                    lowest=a.levels[0],
+                    companions=list(a.hierarchy.companions),
+                    levels=list(range(a.hierarchy.height)),
+                )
+            )
+            lowest = table.column("lowest").to_numpy()
+            chosen = out.cut.level[lowest] if (out.cut is not None and i == self.history.title) else None
+            columns = {"id": table.column("id")}
+            for name in ("label", *a.hierarchy.companions):
+                prefix = "l" if name == "label" else f"{name}__"
+                if chosen is None:
+                    columns[name] = table.column(f"{prefix}{node[i]}")
+                else:
+                    per_level = [table.column(f"{prefix}{lv}").to_pylist() for lv in range(a.hierarchy.height)]
+                    columns[name] = pa.array([per_level[lv][r] for r, lv in enumerate(chosen)], pa.string())
+            self.b.register_arrow(f"pub_{a.column}", pa.table(columns))
+        dead = ~out.alive
+        suppressed = {"pid": pa.array(ft.pid[dead])}
+        for i in range(len(p.attributes)):
+            suppressed[f"a{i}"] = pa.array(ft.codes[i][dead])
+        self.b.register_arrow("suppressed_codes", pa.table(suppressed))
+        self.b.materialize("suppressed", sql("suppressed_rows", person=p.person, attributes=len(p.attributes)))
+        return out
 
     # 3. measure ---------------------------------------------------------------------------
-    def measure(self, levels: dict[str, int], found: lattice.SearchResult) -> Measures:
-        p = self.p
-        s = self.b.fetch(sql("class_summary", person=p.person, attributes=p.columns)).to_pylist()[0]
-        rows, suppressed = int(s["input_rows"]), int(s["suppressed_rows"])
-        if found.best is None or suppressed != found.best.suppressed_rows:
+    def measure(self, found: lattice.SearchResult) -> Measures:
+        ft, p, out = self.load(), self.p, self.outcome
+        if out is None or found.best is None:
+            raise RuntimeError("apply the chosen levels before measuring")
+        alive, rows = out.alive, ft.rows
+        suppressed = int(rows[~alive].sum())
+        if suppressed != found.best.suppressed_rows:
             raise RuntimeError("internal check failed: applied suppression differs from the search's")
-        finest = [a.levels[0] for a in p.attributes]
-        chosen = [(a, levels[a]) for a in p.columns]
-        by_attribute = self.b.fetch(sql("loss_by_attribute", source=p.source, chosen=chosen)).to_pylist()[0]
-        return Measures(
-            input_rows=rows,
-            input_people=int(s["input_people"]),
-            published_rows=rows - suppressed,
-            published_people=int(s["published_people"]),
+        total = ft.total_rows
+        cls, n_cls = self._row_classes(ft, out.node)
+        people = distinct_per_group(cls, ft.pid, n_cls, ft.people, alive)
+        class_rows = np.bincount(cls[alive], weights=rows[alive], minlength=n_cls)
+        kept = people > 0
+        by_attribute = {}
+        for i, a in enumerate(p.attributes):
+            costs = np.where(alive, self._row_costs(out, i), 1.0)
+            by_attribute[a.column] = float(np.dot(rows, costs)) / max(1, total)
+        q = sum(p.weights)
+        loss = (
+            found.best.loss
+            if p.metric == "loss"
+            else sum(w * v for w, v in zip(p.weights, by_attribute.values(), strict=True)) / q
+        )
+        precision = (self._kept_precision(out) + suppressed * q) / (q * max(1, total))
+        finest = tuple(a.levels[0] for a in p.attributes)
+        fine_cls, n_fine = self._row_classes(ft, finest)
+        measures = Measures(
+            input_rows=total,
+            input_people=ft.people,
+            published_rows=total - suppressed,
+            published_people=len(np.unique(ft.pid[alive])),
             suppressed_rows=suppressed,
-            people_with_suppressed_rows=int(s["people_with_suppressed_rows"]),
-            classes=int(s["classes"]),
-            min_class_people=int(s["min_class_people"]),
-            avg_class_people=float(s["avg_class_people"]),
-            # The objective's value when it is Loss; else Loss measured on the release.
-            loss=round(found.best.loss if p.metric == "loss" else self._loss(by_attribute), 6),
-            precision=round(metrics.precision([levels[a] for a in p.columns], p.heights, rows, suppressed), 6),
-            discernibility=metrics.discernibility(s["kept_squares"], suppressed, rows),
-            risk_before=metrics.risk(self.b, before=True,
-                                     groups=[f"{a}_g{lvl}" for a, lvl in zip(p.columns, finest, strict=True)]),
-            risk_after=metrics.risk(self.b),
-            class_size_histogram=metrics.class_histogram(self.b, p.k),
-            loss_by_attribute={a: round(float(v), 6) for a, v in zip(p.columns, by_attribute.values(), strict=True)},
-        )  # fmt: skip
+            people_with_suppressed_rows=len(np.unique(ft.pid[~alive])),
+            classes=int(kept.sum()),
+            min_class_people=int(people[kept].min()) if kept.any() else 0,
+            avg_class_people=float(people[kept].mean()) if kept.any() else 0.0,
+            loss=round(loss, 6),
+            precision=round(precision, 6),
+            discernibility=metrics.discernibility(float((class_rows**2).sum()), suppressed, total),
+            risk_before=metrics.prosecutor_risk(
+                distinct_per_group(fine_cls, ft.pid, n_fine, ft.people),
+                np.bincount(fine_cls, weights=rows, minlength=n_fine),
+            ),
+            risk_after=metrics.prosecutor_risk(people, class_rows),
+            class_size_histogram=metrics.class_histogram(people[kept], p.k),
+            loss_by_attribute={c: round(v, 6) for c, v in by_attribute.items()},
+        )
+        if self.history:
+            measures.history = self._history_measures(out)
+        return measures
 
-    @staticmethod
-    def _loss(by_attribute: dict) -> float:
-        values = [float(v) for v in by_attribute.values()]
-        return sum(values) / len(values)
+    def _history_measures(self, out: Outcome) -> dict[str, object]:
+        ft, hm, p = self.load(), self.history, self.p
+        title = p.attributes[hm.title]
+        finest = tuple(a.levels[0] for a in p.attributes)
+        base_cut = hist.Cut(
+            np.full(len(ft.up[hm.title][finest[hm.title]]), finest[hm.title]),
+            *_identity_labels(ft, hm.title, finest[hm.title]),
+        )
+        before_items, n_before = hist.item_ids(ft, finest, hm, base_cut)
+        after_items, n_after = hist.item_ids(ft, out.node, hm, out.cut)
+        before = hist.Histories.of(ft.pid, before_items, n_before)
+        after_pairs = hist.Pairs.of(ft.pid, after_items, n_after)
+        alive_pairs = np.bincount(after_pairs.row_pair[out.alive], minlength=len(after_pairs.pid)) > 0
+        after, _, _ = self._histories(after_pairs, alive_pairs)
+        t0 = time.perf_counter()
+        risks = {
+            f"m{m}": {"before": hist.risk(before, hm.k, m), "after": hist.risk(after, hm.k, m)}
+            for m in sorted({1, 2, 3, hm.m})
+        }
+        self.seconds["history_risk"] = round(time.perf_counter() - t0, 3)
+        levels = out.cut.level[ft.codes[hm.title]]
+        names = title.hierarchy.level_names
+        plays_by_level = {names[int(lv)]: int(ft.rows[out.alive & (levels == lv)].sum()) for lv in np.unique(levels)}
+        codes_alive = np.unique(ft.codes[hm.title][out.alive])
+        base = out.node[hm.title]
+        return {
+            "m": hm.m,
+            "title_level": names[base],
+            "plays_by_title_level": plays_by_level,
+            "titles_generalized_above_level": int((out.cut.level[codes_alive] > base).sum()),
+            "title_codes_published": len(codes_alive),
+            "suppressed_rows_for_history": int(ft.rows[out.by_history].sum()),
+            "suppressed_rows_for_row_k": int(ft.rows[out.by_rows].sum()),
+            "risk": risks,
+        }
+
+
+def _identity_labels(ft: FreqTable, attribute: int, level: int) -> tuple[np.ndarray, int]:
+    n = len(ft.up[attribute][level])
+    return np.arange(n, dtype=np.int64), n

@@ -38,6 +38,9 @@ class Evaluation:
     classes: int
     #: A lower bound of the objective for every node above this one, if the metric gives one.
     bound_above: float | None = None
+    #: False when the evaluator only bounded the node (suppression and objective are lower
+    #: bounds): enough to prove it infeasible or not better than the best, never to choose it.
+    exact: bool = True
 
 
 @dataclass
@@ -63,13 +66,15 @@ def nodes_of(ranges: list[tuple[int, int]]) -> list[Node]:
 def search(
     ranges: list[tuple[int, int]],
     bound: dict[Node, float],
-    evaluate: Callable[[Node], Evaluation],
+    evaluate: Callable[[Node, float | None], Evaluation],
     preferred: Node | None = None,
 ) -> SearchResult:
     """The feasible node of least objective within `ranges` (one (lowest, highest) level per attribute).
 
-    `bound[n]` must not exceed the objective of n or of any node above n. `preferred`: a node
-    kept without searching if it is feasible (stable levels across nights).
+    `bound[n]` must not exceed the objective of n or of any node above n. `evaluate(node, best)`
+    gets the best objective found so far (None before any) and may return a bound-only
+    evaluation when that suffices. `preferred`: a node kept without searching if it is
+    feasible (stable levels across nights).
     """
     t0 = time.perf_counter()
     nodes = nodes_of(ranges)
@@ -82,8 +87,19 @@ def search(
     evaluated = skipped = 0
     trace: list[Evaluation] = []
 
+    def record(result: Evaluation) -> None:
+        nonlocal best, infeasible
+        trace.append(result)
+        node = result.levels
+        if result.bound_above is not None:
+            bounds_above.append((node, result.bound_above))
+        if not result.feasible:
+            infeasible = [b for b in infeasible if not below(b, node)] + [node]
+        elif result.exact and (best is None or result.loss < best.loss - EPSILON):
+            best = result
+
     def visit(node: Node) -> None:
-        nonlocal best, evaluated, skipped, infeasible
+        nonlocal evaluated, skipped
         decided.add(node)
         if any(below(node, bad) for bad in infeasible):
             skipped += 1
@@ -91,18 +107,13 @@ def search(
         if best is not None and any(below(low, node) and lb >= best.loss for low, lb in bounds_above):
             skipped += 1
             return
-        result = evaluate(node)
         evaluated += 1
-        trace.append(result)
-        if result.bound_above is not None:
-            bounds_above.append((node, result.bound_above))
-        if not result.feasible:
-            infeasible = [b for b in infeasible if not below(b, node)] + [node]
-        elif best is None or result.loss < best.loss - EPSILON:
-            best = result
+        record(evaluate(node, None if best is None else best.loss))
 
     if preferred is not None and preferred in bound:
-        visit(preferred)
+        decided.add(preferred)
+        evaluated += 1
+        record(evaluate(preferred, None))
         if best is not None:
             seconds = time.perf_counter() - t0
             log.info("search: kept the preferred levels %s (still feasible) in %.2fs", preferred, seconds)
@@ -126,6 +137,9 @@ def search(
     seconds = time.perf_counter() - t0
     log.info(
         "search: %d of %d nodes evaluated (%d skipped as below an infeasible node) in %.2fs",
-        evaluated, len(nodes), skipped, seconds,
-    )  # fmt: skip
+        evaluated,
+        len(nodes),
+        skipped,
+        seconds,
+    )
     return SearchResult(best, evaluated, skipped, len(nodes), seconds, trace)

@@ -2,7 +2,8 @@
 
 Grain of `lk_<column>`: one row per distinct source value of the day: `id`, the source value
 (`s0`, `s1`, ... one per source column), and per level L its label `l<L>`, dense label code
-`g<L>` and Loss cost `c<L>`. Python only sees distinct values; the engine joins the table.
+`g<L>`, Loss cost `c<L>`, and the label's companions `<companion>__<L>` (a title's name).
+Python only sees distinct values; the engine joins the table.
 Rows then carry only the id (`<column>_id`), so any level can be chosen without touching
 them again.
 """
@@ -37,13 +38,17 @@ def build_lookup(
     ).to_pylist()
     distinct = [tuple(v[f"s{i}"] for i in range(len(src.sources))) for v in values]
     distinct.sort(key=lambda row: tuple((v is None, str(v)) for v in row))
-    labels = [h.labels(row[0] if len(row) == 1 else row) for row in distinct]
+    values = [row[0] if len(row) == 1 else row for row in distinct]
+    labels = [h.labels(v) for v in values]
+    companions = [h.companion_values(v) for v in values] if h.companions else []
     columns: dict[str, list] = {"id": list(range(len(distinct)))}
     for i in range(len(src.sources)):
         columns[f"s{i}"] = [row[i] for row in distinct]
     priced = set()
     for level in range(h.height):
         columns[f"l{level}"] = [lab[level] for lab in labels]
+        for name in h.companions:
+            columns[f"{name}__{level}"] = [comp[level][name] for comp in companions]
         fixed = h.costs(level)
         if fixed is not None:
             columns[f"c{level}"] = [fixed.get(lab[level], 1.0) for lab in labels]
@@ -52,8 +57,14 @@ def build_lookup(
     backend.register_arrow(raw, pa.table(columns))
     n = len(distinct)
     table = backend.fetch(
-        sql("lookup_codes", {"denominator": float(n - 1)} if n > 1 else {}, source=raw, height=h.height,
-            priced=priced, values=n)
-    )  # fmt: skip
+        sql(
+            "lookup_codes",
+            {"denominator": float(n - 1)} if n > 1 else {},
+            source=raw,
+            height=h.height,
+            priced=priced,
+            values=n,
+        )
+    )
     backend.register_arrow(Views.lookup(src.column), table)
     return table

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from transforms.backends import Backend, sql
 
 DESCRIPTION = (
@@ -37,28 +39,28 @@ def discernibility(kept_squares: float, suppressed: int, rows: int) -> float:
     return float(kept_squares) + suppressed * rows
 
 
-def objective_loss(kept_cost: float, suppressed: int, attributes: int, rows: int) -> float:
-    """ARX Loss of a node from its kept rows' summed costs and its suppressed rows."""
-    return (kept_cost + suppressed * attributes) / (attributes * rows) if rows else 1.0
+def objective_loss(kept_cost: float, suppressed: int, weight: float, rows: int) -> float:
+    """ARX Loss of a node: kept rows' summed (weighted) costs, suppressed rows at the full
+    `weight` (the attributes' total weight: their count when unweighted), over all rows."""
+    return (kept_cost + suppressed * weight) / (weight * rows) if rows else 1.0
 
 
-def risk(backend: Backend, before: bool = False, groups: list[str] | None = None) -> dict[str, float]:
-    """Prosecutor risk over `classes` (kept), or over `freq` at the finest levels (`before`)."""
-    row = backend.fetch(sql("risk", before=before, groups=groups or [])).to_pylist()[0]
-    return {"highest": round(float(row["highest"] or 0), 6), "average": round(float(row["average"] or 0), 6)}
+def prosecutor_risk(people: np.ndarray, rows: np.ndarray) -> dict[str, float]:
+    """Highest and row-average prosecutor risk over classes with their people and rows."""
+    kept = people > 0
+    if not kept.any():
+        return {"highest": 0.0, "average": 0.0}
+    highest = float((1.0 / people[kept]).max())
+    average = float((rows[kept] / people[kept]).sum() / rows[kept].sum())
+    return {"highest": round(highest, 6), "average": round(average, 6)}
 
 
-def class_histogram(backend: Backend, k: int) -> dict[str, int]:
-    """Kept classes by size in people: k, up to 2k, up to 5k, up to 10k, more."""
-    bands = [(k, k), (k + 1, 2 * k), (2 * k + 1, 5 * k), (5 * k + 1, 10 * k), (10 * k + 1, None)]
-    params = {}
-    for i, (lo, hi) in enumerate(bands):
-        params[f"lo{i}"] = lo
-        if hi is not None:
-            params[f"hi{i}"] = hi
-    row = backend.fetch(sql("class_histogram", params, bands=len(bands))).to_pylist()[0]
-    labels = [f"{k}", f"{k + 1}-{2 * k}", f"{2 * k + 1}-{5 * k}", f"{5 * k + 1}-{10 * k}", f">{10 * k}"]
-    return {label: int(row[f"band{i}"]) for i, label in enumerate(labels)}
+def class_histogram(people: np.ndarray, k: int) -> dict[str, int]:
+    """Classes by size in people: k, up to 2k, up to 5k, up to 10k, more."""
+    bands = [(k, k), (k + 1, 2 * k), (2 * k + 1, 5 * k), (5 * k + 1, 10 * k)]
+    out = {f"{lo}" if lo == hi else f"{lo}-{hi}": int(((people >= lo) & (people <= hi)).sum()) for lo, hi in bands}
+    out[f">{10 * k}"] = int((people > 10 * k).sum())
+    return out
 
 
 def l_diversity(backend: Backend, view: str, attributes: list[str], sensitive: str) -> dict[str, object]:

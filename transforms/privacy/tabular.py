@@ -97,33 +97,49 @@ def anonymize_csv(
         for qi in qis:
             build_lookup(b, "src", Source(safe[qi], (qi,)), hierarchies[qi])
         keep = [("e", "pid", "pid"), *([("e", sensitive, "sensitive_value")] if sensitive else [])]
-        b.materialize("gen_rows", sql("attach_ids", source="src", keep=keep, person=None,
-                                         qis=[Source(safe[qi], (qi,)) for qi in qis]))  # fmt: skip
+        b.materialize(
+            "gen_rows",
+            sql("attach_ids", source="src", keep=keep, person=None, qis=[Source(safe[qi], (qi,)) for qi in qis]),
+        )
         problem = Problem(
-            source="gen_rows", person="pid", k=k, suppression_limit=suppression, metric=metric,
+            source="gen_rows",
+            person="pid",
+            k=k,
+            suppression_limit=suppression,
+            metric=metric,
             attributes=[Attribute(safe[qi], hierarchies[qi], (0, hierarchies[qi].height - 1)) for qi in qis],
-            sensitive="sensitive_value" if sensitive else None, l=min_l,
-        )  # fmt: skip
+            sensitive="sensitive_value" if sensitive else None,
+            l=min_l,
+        )
         engine = Engine(b, problem)
         found = engine.solve()
         if found.best is None:
             raise ExportError(f"no generalization reaches k={k} with at most {suppression:.1%} of records suppressed")
         levels = {safe[qi]: lvl for qi, lvl in zip(qis, found.best.levels, strict=True)}
         engine.apply(levels)
-        m = engine.measure(levels, found)
+        m = engine.measure(found)
         result = TabularResult(
-            records=m.input_rows, k=k, suppression_limit=suppression, metric=metric, min_l=min_l,
+            records=m.input_rows,
+            k=k,
+            suppression_limit=suppression,
+            metric=metric,
+            min_l=min_l,
             levels={qi: hierarchies[qi].level_names[levels[safe[qi]]] for qi in qis},
             level_numbers={qi: levels[safe[qi]] for qi in qis},
-            suppressed=m.suppressed_rows, classes=m.classes, min_class=m.min_class_people,
+            suppressed=m.suppressed_rows,
+            classes=m.classes,
+            min_class=m.min_class_people,
             avg_class=round(m.avg_class_people, 2),
             loss=m.loss,
-            precision=m.precision, discernibility=m.discernibility,
-            evaluated=found.evaluated, lattice=found.lattice_size, seconds=0.0,
-        )  # fmt: skip
+            precision=m.precision,
+            discernibility=m.discernibility,
+            evaluated=found.evaluated,
+            lattice=found.lattice_size,
+            seconds=0.0,
+        )
         if sensitive:
             attributes = list(safe.values())
-            b.run(sql("tabular_published", attributes=attributes))
+            b.materialize("published", sql("tabular_published", attributes=attributes))
             result.l_diversity = metrics.l_diversity(b, "published", attributes, "sensitive_value")
             result.l_diversity["attribute"] = sensitive
         if output is not None:

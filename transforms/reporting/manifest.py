@@ -62,6 +62,35 @@ class Anonymization(_Part):
     metrics: str
 
 
+class HistoryRisk(_Part):
+    people: int
+    unique: float  # share of people an attacker singles out
+    below_k: float  # share narrowed to fewer than k
+    capped_people: int = 0  # people checked on their rarest items only (the shares are then approximate)
+    exact: bool = True  # False: lower bounds (the enumeration would have been too large)
+
+
+class History(_Part):
+    """People, not rows: (k, k^m)-anonymity of viewing histories and what it resists."""
+
+    m: int
+    epoch: str
+    epoch_nights: list[str]
+    person_attributes: list[str]
+    play_attributes: list[str]
+    title_level: str
+    plays_by_title_level: dict[str, int]
+    titles_generalized_above_level: int
+    title_codes_published: int
+    plays_not_in_catalogue: int
+    suppressed_rows_for_history: int
+    suppressed_rows_for_row_k: int
+    risk: dict[str, dict[str, HistoryRisk]]  # "m1".."m3" -> before/after
+    linkage: dict[str, Any] | None
+    resists: str
+    does_not_resist: list[str]
+
+
 class Search(_Part):
     evaluated: int
     lattice: int
@@ -127,6 +156,7 @@ class Manifest(BaseModel):
     quasi_identifiers: list[str]
     levels: dict[str, str]
     anonymization: Anonymization
+    history: History | None = None
     search: Search
     columns: list[str]
     counts: Counts

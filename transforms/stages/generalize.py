@@ -1,6 +1,6 @@
 """Generalize: give every quasi-identifier value its label at each level of its hierarchy.
 
-Reads   work/staged.parquet, work/persons.parquet
+Reads   work/staged.parquet, work/persons.parquet, work/catalogue.parquet (for the titles hierarchy)
 Writes  work/lookups/<qi>.parquet: one row per distinct source value, labels at every level
         work/generalized.parquet: one row per valid play: the pseudonym, kept columns, and per
         quasi-identifier the id of its source value in its lookup
@@ -24,6 +24,18 @@ def sources(policy: Policy) -> list[Source]:
     return [Source(qi.column, tuple(qi.source), qi.derive) for qi in policy.quasi_identifiers]
 
 
+def bind_day_data(hierarchies: dict, work: WorkFiles) -> None:
+    """Give hierarchies that read day data (the titles hierarchy: the catalogue) what they need."""
+    if any("catalogue" in h.needs for h in hierarchies.values()):
+        table = pq.read_table(work.catalogue)
+        columns = ["title_id", "title_name", "content_type", "series_id", "series_name", "genre"]
+        present = [c if c in table.column_names else None for c in columns]
+        rows = list(zip(*(table.column(c).to_pylist() if c else [None] * table.num_rows for c in present), strict=True))
+        for h in hierarchies.values():
+            if "catalogue" in h.needs:
+                h.bind({"catalogue": rows})
+
+
 def register_lookups(backend, policy: Policy, work: WorkFiles) -> None:
     """Make the run's lookups readable as `lk_<qi>` (for later stages)."""
     for qi in policy.qi_columns:
@@ -36,6 +48,7 @@ def run(s: StageRun) -> dict:
     b.register_parquet(Views.STAGED, s.work.staged)
     b.register_parquet(Views.PERSONS, s.work.persons)
     hierarchies = policy.hierarchies()
+    bind_day_data(hierarchies, s.work)
     params = {"day": s.ctx.day_date}
     counts = {}
     for src in sources(policy):
@@ -47,10 +60,16 @@ def run(s: StageRun) -> dict:
     keep = [("p", "pseudonym", policy.pseudonym.column), *(("e", c, c) for c in policy.kept_columns)]
     uses_day = any(src.derive == "age_years" for src in sources(policy))
     b.write_parquet(
-        sql("attach_ids", params if uses_day else {}, source=Views.STAGED, keep=keep, qis=sources(policy),
-            person=policy.pseudonym.person),
+        sql(
+            "attach_ids",
+            params if uses_day else {},
+            source=Views.STAGED,
+            keep=keep,
+            qis=sources(policy),
+            person=policy.pseudonym.person,
+        ),
         s.work.generalized,
-    )  # fmt: skip
+    )
     b.register_parquet(Views.GENERALIZED, s.work.generalized)
     rows = int(b.scalar(sql("count_rows", table=Views.GENERALIZED)) or 0)
     return {"rows": rows, "distinct_source_values": counts}

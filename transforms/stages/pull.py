@@ -1,7 +1,9 @@
 """Pull: stage the day's valid plays, joined with the subscriber snapshot; reject the rest with reasons.
 
-Reads   <raw-root>/viewing_events/dt=DAY/*.jsonl.gz (or *.parquet) and subscribers/dt=DAY/*.parquet
+Reads   <raw-root>/viewing_events/dt=DAY/*.jsonl.gz (or *.parquet), subscribers/dt=DAY/*.parquet
+        and titles/dt=DAY/*.parquet (the catalogue)
 Writes  work/staged.parquet: one row per valid play, typed, with birth date, gender and plan
+        work/catalogue.parquet: the night's catalogue, the columns the policy reads
         <quarantine-root>/<export>/day=DAY/rejected-<run>.parquet: the rejected raw rows
 
 DuckDB's `read_json` would turn a malformed line into a row of nulls and ignore keys it was not
@@ -66,6 +68,18 @@ def _check_subscriber_columns(names: set[str], policy: Policy) -> None:
         raise RawSchemaError(f"subscribers snapshot lacks the contract columns {missing}")
 
 
+def _check_catalogue_columns(names: set[str], policy: Policy) -> None:
+    unclassified = sorted(n for n in names if n not in policy.catalogue)
+    if unclassified:
+        raise UnclassifiedColumnError(
+            f"the title catalogue has columns the policy does not classify: {unclassified}; add each under "
+            f"`catalogue` in {Path(policy.source_path).name} (key, generalize or drop) before exporting this day"
+        )
+    missing = sorted(set(contract.TITLE_COLUMNS) - names)
+    if missing:
+        raise RawSchemaError(f"the title catalogue lacks the contract columns {missing}; fix the catalogue export")
+
+
 def _parquet_columns(backend: Backend, files: list[str]) -> set[str]:
     return set(backend.fetch(sql("pull_parquet_columns", {"files": files})).column(0).to_pylist())
 
@@ -78,6 +92,7 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
         raise RawSchemaError(f"viewing_events for {day} mix JSON lines and Parquet files; deliver one format per day")
     fmt = formats.pop()
     sub_files = day_files(raw_root, contract.SUBSCRIBERS, day, contract.SUBSCRIBER_PATTERNS)
+    title_files = day_files(raw_root, contract.TITLES, day, contract.TITLE_PATTERNS)
     params = {
         "files": event_files,
         "day_start": f"{day.isoformat()} 00:00:00",
@@ -89,11 +104,13 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
         "json_paths": [f"$.{c}" for c in contract.EVENT_COLUMNS],
         "contract": list(contract.EVENT_COLUMNS),
         "subscriber_files": sub_files,
+        "title_files": title_files,
     }
     try:
         if fmt == "parquet":
             _check_event_fields(_parquet_columns(backend, event_files), False, policy)
         _check_subscriber_columns(_parquet_columns(backend, sub_files), policy)
+        _check_catalogue_columns(_parquet_columns(backend, title_files), policy)
         backend.run(sql("pull_stage", params, format=fmt, columns=contract.EVENT_COLUMNS))
         if fmt == "json":
             fields = backend.fetch(sql("pull_fields")).to_pylist()[0]
@@ -101,6 +118,8 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
             seen = set(fields["odd_keys"] or []) | (set(contract.EVENT_COLUMNS) if complete else set())
             _check_event_fields(seen, complete, policy)
         backend.run(sql("pull_join", params))
+        read = [c for c, action in policy.catalogue.items() if action == "generalize"]
+        backend.run(sql("pull_catalogue", params, columns=read))
     except InputError as exc:
         raise RawDataError(f"cannot read the raw day {day}: {exc}; a retry reads it again") from None
     counts = backend.fetch(sql("pull_counts")).to_pylist()[0]
@@ -108,6 +127,9 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
     valid = int(counts["valid_rows"])
     if valid + sum(rejected.values()) == 0:
         raise RawDataError(f"viewing_events for {day} hold no rows; check the upstream delivery")
+    titles = backend.fetch(sql("pull_catalogue_counts")).to_pylist()[0]
+    if not titles["titles"]:
+        raise RawDataError(f"the title catalogue for {day} is empty ({title_files[0]}); check the catalogue export")
     return {
         "input_rows": valid + sum(rejected.values()),
         "valid_rows": valid,
@@ -116,6 +138,9 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
         "event_files": len(event_files),
         "subscriber_rows": int(counts["subscribers"]),
         "duplicate_subscribers": int(counts["duplicate_subscribers"]),
+        "catalogue_titles": int(titles["titles"]),
+        "duplicate_titles": int(titles["duplicate_titles"]),
+        "plays_not_in_catalogue": int(titles["plays_not_in_catalogue"]),
     }
 
 
@@ -136,4 +161,5 @@ def run(s: StageRun) -> dict:
             "fix or re-deliver the day upstream"
         )
     s.backend.write_parquet(sql("pull_staged"), s.work.staged)
+    s.backend.write_parquet(sql("pull_catalogue_out"), s.work.catalogue)
     return out

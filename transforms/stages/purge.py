@@ -92,7 +92,11 @@ def run(s: StageRun) -> dict:
     leftovers = purge_leftovers(
         [layout.staging_root(export), layout.work_export_dir(export)], ctx.day_date, policy.work_retention_days
     )
+    from transforms.exports import kind_of
+
+    states = kind_of(policy.kind).purge(s)
     return {
+        "removed_states": states,
         "cutoff": result.cutoff,
         "removed_partitions": len(result.removed),
         "removed_files": result.files,

@@ -82,8 +82,10 @@ class DuckDBBackend(Backend):
         for st in statements[:-1]:
             self._execute(st.text, st.params)
         last = statements[-1]
-        self._execute(f"COPY ({last.text}) TO $_path (HEADER, DELIMITER $_sep)", {**last.params, "_path": str(path),
-                                                                              "_sep": separator})  # fmt: skip
+        self._execute(
+            f"COPY ({last.text}) TO $_path (HEADER, DELIMITER $_sep)",
+            {**last.params, "_path": str(path), "_sep": separator},
+        )
 
     def columns(self, view: str) -> list[tuple[str, str]]:
         return [(r[0], r[1]) for r in self.con.execute(f'DESCRIBE "{view}"').fetchall()]

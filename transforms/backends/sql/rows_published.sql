@@ -1,18 +1,31 @@
-{% from "_macros.sql" import lookup_joins %}
--- Grain: one row per published play: the pseudonym, kept columns and each quasi-identifier at
--- its chosen level; rows of suppressed combinations are absent, gated values replaced.
-WITH labelled AS (
-    SELECT {% for c in carry %}g.{{ c | ident }}, {% endfor %}
-{% for a, level in chosen %}
-           q{{ loop.index0 }}.l{{ level | int }} AS {{ a | ident }}{{ "," if not loop.last }}
-{% endfor %}
+-- Grain: one row per published play: the pseudonym, kept columns and each quasi-identifier as
+-- the decision publishes it (pub_<qi>: label and companions per lookup id). Plays of suppressed
+-- frequency rows (suppressed: person and lowest codes) are absent; gated values replaced.
+WITH coded AS (
+    SELECT g.*{% for a in attributes %}, q{{ loop.index0 }}.g{{ a.lowest | int }} AS a{{ loop.index0 }}{% endfor %}
+
     FROM generalized g
-    {{ lookup_joins(chosen | map(attribute=0) | list) | indent(4) }}
+{% for a in attributes %}
+    JOIN lk_{{ a.column | ident }} q{{ loop.index0 }} ON q{{ loop.index0 }}.id = g.{{ a.column | ident }}_id
+{% endfor %}
 ),
 kept AS (
-    SELECT l.* FROM labelled l
-    SEMI JOIN kept_classes c ON {% for a, level in chosen %}l.{{ a | ident }} = c.{{ a | ident }}{{ " AND " if not loop.last }}{% endfor %}
+    SELECT c.* FROM coded c
+    ANTI JOIN suppressed s ON s.{{ person | ident }} = c.{{ person | ident }}{% for a in attributes %} AND s.a{{ loop.index0 }} = c.a{{ loop.index0 }}{% endfor %}
 
+),
+labelled AS (
+    SELECT {% for c in carry %}k.{{ c | ident }}, {% endfor %}
+
+{% for a in attributes %}
+{% set n = loop.index0 %}
+           p{{ n }}.label AS {{ a.column | ident }}{% for comp in a.companions %}, p{{ n }}.{{ comp | ident }} AS {{ comp | ident }}{% endfor %}{{ "," if not loop.last }}
+
+{% endfor %}
+    FROM kept k
+{% for a in attributes %}
+    JOIN pub_{{ a.column | ident }} p{{ loop.index0 }} ON p{{ loop.index0 }}.id = k.{{ a.column | ident }}_id
+{% endfor %}
 )
 SELECT
 {% for c in columns %}
@@ -23,7 +36,7 @@ SELECT
        {{ c | ident }}{{ "," if not loop.last }}
 {% endif %}
 {% endfor %}
-FROM kept
+FROM labelled
 {% if ordered %}
 ORDER BY {{ columns | map("ident") | join(", ") }}
 {% endif %};

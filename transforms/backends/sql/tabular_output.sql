@@ -1,15 +1,17 @@
--- Every record and column of the input; quasi-identifiers at the chosen levels, and "*" in every
--- one of them for a suppressed record (as ARX writes them).
+-- Every record and column of the input; quasi-identifiers as published (pub_<qi>), and "*" in
+-- every one of them for a suppressed record (as ARX writes them).
 SELECT
 {% for c in columns %}
 {% if c in attributes %}
-       CASE WHEN c.small THEN '*' ELSE l.{{ attributes[c] | ident }} END AS {{ c | quoted }}{{ "," if not loop.last }}
+       CASE WHEN x.pid IS NOT NULL THEN '*' ELSE p_{{ attributes[c] | ident }}.label END AS {{ c | quoted }}{{ "," if not loop.last }}
 {% else %}
        s.{{ c | quoted }}{{ "," if not loop.last }}
 {% endif %}
 {% endfor %}
 FROM src s
-JOIN labelled l USING (pid)
-JOIN classes c ON {% for c, a in attributes.items() %}l.{{ a | ident }} = c.{{ a | ident }}{{ " AND " if not loop.last }}{% endfor %}
-
+JOIN gen_rows g USING (pid)
+{% for a in attributes.values() %}
+JOIN pub_{{ a | ident }} p_{{ a | ident }} ON p_{{ a | ident }}.id = g.{{ a | ident }}_id
+{% endfor %}
+LEFT JOIN (SELECT DISTINCT pid FROM suppressed) x USING (pid)
 ORDER BY s.pid;

@@ -1,3 +1,7 @@
--- The published records (not suppressed), each quasi-identifier at its level, with the sensitive value.
-CREATE OR REPLACE TEMP TABLE published AS
-SELECT l.* FROM labelled l SEMI JOIN classes c ON {% for a in attributes %}l.{{ a | ident }} = c.{{ a | ident }}{{ " AND " if not loop.last }}{% endfor %} AND NOT c.small;
+-- The published (not suppressed) records: each quasi-identifier's label and the sensitive value.
+SELECT {% for a in attributes %}p_{{ a | ident }}.label AS {{ a | ident }}, {% endfor %}g.sensitive_value
+FROM gen_rows g
+{% for a in attributes %}
+JOIN pub_{{ a | ident }} p_{{ a | ident }} ON p_{{ a | ident }}.id = g.{{ a | ident }}_id
+{% endfor %}
+WHERE g.pid NOT IN (SELECT pid FROM suppressed);

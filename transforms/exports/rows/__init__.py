@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from transforms.exports.base import ExportKind
-from transforms.exports.rows import extract, protect, report
+from transforms.exports.rows import extract, history, protect, report
 
 
 class RowsExport(ExportKind):
@@ -32,6 +32,22 @@ class RowsExport(ExportKind):
             "suppressed_rows": stats["anonymize"]["suppressed_rows"],
             "rejected_rows": stats["pull"]["rejected_rows"],
         }
+
+    def before_publish(self, s, files: list[Path]) -> Path | None:
+        """Write tonight's history state (private), ready to go live with the partition."""
+        if not s.policy.privacy.history:
+            return None
+        nights = history.history_set(s.ctx.layout, s.policy, s.ctx.day_date)
+        return history.write_state(
+            s.backend, s.ctx.layout, s.policy, s.ctx.day_date, files, s.work.persons, nights, s.ctx.run_slug
+        )
+
+    def commit(self, s, staged_state: Path | None) -> None:
+        if staged_state is not None:
+            history.commit_state(s.ctx.layout, s.policy.export, s.ctx.day, staged_state)
+
+    def purge(self, s) -> int:
+        return len(history.purge_states(s.ctx.layout, s.policy, s.ctx.day_date))
 
     def manifest(self, ctx, policy, stats, created_at):
         return report.build_manifest(ctx, policy, stats, created_at)

@@ -19,30 +19,30 @@ import pandas as pd
 from transforms.backends import Backend, sql
 from transforms.config.policy import Policy
 from transforms.context import DATA_FILE, Views
-from transforms.exports.rows.protect import published_sql, register_inputs
+from transforms.exports.rows.protect import published_sql, register_decision, register_inputs
 from transforms.runtime import StageRun
 
 
 def write(s: StageRun, folder: Path) -> list[Path]:
     policy, b = s.policy, s.backend
     register_inputs(b, policy, s.work)
-    b.register_parquet("kept_classes", s.work.decision / "kept_classes.parquet")
-    for gate in policy.privacy.rare_values:
-        b.register_parquet(Views.gated(gate.key), s.work.decision / f"gated_{gate.key}.parquet")
+    register_decision(b, policy, s.work)
     path = folder / DATA_FILE
     b.write_parquet(published_sql(policy, s.stats["anonymize"]["level_numbers"], ordered=True), path)
     return [path]
 
 
+def row_attributes(policy: Policy) -> list[str]:
+    """Quasi-identifiers whose combination each published row's class is (all but a history's title)."""
+    title = policy.privacy.history.title if policy.privacy.history else None
+    return [q for q in policy.qi_columns if q != title]
+
+
 def frames(backend: Backend, policy: Policy, files: list[Path], counts: dict[str, int]) -> dict[str, pd.DataFrame]:
     pid = policy.pseudonym.column
+    k = policy.privacy.k
     backend.register_parquet(Views.EXTRACT, files)
     expected_types = {c: "VARCHAR" for c in policy.published_columns}
-    gate_cols: list[str] = []
-    for gate in policy.privacy.rare_values:
-        gate_cols += [c for c in gate.columns if c not in gate_cols]
-    replaced = {g.key: g.replacement for g in policy.privacy.rare_values}
-    params = {"k": policy.privacy.k, **{f"replacement_{key}": value for key, value in replaced.items()}}
     out = {
         "schema": backend.fetch(sql("frame_sample", {"n": 1000}, source=Views.EXTRACT)).to_pandas(),
         "types": pd.DataFrame(
@@ -51,21 +51,44 @@ def frames(backend: Backend, policy: Policy, files: list[Path], counts: dict[str
                 for name, dtype in backend.columns(Views.EXTRACT)
             ]
         ),
-        "classes": backend.fetch(sql("frame_classes", attributes=policy.qi_columns, person=pid)).to_pandas(),
+        "classes": backend.fetch(sql("frame_classes", attributes=row_attributes(policy), person=pid)).to_pandas(),
         "pseudonyms": backend.fetch(sql("frame_pseudonyms", person=pid)).to_pandas(),
-        "values": backend.fetch(
-            sql("frame_gated_values", params, columns=gate_cols, keys=list(replaced), person=pid)
-        ).to_pandas(),
     }
+    for qi in policy.quasi_identifiers:
+        if qi.column not in row_attributes(policy) or qi.publish:
+            out[f"labels_{qi.column}"] = backend.fetch(
+                sql("frame_labels", columns=[qi.column, *qi.publish])
+            ).to_pandas()
+    h = policy.privacy.history
+    if h:
+        out["history"] = backend.fetch(
+            sql("frame_history", {"k": k}, person=pid, attributes=[*h.person, *h.play], pairs=h.m >= 2)
+        ).to_pandas()
+    if policy.privacy.rare_values:
+        gate_cols: list[str] = []
+        for gate in policy.privacy.rare_values:
+            gate_cols += [c for c in gate.columns if c not in gate_cols]
+        replaced = {g.key: g.replacement for g in policy.privacy.rare_values}
+        params = {"k": k, **{f"replacement_{key}": value for key, value in replaced.items()}}
+        out["values"] = backend.fetch(
+            sql("frame_gated_values", params, columns=gate_cols, keys=list(replaced), person=pid)
+        ).to_pandas()
     published = int(backend.scalar(sql("count_rows", table=Views.EXTRACT)) or 0)
     min_people = out["classes"]["people"].min() if len(out["classes"]) else 0
-    out["run"] = pd.DataFrame([{
-        "input_rows": counts["input_rows"],
-        "published_rows": published,
-        "suppressed_rows": counts["suppressed_rows"],
-        "rejected_rows": counts["rejected_rows"],
-        "unaccounted_rows": counts["input_rows"] - published - counts["suppressed_rows"] - counts["rejected_rows"],
-        "suppression_share": counts["suppressed_rows"] / max(1, counts["input_rows"]),
-        "min_class_people": int(min_people),
-    }])  # fmt: skip
+    out["run"] = pd.DataFrame(
+        [
+            {
+                "input_rows": counts["input_rows"],
+                "published_rows": published,
+                "suppressed_rows": counts["suppressed_rows"],
+                "rejected_rows": counts["rejected_rows"],
+                "unaccounted_rows": counts["input_rows"]
+                - published
+                - counts["suppressed_rows"]
+                - counts["rejected_rows"],
+                "suppression_share": counts["suppressed_rows"] / max(1, counts["input_rows"]),
+                "min_class_people": int(min_people),
+            }
+        ]
+    )
     return out

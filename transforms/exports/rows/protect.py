@@ -1,20 +1,23 @@
-"""Protect a row export: k-anonymity counted in people, then rare values gated the same way.
+"""Protect a row export: k-anonymity counted in people, and (with `privacy.history`) people's
+viewing histories, (k, k^m)-anonymity; then any rare-value gates.
 
 Reads   work/generalized.parquet, work/lookups/*.parquet
-Writes  work/decision/kept_classes.parquet: the published combinations
+Writes  work/decision/pub_<qi>.parquet: per lookup id, the label (and companions) published
+        work/decision/suppressed.parquet: the suppressed (person, lowest codes) rows
         work/decision/gated_<key>.parquet: values replaced because fewer than k people saw them
 
-Every combination of published quasi-identifier values is shared by at least k distinct
-pseudonyms (people, not rows); rows of smaller combinations are suppressed (removed and
-counted). Then each gated value (e.g. a title) seen by fewer than k people among the
-published rows is replaced. The rows themselves are written once, by the validate stage,
-from `generalized` and this decision.
+Every combination of published quasi-identifier values (but the history's title) is shared by
+at least k distinct pseudonyms; with a history policy, anyone who knows a person's attributes
+and any m of their plays of the night also finds at least k people who match, titles are cut
+up their hierarchy instead of blanked, and no generalized title label stands for a single title.
+Plays that cannot be published are suppressed (removed and counted). The rows themselves are
+written once, by the validate stage, from `generalized` and this decision.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import pyarrow.parquet as pq
 
@@ -22,8 +25,9 @@ from transforms.backends import Backend, sql
 from transforms.config.policy import Policy
 from transforms.context import Views, WorkFiles
 from transforms.errors import PrivacyError
+from transforms.exports.rows import history
 from transforms.privacy import metrics
-from transforms.privacy.engine import Attribute, Engine, Problem
+from transforms.privacy.engine import Attribute, Engine, HistorySpec, PastItems, Problem
 from transforms.privacy.hierarchies import Hierarchy
 from transforms.reporting.manifest import previous_manifest
 from transforms.runtime import StageRun
@@ -62,6 +66,8 @@ class ProtectResult:
     search_seconds: float = 0.0
     gated_values: dict[str, int] = field(default_factory=dict)
     gated_rows: dict[str, int] = field(default_factory=dict)
+    history: dict[str, object] = field(default_factory=dict)
+    engine_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def suppression_share(self) -> float:
@@ -72,14 +78,23 @@ def problem(policy: Policy, hierarchies: dict[str, Hierarchy]) -> Problem:
     """The engine's view of a row policy: attributes, models, limit and objective."""
     p = policy.privacy
     attributes = [
-        Attribute(qi.column, hierarchies[qi.column], qi.level_range(hierarchies[qi.column]))
+        Attribute(qi.column, hierarchies[qi.column], qi.level_range(hierarchies[qi.column]), qi.weight)
         for qi in policy.quasi_identifiers
     ]
+    h = p.history
+    history = HistorySpec(h.m, tuple(h.person), tuple(h.play), h.title) if h else None
     return Problem(
-        source=Views.GENERALIZED, person=policy.pseudonym.column, attributes=attributes, k=p.k,
-        suppression_limit=p.suppression_limit, unit=p.suppression_unit, metric=p.metric,
-        sensitive=p.sensitive, l=p.l or 0, carry=(policy.pseudonym.column, *policy.kept_columns),
-    )  # fmt: skip
+        source=Views.GENERALIZED,
+        person=policy.pseudonym.column,
+        attributes=attributes,
+        k=p.k,
+        suppression_limit=p.suppression_limit,
+        unit=p.suppression_unit,
+        metric=p.metric,
+        sensitive=p.sensitive,
+        l=p.l or 0,
+        history=history,
+    )
 
 
 def register_inputs(backend: Backend, policy: Policy, work: WorkFiles) -> None:
@@ -122,6 +137,14 @@ def run(s: StageRun) -> dict:
     register_inputs(b, policy, s.work)
     hierarchies = policy.hierarchies()
     engine = Engine(b, problem(policy, hierarchies))
+    nights = []
+    if policy.privacy.history:
+        # The epoch's other published nights, whose items tonight's plays are protected with.
+        nights = history.history_set(s.ctx.layout, policy, s.ctx.day_date)
+        engine.load()
+        past = history.encode_past(history.past_items(b, policy, nights), policy)
+        if past is not None:
+            engine.p = replace(engine.p, past=PastItems(*past))
     found = engine.solve(preferred_levels(s, hierarchies))
     if found.best is None:
         raise PrivacyError(
@@ -132,7 +155,7 @@ def run(s: StageRun) -> dict:
     qis = policy.qi_columns
     levels = dict(zip(qis, found.best.levels, strict=True))
     engine.apply(levels)
-    m = engine.measure(levels, found)
+    m = engine.measure(found)
     result = ProtectResult(
         k=policy.privacy.k,
         levels={q: hierarchies[q].level_names[levels[q]] for q in qis},
@@ -161,35 +184,73 @@ def run(s: StageRun) -> dict:
         search_evaluated=found.evaluated,
         search_lattice=found.lattice_size,
         search_seconds=round(found.seconds, 3),
+        history=m.history,
     )
-    decision = s.work.decision
-    decision.mkdir(parents=True, exist_ok=True)
-    b.write_parquet(sql("rows_kept_classes", attributes=qis), decision / "kept_classes.parquet")
-    b.register_parquet("kept_classes", decision / "kept_classes.parquet")
+    write_decision(b, policy, s.work)
     for gate in policy.privacy.rare_values:
-        rare = b.fetch(sql("rows_gated_values", {"k": policy.privacy.k}, key=gate.key, attributes=qis,
-                           person=policy.pseudonym.column))  # fmt: skip
-        path = decision / f"gated_{gate.key}.parquet"
+        rare = b.fetch(sql("rows_gated_values", {"k": policy.privacy.k}, key=gate.key, person=policy.pseudonym.column))
+        path = s.work.decision / f"gated_{gate.key}.parquet"
         pq.write_table(rare.select(["value"]), path, compression="zstd")
         b.register_parquet(Views.gated(gate.key), path)
         result.gated_values[gate.key] = rare.num_rows
         result.gated_rows[gate.key] = int(sum(rare.column("rows").to_pylist()))
-    if policy.privacy.sensitive:  # after gating: diversity of what is actually published
+    if policy.privacy.sensitive or policy.privacy.history:
         b.materialize("published", published_sql(policy, levels, ordered=False))
+    if policy.privacy.sensitive:  # after gating: diversity of what is actually published
         result.l_diversity = metrics.l_diversity(b, "published", qis, policy.privacy.sensitive)
+    if policy.privacy.history:
+        b.register_parquet(Views.PERSONS, s.work.persons)
+        result.history["epoch"] = policy.pseudonym.epoch
+        result.history["epoch_nights"] = [n.day for n in nights]
+        result.history["linkage"] = history.linkage(b, policy, s.ctx.layout, s.ctx.day_date)
+    result.engine_seconds = engine.seconds
     log.info(
         "anonymize: k=%d levels=%s classes=%d suppressed_rows=%d (%.2f%%)",
-        result.k, result.levels, result.classes, result.suppressed_rows, 100 * result.suppression_share,
-    )  # fmt: skip
+        result.k,
+        result.levels,
+        result.classes,
+        result.suppressed_rows,
+        100 * result.suppression_share,
+    )
     out = asdict(result)
     out["suppression_share"] = round(result.suppression_share, 6)
     return out
 
 
-def published_sql(policy: Policy, levels: dict[str, int], ordered: bool):
-    """The published rows: `generalized` at `levels`, kept classes only, gated values replaced."""
+def write_decision(b: Backend, policy: Policy, work: WorkFiles) -> None:
+    """Keep the decision the engine registered as files, and make the ungated published rows readable."""
+    decision = work.decision
+    decision.mkdir(parents=True, exist_ok=True)
+    for qi in policy.qi_columns:
+        b.write_parquet(sql("select_all", table=f"pub_{qi}"), decision / f"pub_{qi}.parquet")
+    b.write_parquet(sql("select_all", table="suppressed"), decision / "suppressed.parquet")
+    if policy.privacy.rare_values:
+        b.materialize("published_ungated", published_sql(policy, None, ordered=False, gated=False))
+
+
+def register_decision(b: Backend, policy: Policy, work: WorkFiles) -> None:
+    for qi in policy.qi_columns:
+        b.register_parquet(f"pub_{qi}", work.decision / f"pub_{qi}.parquet")
+    b.register_parquet("suppressed", work.decision / "suppressed.parquet")
+    for gate in policy.privacy.rare_values:
+        b.register_parquet(Views.gated(gate.key), work.decision / f"gated_{gate.key}.parquet")
+
+
+def published_sql(policy: Policy, levels: dict[str, int] | None, ordered: bool, gated: bool = True):
+    """The published rows: `generalized` with each lookup id's published label, suppressed rows
+    absent, gated values replaced. Needs the lookups and the decision registered."""
+    hierarchies = policy.hierarchies()
+    attributes = [
+        {"column": qi.column, "lowest": qi.level_range(hierarchies[qi.column])[0], "companions": qi.publish}
+        for qi in policy.quasi_identifiers
+    ]
     return sql(
-        "rows_published", gate_params(policy), carry=[policy.pseudonym.column, *policy.kept_columns],
-        chosen=[(q, levels[q]) for q in policy.qi_columns], columns=policy.published_columns,
-        gates=gates(policy), ordered=ordered,
-    )  # fmt: skip
+        "rows_published",
+        gate_params(policy) if gated else {},
+        carry=[policy.pseudonym.column, *policy.kept_columns],
+        attributes=attributes,
+        person=policy.pseudonym.column,
+        columns=policy.published_columns,
+        gates=gates(policy) if gated else {},
+        ordered=ordered,
+    )

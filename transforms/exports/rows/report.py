@@ -46,6 +46,7 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
             class_size_histogram=anon["class_size_histogram"],
             metrics=DESCRIPTION,
         ),
+        history=history_section(policy, anon, pull),
         search=mf.Search(
             evaluated=anon["search_evaluated"], lattice=anon["search_lattice"], seconds=anon["search_seconds"]
         ),
@@ -76,6 +77,47 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
     )
 
 
+def history_section(policy: Policy, anon: dict, pull: dict) -> mf.History | None:
+    h = policy.privacy.history
+    info = anon.get("history") or {}
+    if h is None or not info:
+        return None
+    k = policy.privacy.k
+    epoch = policy.pseudonym.epoch
+    window = "one night" if epoch == "day" else f"the {epoch} (pseudonyms stay the same within it)"
+    return mf.History(
+        m=h.m,
+        epoch=epoch,
+        epoch_nights=info.get("epoch_nights", []),
+        person_attributes=h.person,
+        play_attributes=h.play,
+        title_level=info["title_level"],
+        plays_by_title_level=info["plays_by_title_level"],
+        titles_generalized_above_level=info["titles_generalized_above_level"],
+        title_codes_published=info["title_codes_published"],
+        plays_not_in_catalogue=pull.get("plays_not_in_catalogue", 0),
+        suppressed_rows_for_history=info["suppressed_rows_for_history"],
+        suppressed_rows_for_row_k=info["suppressed_rows_for_row_k"],
+        risk=info["risk"],
+        linkage=info.get("linkage"),
+        resists=(
+            f"Someone who knows a person's {', '.join(h.person)} and any {h.m} of their plays over {window} "
+            f"({', '.join(h.play)} of each) finds at least {k} people in the extract who match."
+        ),
+        does_not_resist=[
+            f"more than {h.m} known plays: see the share of people singled out with {h.m + 1} (risk m{h.m + 1})",
+            "linking a person's nights by their pattern of plays (see linkage): "
+            + (
+                "pseudonyms change every night, but habits can still match"
+                if epoch == "day"
+                else f"pseudonyms link the nights of a {epoch} on purpose; a new epoch starts unlinked"
+            ),
+            "what the data itself reveals about groups (a whole group that watched one genre, a location's habits)",
+            "knowledge from outside the extract combined with the watch times, which are not part of the m plays",
+        ],
+    )
+
+
 def policy_in_words(policy: Policy) -> list[str]:
     drops = sorted(c for c, a in policy.columns.items() if a == "drop")
     reduced = sorted(c for c, a in policy.columns.items() if a == "reduce")
@@ -88,7 +130,18 @@ def policy_in_words(policy: Policy) -> list[str]:
         + (f" Reduced before use: {e(', '.join(reduced))}." if reduced else ""),
         f"Every published combination of {e(', '.join(policy.qi_columns))} is shared by at least <b>{p.k}</b> "
         f"distinct people; at most {p.suppression_limit:.0%} of {e(p.suppression_unit)} may be suppressed to reach it.",
-        f"Titles seen by fewer than {p.k} people are replaced by <code>*</code>.",
+        *([f"Titles seen by fewer than {p.k} people are replaced by <code>*</code>."] if p.rare_values else []),
+        *(
+            [
+                f"Nobody is singled out by what they watched: anyone who knows a person's {e(', '.join(p.history.person))} "
+                f"and any <b>{p.history.m}</b> of their plays ({e(', '.join(p.history.play))}) finds at least "
+                f"<b>{p.k}</b> people who match, over {'one night' if policy.pseudonym.epoch == 'day' else 'the ' + e(policy.pseudonym.epoch)}. "
+                "Titles watched by too few people are published as their series, genre or type instead, and a "
+                "generalized label never stands for a single title.",
+            ]
+            if p.history
+            else []
+        ),
         f"Generalization levels are chosen to minimize <b>{e(p.metric)}</b>"
         + (", reusing the previous night's levels while they still qualify." if p.stable_levels else "."),
         f"Extracts are kept {policy.retention_days} days.",
@@ -97,11 +150,17 @@ def policy_in_words(policy: Policy) -> list[str]:
 
 def cards(m: mf.Manifest) -> str:
     a = m.anonymization
-    return "\n".join([
-        card("k (people)", m.k, f"smallest class: {m.counts.min_class_people}"),
-        card("suppressed", f"{a.suppressed_rows_share:.1%}", f"limit {m.suppression_limit:.0%} of {a.suppression_unit}"),
-        card("highest risk", f"{a.risk_after['highest']:.3f}", f"was {a.risk_before['highest']:.3f}"),
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            card("k (people)", m.k, f"smallest class: {m.counts.min_class_people}"),
+            card(
+                "suppressed",
+                f"{a.suppressed_rows_share:.1%}",
+                f"limit {m.suppression_limit:.0%} of {a.suppression_unit}",
+            ),
+            card("highest risk", f"{a.risk_after['highest']:.3f}", f"was {a.risk_before['highest']:.3f}"),
+        ]
+    )
 
 
 def body(m: mf.Manifest, policy: Policy) -> str:
@@ -125,6 +184,11 @@ def body(m: mf.Manifest, policy: Policy) -> str:
         else ""
     )
     histogram = {k: float(n) for k, n in a.class_size_histogram.items()}
+    gating = (
+        f"<p>Rare values: {sum(c.gated_values.values()):,} values replaced ({sum(c.gated_rows.values()):,} rows).</p>"
+        if c.gated_values
+        else ""
+    )
     return f"""<h2>Generalization</h2>
 <table><tr><th>attribute</th><th>level published</th><th>loss</th></tr>{levels}</table>
 <p>Information loss ({e(a.objective)} objective): Loss {a.loss:.3f}, precision {a.precision:.3f},
@@ -136,5 +200,46 @@ discernibility {a.discernibility:,.0f}. Levels from: {e(a.levels_source)}; latti
 in a record's combination.</p>
 <h3>Combinations by size (people)</h3>{bar_chart(histogram, "")}
 <table>{risk}</table>{l_line}
-<p>Rare values: {sum(c.gated_values.values()):,} titles replaced by <code>*</code> ({sum(c.gated_rows.values()):,} rows).</p>
+{gating}
+{history_html(m)}"""
+
+
+def history_html(m: mf.Manifest) -> str:
+    h = m.history
+    if h is None:
+        return ""
+
+    def pct(x: float) -> str:
+        return f"{x:.1%}"
+
+    rows = "".join(
+        f"<tr><td>{e(name.removeprefix('m'))}</td><td>{pct(v['before'].unique)}</td><td>{pct(v['before'].below_k)}</td>"
+        f"<td>{pct(v['after'].unique)}</td><td>{pct(v['after'].below_k)}</td></tr>"
+        for name, v in sorted(h.risk.items())
+    )
+    approximate = any(not v["before"].exact or v["before"].capped_people for v in h.risk.values())
+    bounded = "; some figures before are lower bounds (the check was bounded)" if approximate else ""
+    link = h.linkage
+    link_html = (
+        f"<p>Linking nights: of {link['people_tried']:,} people present on {e(link['previous_night'])} and tonight, "
+        f"an attacker matching attributes and titles links <b>{pct(link['linked_share'])}</b> to their pseudonym tonight.</p>"
+        if link
+        else "<p>Linking nights: no previous night to measure against.</p>"
+    )
+    plays = {k: float(v) for k, v in h.plays_by_title_level.items()}
+    not_resisted = "".join(f"<li>{e(x)}</li>" for x in h.does_not_resist)
+    return f"""<h2>People and their viewing histories</h2>
+<p class="card" style="display:block"><b style="font-size:1rem">Resists:</b> {e(h.resists)}</p>
+<p>Pseudonym epoch: {e(h.epoch)}{(" (also protected with " + e(", ".join(h.epoch_nights)) + ")") if h.epoch_nights else ""}.
+Titles are published from the <b>{e(h.title_level)}</b> level up: {h.titles_generalized_above_level:,} of
+{h.title_codes_published:,} published titles went higher (too few viewers, or a label that would stand for one title).
+{h.plays_not_in_catalogue:,} plays named a title missing from the night's catalogue (published only at genre level or above).
+Suppressed for history protection: {h.suppressed_rows_for_history:,} plays; for row k: {h.suppressed_rows_for_row_k:,}.</p>
+<h3>Plays by published title level</h3>{bar_chart(plays, " plays")}
+<h3>Attacker who knows a person's attributes and some of their plays</h3>
+<table><tr><th>plays known</th><th>singled out, before</th><th>fewer than k, before</th><th>singled out, published</th>
+<th>fewer than k, published</th></tr>{rows}</table>
+<p class="sub">Before: the night at the finest levels the policy allows. Published: what the extract shows{bounded}.</p>
+{link_html}
+<h3>What this does not resist</h3><ul>{not_resisted}</ul>
 """

@@ -17,10 +17,11 @@ from transforms.privacy.hierarchies.ip_prefix import IpPrefixSpec
 from transforms.privacy.hierarchies.location import LocationSpec
 from transforms.privacy.hierarchies.prefix import PrefixSpec
 from transforms.privacy.hierarchies.rules import RulesSpec
+from transforms.privacy.hierarchies.titles import TitlesSpec
 from transforms.privacy.hierarchies.values import ValuesSpec
 
 HierarchySpec = Annotated[
-    IntervalsSpec | ValuesSpec | LocationSpec | RulesSpec | ArxSpec | IpPrefixSpec | PrefixSpec,
+    IntervalsSpec | ValuesSpec | LocationSpec | RulesSpec | ArxSpec | IpPrefixSpec | PrefixSpec | TitlesSpec,
     Field(discriminator="type"),
 ]
 

@@ -28,14 +28,29 @@ class Hierarchy(ABC):
 
     #: Names of levels 0..n; the last one is always "*".
     level_names: list[str]
+    #: Columns a label carries besides itself (published with it when the policy asks).
+    companions: tuple[str, ...] = ()
+    #: Day data the hierarchy reads (e.g. "catalogue"); given by `bind` before `labels`.
+    needs: tuple[str, ...] = ()
 
     @abstractmethod
     def labels(self, value: Hashable) -> list[str]:
         """Labels of `value` at every level, level 0 first, "*" last."""
 
+    def companion_values(self, value: Hashable) -> list[dict[str, str]]:
+        """Each companion's value at every level (empty dicts when there are none)."""
+        return [{} for _ in self.level_names]
+
+    def bind(self, data: dict[str, object]) -> None:  # noqa: B027 (a hook; most hierarchies need no day data)
+        """Receive the day data named in `needs` (the title catalogue, ...)."""
+
     def domain(self, level: int) -> list[str] | None:
         """Every label the level can produce, or None when the level is open (raw values)."""
         return [TOP] if level == len(self.level_names) - 1 else None
+
+    def companion_domain(self, companion: str, level: int) -> list[str] | None:
+        """Every value a companion can take at `level`, or None when open."""
+        return None
 
     def costs(self, level: int) -> dict[str, float] | None:
         """Loss cost of each label at `level` fixed by the hierarchy, or None to count the day's values.

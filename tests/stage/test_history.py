@@ -1,0 +1,281 @@
+"""People, not rows: (k, k^m)-anonymity of viewing histories, checked apart from the engine.
+
+The checker (tests/support/km_checker.py) enumerates every person's sets of at most m published
+items with itertools, over one night or an epoch's nights, and counts who holds each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support import DAY, POLICY_PATH
+from tests.support.km_checker import singled_out_share, violations
+from tests.support.runs import run_stages
+from transforms.config.policy import load_policy
+from transforms.context import RunContext
+from transforms.errors import PrivacyError
+from transforms.exports.rows import extract
+from transforms.exports.rows import protect as rows_protect
+from transforms.ops.keys import Key, KeyRing
+from transforms.pipeline import run_all
+from transforms.runtime import StageRun
+
+KEY = KeyRing("h1", {"h1": Key("h1", b"h" * 32)})
+NIGHTS = [date(2026, 11, 23) + timedelta(days=i) for i in range(3)]  # Monday to Wednesday: one ISO week
+
+
+def rows_of(files) -> list[dict]:
+    con = duckdb.connect()
+    return con.execute("SELECT * FROM read_parquet(?)", [[str(f) for f in files]]).df().to_dict("records")
+
+
+def attributes(policy) -> list[str]:
+    h = policy.privacy.history
+    return [*h.person, *h.play]
+
+
+def policy_file(tmp_path: Path, **changes) -> Path:
+    """A copy of the shipped policy with `pseudonym.epoch` or `privacy.history.m` changed."""
+    text = POLICY_PATH.read_text()
+    if "epoch" in changes:
+        text = text.replace("  epoch: day ", f"  epoch: {changes['epoch']} ")
+    folder = tmp_path / "policies"
+    folder.mkdir(exist_ok=True)
+    (folder / "reference").symlink_to(POLICY_PATH.parent / "reference")
+    path = folder / "viewing_sessions.yaml"
+    path.write_text(text)
+    return path
+
+
+def ctx(policy_path: Path, raw: Path, out: Path, day: date, run: str = "r") -> RunContext:
+    return RunContext(str(policy_path), day.isoformat(), run, str(raw), str(out / "extracts"), str(out / "work"))
+
+
+def partition(out: Path, day: date) -> Path:
+    return out / "extracts" / "viewing_sessions" / f"day={day}"
+
+
+@pytest.fixture(scope="module")
+def night(raw_day, tmp_path_factory, policy):
+    """One night through every stage, the shipped policy."""
+    out = tmp_path_factory.mktemp("night")
+    run_all(ctx(POLICY_PATH, raw_day, out, DAY), KEY)
+    return out
+
+
+def test_an_attacker_who_knows_attributes_and_two_plays_finds_k_people(night, policy):
+    rows = rows_of(partition(night, DAY).glob("*.parquet"))
+    assert len(rows) > 4000
+    assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, policy.privacy.history.m) == []
+
+
+def test_the_checker_fails_on_the_night_before_protection(raw_day, tmp_path, policy):
+    """Labelled at the finest levels the policy allows, the same night singles most people out."""
+    context, _ = run_stages(raw_day, tmp_path, policy, KEY, upto="generalize")
+    work = context.work(policy.export)
+    con = duckdb.connect()
+    joins, cols = [], []
+    for i, qi in enumerate(policy.quasi_identifiers):
+        lo = qi.level_range(policy.hierarchies()[qi.column])[0]
+        joins.append(f"JOIN read_parquet('{work.lookup(qi.column)}') q{i} ON q{i}.id = g.{qi.column}_id")
+        cols.append(f"q{i}.l{lo} AS {qi.column}")
+    rows = (
+        con.execute(
+            f"SELECT g.viewer_id, {', '.join(cols)} FROM read_parquet('{work.generalized}') g {' '.join(joins)}"
+        )
+        .df()
+        .to_dict("records")
+    )
+    found = violations(rows, "viewer_id", attributes(policy), policy.privacy.k, 2)
+    assert len({who for who, _ in found}) > 0.9 * len({r["viewer_id"] for r in rows})
+    assert singled_out_share(rows, "viewer_id", attributes(policy), 2) > 0.9
+
+
+def test_the_row_k_of_before_still_holds(night, policy):
+    files = str(partition(night, DAY) / "*.parquet")
+    row_attrs = [q for q in policy.qi_columns if q != policy.privacy.history.title]
+    query = f"SELECT count(DISTINCT viewer_id) n FROM read_parquet('{files}') GROUP BY {', '.join(row_attrs)}"
+    smallest = duckdb.sql(f"SELECT min(n) FROM ({query})").fetchall()[0][0]
+    assert smallest >= policy.privacy.k
+
+
+def test_a_title_label_always_carries_its_own_name_and_type(night):
+    files = str(partition(night, DAY) / "*.parquet")
+    per_label = duckdb.sql(
+        f"SELECT title_id, count(DISTINCT (title_name, content_type)) AS n FROM read_parquet('{files}') GROUP BY 1"
+    ).fetchall()
+    assert per_label and all(n == 1 for _, n in per_label)
+    stars = duckdb.sql(f"SELECT DISTINCT title_name, content_type FROM read_parquet('{files}') WHERE title_id = '*'")
+    assert stars.fetchall() in ([], [("*", "*")])
+
+
+def test_no_generalized_title_label_stands_for_a_single_title(raw_day, tmp_path, policy):
+    """By elimination, a label covering one title of the night would name it: never published."""
+    context, stats = run_stages(raw_day, tmp_path, policy, KEY, upto="anonymize")
+    work = context.work(policy.export)
+    s = StageRun(context, policy, stats)
+    try:
+        files = extract.write(s, tmp_path / "candidate")
+    finally:
+        s.close()
+    con = duckdb.connect()
+    con.read_parquet([str(f) for f in files]).create_view("published")
+    covered = con.execute(
+        f"""
+        SELECT p.label, count(DISTINCT lk.l0) AS titles, bool_and(p.label = lk.l0) AS itself
+        FROM read_parquet('{work.generalized}') g
+        JOIN read_parquet('{work.lookup("title_id")}') lk ON lk.id = g.title_id_id
+        JOIN read_parquet('{work.decision / "pub_title_id.parquet"}') p ON p.id = g.title_id_id
+        SEMI JOIN published e ON e.viewer_id = g.viewer_id AND e.title_id = p.label
+        GROUP BY 1
+        """
+    ).fetchall()
+    assert covered
+    lone = [(label, titles) for label, titles, itself in covered if titles == 1 and not itself]
+    assert lone == []
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(k=st.integers(2, 6), m=st.integers(1, 3), limit=st.sampled_from([0.1, 0.3]))
+def test_any_k_and_m_hold_on_a_small_night(small_night, k, m, limit):
+    """Property: whatever k, m and limit, what is published passes the independent checker."""
+    context, stats, policy = small_night
+    history = policy.privacy.history.model_copy(update={"m": m})
+    p = policy.model_copy(
+        update={"privacy": policy.privacy.model_copy(update={"k": k, "suppression_limit": limit, "history": history})}
+    )
+    s = StageRun(context, p, dict(stats))
+    try:
+        try:
+            result = rows_protect.run(s)
+        except PrivacyError:
+            return  # nothing meets the models within the limit: nothing is published
+        s.stats["anonymize"] = result
+        out = Path(context.work_root) / f"extract-{k}-{m}-{limit}"
+        files = extract.write(s, out)
+    finally:
+        s.close()
+    rows = rows_of(files)
+    assert violations(rows, "viewer_id", attributes(p), k, m) == []
+    assert result["suppressed_rows"] <= limit * result["input_rows"]
+
+
+@pytest.fixture(scope="module")
+def small_night(tmp_path_factory, policy):
+    from devtools.fake_logs import generate_day
+
+    raw = tmp_path_factory.mktemp("small-raw")
+    generate_day(raw, DAY, events=2500, seed=17)
+    context, stats = run_stages(raw, tmp_path_factory.mktemp("small"), policy, KEY, upto="generalize")
+    return context, stats, policy
+
+
+# --- several nights -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def week_raw(tmp_path_factory):
+    from devtools.fake_logs import generate_days
+
+    raw = tmp_path_factory.mktemp("week-raw")
+    generate_days(raw, NIGHTS[0], len(NIGHTS), events=3000, seed=23)
+    return raw
+
+
+@pytest.mark.slow
+def test_a_week_epoch_protects_the_union_of_its_nights(week_raw, tmp_path):
+    path = policy_file(tmp_path, epoch="week")
+    policy = load_policy(path)
+    for day in NIGHTS:
+        run_all(ctx(path, week_raw, tmp_path, day), KEY)
+    rows = []
+    for day in NIGHTS:
+        for r in rows_of(partition(tmp_path, day).glob("*.parquet")):
+            rows.append({**r, "night": day.isoformat()})
+    pseudonyms = [{r["viewer_id"] for r in rows if r["night"] == d.isoformat()} for d in NIGHTS]
+    assert pseudonyms[0] & pseudonyms[1], "within a week, a person keeps their pseudonym"
+    assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, 2, night="night") == []
+    manifest = json.loads((partition(tmp_path, NIGHTS[2]) / "_manifest.json").read_text())
+    assert manifest["history"]["epoch_nights"] == [d.isoformat() for d in NIGHTS[:2]]
+
+
+@pytest.mark.slow
+def test_nightly_pseudonyms_alone_leave_the_union_of_nights_unprotected(week_raw, tmp_path):
+    """Why a week epoch protects the union: each night passes alone, but linked by who is who
+    (here from the private link tokens), sets mixing nights are held by fewer than k people."""
+    policy = load_policy(POLICY_PATH)
+    for day in NIGHTS:
+        run_all(ctx(POLICY_PATH, week_raw, tmp_path, day), KEY)
+    rows = []
+    for day in NIGHTS:
+        night_rows = rows_of(partition(tmp_path, day).glob("*.parquet"))
+        assert violations(night_rows, "viewer_id", attributes(policy), 5, 2) == []
+        state = tmp_path / "work" / "viewing_sessions" / "_history" / f"day={day}" / "items.parquet"
+        who = dict(duckdb.sql(f"SELECT DISTINCT pseudonym, link_token FROM read_parquet('{state}')").fetchall())
+        rows += [{**r, "person": who[r["viewer_id"]], "night": day.isoformat()} for r in night_rows]
+    linked = violations(rows, "person", attributes(policy), 5, 2, night="night")
+    assert len({person for person, _ in linked}) >= 10
+
+
+@pytest.mark.slow
+def test_a_rerun_gives_the_same_bytes_and_a_change_others_depend_on_is_refused(week_raw, tmp_path):
+    path = policy_file(tmp_path, epoch="week")
+    for day in NIGHTS:
+        run_all(ctx(path, week_raw, tmp_path, day), KEY)
+    before = hashlib.sha256((partition(tmp_path, NIGHTS[1]) / "part-00000.parquet").read_bytes()).hexdigest()
+    run_all(ctx(path, week_raw, tmp_path, NIGHTS[1], run="again"), KEY)
+    after = hashlib.sha256((partition(tmp_path, NIGHTS[1]) / "part-00000.parquet").read_bytes()).hexdigest()
+    assert before == after
+    # Upstream re-delivers Monday without its last part (the comfort-title rewatches): Tuesday and
+    # Wednesday were protected against what Monday published.
+    changed = tmp_path / "raw-changed"
+    import shutil
+
+    shutil.copytree(week_raw, changed)
+    parts = sorted((changed / "viewing_events" / f"dt={NIGHTS[0]}").glob("*.jsonl.gz"))
+    parts[-1].unlink()
+    with pytest.raises(PrivacyError, match=r"would change what it published, but \['2026-11-24', '2026-11-25'\]"):
+        run_all(ctx(path, changed, tmp_path, NIGHTS[0], run="changed"), KEY)
+    # Nothing was published in its place.
+    state = json.loads((partition(tmp_path, NIGHTS[0]) / "_manifest.json").read_text())
+    assert state["run_id"] == "r"
+
+
+@pytest.mark.slow
+def test_a_backfill_in_the_middle_of_an_epoch_is_protected_with_both_sides(week_raw, tmp_path):
+    path = policy_file(tmp_path, epoch="week")
+    policy = load_policy(path)
+    for day in (NIGHTS[0], NIGHTS[2], NIGHTS[1]):  # Tuesday comes late
+        run_all(ctx(path, week_raw, tmp_path, day), KEY)
+    rows = []
+    for day in NIGHTS:
+        rows += [{**r, "night": day.isoformat()} for r in rows_of(partition(tmp_path, day).glob("*.parquet"))]
+    assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, 2, night="night") == []
+    tuesday = json.loads((partition(tmp_path, NIGHTS[1]) / "_manifest.json").read_text())
+    assert tuesday["history"]["epoch_nights"] == [NIGHTS[0].isoformat(), NIGHTS[2].isoformat()]
+
+
+@pytest.mark.slow
+def test_linking_nights_is_measured_and_reported(week_raw, tmp_path):
+    for day in NIGHTS[:2]:
+        run_all(ctx(POLICY_PATH, week_raw, tmp_path, day), KEY)
+    manifest = json.loads((partition(tmp_path, NIGHTS[1]) / "_manifest.json").read_text())
+    link = manifest["history"]["linkage"]
+    assert link["previous_night"] == NIGHTS[0].isoformat() and link["people_tried"] > 100
+    assert 0.0 <= link["linked_share"] <= 1.0
+    report = (partition(tmp_path, NIGHTS[1]) / "_reports" / "privacy_report.html").read_text()
+    for needle in ("People and their viewing histories", "Resists:", "What this does not resist", "Linking nights"):
+        assert needle in report
+    # The private state holds no raw identifier: pseudonyms, link tokens and published labels only.
+    state = Path(tmp_path) / "work" / "viewing_sessions" / "_history" / f"day={NIGHTS[1]}" / "items.parquet"
+    columns = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{state}')").fetchall()
+    assert {c[0] for c in columns} >= {"pseudonym", "link_token", "day", "title_id"}
+    assert not {"account_id", "profile_id", "email"} & {c[0] for c in columns}

@@ -1,0 +1,19 @@
+-- Grain: one row per (person, label code of each attribute at its lowest allowed level[, sensitive
+-- value]), with the rows it stands for: the frequency table the search evaluates in memory.
+WITH f AS (
+    SELECT {% for a in attributes %}s.{{ a.column | ident }}_id, {% endfor %}p.pid,
+           {% if sensitive %}s.{{ sensitive | ident }}{% else %}NULL{% endif %} AS sens, count(*) AS rows
+    FROM {{ source | ident }} s JOIN people p USING ({{ person | ident }})
+    GROUP BY ALL
+)
+SELECT f.pid,
+{% for a in attributes %}
+       q{{ loop.index0 }}.g{{ a.levels[0] | int }} AS a{{ loop.index0 }},
+{% endfor %}
+       f.sens, sum(f.rows) AS rows
+FROM f
+{% for a in attributes %}
+JOIN lk_{{ a.column | ident }} q{{ loop.index0 }} ON q{{ loop.index0 }}.id = f.{{ a.column | ident }}_id
+{% endfor %}
+GROUP BY ALL
+ORDER BY ALL;

@@ -1,0 +1,1 @@
+SELECT * EXCLUDE (copies) FROM catalogue ORDER BY title_id;

@@ -1,0 +1,254 @@
+"""Private state of published viewing histories: one folder per published night.
+
+    <work-root>/<export>/_history/day=YYYY-MM-DD/items.parquet   (pseudonym, link token, day, item)
+    <work-root>/<export>/_history/day=YYYY-MM-DD/meta.json       epoch, digests, nights checked against
+
+An item is what the extract published about a person and one of their plays, minus the watch
+time: the person attributes and the play attributes the history policy names. The state is
+pseudonymized (no raw identifier; the link token is a keyed hash that never leaves the private
+zone) and lives beside the work folders, never beside the extract.
+
+Uses:
+- With a pseudonym epoch longer than a day, tonight's plays are protected together with what
+  the epoch's other nights published for the same pseudonyms (fixed items, never changed).
+- Every night, the report measures how many people an attacker could link from the previous
+  night by their attributes and titles (the link token says who is who, privately).
+
+Crash safety: a night's state is written before its partition is swapped into place, and it
+counts only while its `extract_sha256` equals the published manifest's: a crash in between
+leaves a state that is ignored, and the next run of the night replaces it.
+
+Reruns and backfills: a night first run against the epoch's nights published so far records
+that set; a rerun uses the same set (refusing if one of them changed), so the same inputs give
+the same bytes. A rerun that would change what a night published is refused when another
+night of the epoch was protected against it: that would silently weaken its guarantee.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from transforms.backends import Backend, sql
+from transforms.config.policy import Policy
+from transforms.context import DAY_PREFIX, Layout, Views
+from transforms.errors import PrivacyError
+from transforms.ops.exchange import swap_into_place
+from transforms.ops.keys import epoch_label
+from transforms.reporting.manifest import read_manifest, sha256_file
+
+log = logging.getLogger(__name__)
+
+STATE = "_history"
+ITEMS = "items.parquet"
+META = "meta.json"
+
+
+def root(layout: Layout, export: str) -> Path:
+    return layout.work_export_dir(export) / STATE
+
+
+def night_dir(layout: Layout, export: str, day: str) -> Path:
+    return root(layout, export) / f"{DAY_PREFIX}{day}"
+
+
+@dataclass(frozen=True)
+class Night:
+    day: str
+    epoch: str
+    items: Path
+    items_sha256: str
+    history: list[dict]  # [{"day", "items_sha256"}] the nights it was protected against
+
+
+def read_night(layout: Layout, export: str, day: str) -> Night | None:
+    """A published night's state, if present and consistent with its published manifest."""
+    folder = night_dir(layout, export, day)
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    manifest = read_manifest(layout.manifest(export, day))
+    published = sorted(f.sha256 for f in manifest.files) if manifest else None
+    if published != meta.get("extract_sha256"):
+        return None  # written before a swap that did not happen: not what was published
+    return Night(day, meta["epoch"], folder / ITEMS, meta["items_sha256"], meta.get("history", []))
+
+
+def epoch_nights(layout: Layout, export: str, epoch: str, exclude: str) -> list[Night]:
+    """Valid states of the epoch's other published nights."""
+    out = []
+    base = root(layout, export)
+    for folder in sorted(base.glob(f"{DAY_PREFIX}*")) if base.exists() else []:
+        day = folder.name.removeprefix(DAY_PREFIX)
+        if day == exclude:
+            continue
+        night = read_night(layout, export, day)
+        if night is not None and night.epoch == epoch:
+            out.append(night)
+    return out
+
+
+def history_set(layout: Layout, policy: Policy, day: date) -> list[Night]:
+    """The nights tonight is protected against (see the module docstring)."""
+    if policy.pseudonym.epoch == "day":
+        return []
+    export, tonight = policy.export, day.isoformat()
+    epoch = epoch_label(policy.pseudonym.epoch, day)
+    mine = read_night(layout, export, tonight)
+    if mine is None:
+        return epoch_nights(layout, export, epoch, tonight)
+    nights = []
+    for ref in mine.history:
+        night = read_night(layout, export, ref["day"])
+        if night is None or night.items_sha256 != ref["items_sha256"]:
+            raise PrivacyError(
+                f"{tonight} was protected against {ref['day']}, whose published plays have changed or are gone; "
+                f"rerun the nights of epoch {epoch} in day order from {ref['day']} (see docs/OPERATIONS.md)"
+            )
+        nights.append(night)
+    return nights
+
+
+def past_items(b: Backend, policy: Policy, nights: list[Night]) -> pd.DataFrame | None:
+    """Earlier nights' items of tonight's pseudonyms: (pid, item) with items as label tuples."""
+    if not nights:
+        return None
+    h = policy.privacy.history
+    b.register_parquet("past_items", [n.items for n in nights])
+    table = b.fetch(sql("history_past", columns=[*h.person, *h.play], person=policy.pseudonym.column))
+    return table.to_pandas()
+
+
+def encode_past(frame: pd.DataFrame | None, policy: Policy) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(pid, item code, number of past items) for the engine; items are (day, labels...)."""
+    if frame is None or frame.empty:
+        return None
+    h = policy.privacy.history
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame[["day", *h.person, *h.play]]))
+    return frame["pid"].to_numpy().astype(np.int64), codes.astype(np.int64), len(uniques)
+
+
+def write_state(
+    b: Backend,
+    layout: Layout,
+    policy: Policy,
+    day: date,
+    files: list[Path],
+    persons: Path,
+    nights: list[Night],
+    run: str,
+) -> Path:
+    """Write tonight's state beside the others, ready before the swap; refuse a change others depend on."""
+    h = policy.privacy.history
+    export, tonight = policy.export, day.isoformat()
+    staging = root(layout, export) / f".staging-{run}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    b.register_parquet(Views.EXTRACT, files)
+    b.register_parquet(Views.PERSONS, persons)
+    b.write_parquet(
+        sql("history_items", {"day": tonight}, columns=[*h.person, *h.play], person=policy.pseudonym.column),
+        staging / ITEMS,
+    )
+    items_sha = sha256_file(staging / ITEMS)
+    previous = read_night(layout, export, tonight)
+    if previous is not None and previous.items_sha256 != items_sha:
+        dependants = [
+            n.day
+            for n in epoch_nights(layout, export, previous.epoch, tonight)
+            if any(ref["day"] == tonight for ref in n.history)
+        ]
+        if dependants:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise PrivacyError(
+                f"rerunning {tonight} would change what it published, but {dependants} were protected against it; "
+                f"rerun epoch {previous.epoch} in day order from {tonight} (see docs/OPERATIONS.md, 'Epochs')"
+            )
+    meta = {
+        "day": tonight,
+        "epoch": epoch_label(policy.pseudonym.epoch, day),
+        "items_sha256": items_sha,
+        "extract_sha256": sorted(sha256_file(f) for f in files),
+        "history": [{"day": n.day, "items_sha256": n.items_sha256} for n in nights],
+    }
+    (staging / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return staging
+
+
+def commit_state(layout: Layout, export: str, day: str, staging: Path) -> None:
+    swap_into_place(staging, night_dir(layout, export, day), crash="history.after_exchange")
+
+
+def linkage(b: Backend, policy: Policy, layout: Layout, day: date, sample: int = 5_000) -> dict | None:
+    """How many people an attacker links from the previous night to tonight by attributes and titles.
+
+    The attacker takes a person's previous-night published profile (person attributes and the
+    set of titles) and picks tonight's pseudonym with the same attributes whose titles overlap
+    most (Jaccard); a unique best match that is the same person (same link token) is a link.
+    Measured on up to `sample` people present both nights (chosen by link token)."""
+    previous = read_night(layout, policy.export, (day - timedelta(days=1)).isoformat())
+    if previous is None:
+        return None
+    h = policy.privacy.history
+    b.register_parquet("previous_items", previous.items)
+    row = b.fetch(
+        sql(
+            "history_linkage",
+            {"sample": sample},
+            person_attributes=h.person,
+            title=h.title,
+            person=policy.pseudonym.column,
+        )
+    ).to_pylist()[0]
+    both = int(row["people_in_both"] or 0)
+    tried = int(row["tried"] or 0)
+    return {
+        "previous_night": previous.day,
+        "people_in_both_nights": both,
+        "people_tried": tried,
+        "linked": int(row["linked"] or 0),
+        "linked_share": round(float(row["linked"] or 0) / tried, 6) if tried else 0.0,
+    }
+
+
+def purge_states(layout: Layout, policy: Policy, today: date) -> list[str]:
+    """Remove nights' states once their epoch ended more than `state_retention_days` ago."""
+    h = policy.privacy.history
+    base = root(layout, policy.export)
+    if h is None or not base.exists():
+        return []
+    removed = []
+    for folder in sorted(base.glob(f"{DAY_PREFIX}*")):
+        try:
+            day = date.fromisoformat(folder.name.removeprefix(DAY_PREFIX))
+        except ValueError:
+            continue
+        if epoch_end(policy.pseudonym.epoch, day) + timedelta(days=h.state_retention_days) < today:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+    for leftover in base.glob(".staging-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return removed
+
+
+def epoch_end(epoch: str, day: date) -> date:
+    """The last day of the pseudonym epoch `day` falls in."""
+    if epoch == "week":
+        return day + timedelta(days=6 - day.weekday())
+    if epoch == "month":
+        following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        return following - timedelta(days=1)
+    return day
+
+
+def items_table(path: Path) -> pd.DataFrame:
+    return pq.read_table(path).to_pandas()

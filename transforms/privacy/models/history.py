@@ -1,0 +1,472 @@
+"""(k, k^m)-anonymity of viewing histories: nobody singled out by what they watched.
+
+An attacker knows a person's published person-level attributes (age band, gender, plan,
+location) and any m of that person's plays, each as the extract publishes it except the watch
+time (title, part of day, device class). In the extract they must find at least k people who
+match: k people with those attributes whose plays include all m.
+
+Formally, an *item* is one distinct (person attributes, play attributes) combination of a
+person's published plays, and a person's history is the set of their items. For every person
+p and every set S of at most m of p's items, at least k people's histories contain S. With
+m >= 1 this also makes every person-attribute combination, and every published title label,
+shared by at least k people.
+
+Enforced in two steps at a node of the lattice (levels for every attribute):
+1. The title is generalized by a *cut* of its hierarchy, not blanked: starting from the node's
+   title level, a label watched by fewer than k people, or a generalized label that stands for a
+   single title of the night (so the title could be recovered by elimination), moves up a level,
+   until every label qualifies (Apriori Anonymization, Terrovitis et al., VLDB 2008).
+2. Plays that still violate it are suppressed, greedily: violations of one item first (every
+   valid release must suppress those), then of 2, ... m items, removing for each person the
+   rarest item of a violating set, until none is left. Suppression is always safe; the greedy
+   choice is not guaranteed minimal (the problem is NP-hard).
+
+Everything runs on the in-memory frequency table (frequency.py): item ids are dense codes,
+supports are exact counts over subsets enumerated with numpy, never hashed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from functools import lru_cache
+from math import comb
+
+import numpy as np
+import pandas as pd
+from scipy import sparse, special
+
+from transforms.privacy.frequency import FreqTable, combine
+from transforms.privacy.models.base import Model
+
+#: Enumerating a person's m-subsets is bounded: a person with more distinct items than this
+#: allows for m has their rarest items suppressed first (safe, counted), keeping checks exact.
+MAX_SUBSETS_PER_PERSON = 20_000
+MAX_M = 5
+
+
+@dataclass(frozen=True)
+class HistoryModel(Model):
+    k: int
+    m: int
+    person: tuple[int, ...]  # attribute indexes known of the person
+    play: tuple[int, ...]  # attribute indexes known of each play (the title among them)
+    title: int  # attribute index of the title
+    name = "(k, k^m)-anonymity of viewing histories"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.m <= MAX_M:
+            raise ValueError(f"m must be 1 to {MAX_M}, not {self.m}")
+
+    @property
+    def predicate(self) -> str:  # enforced in memory, not by a class predicate
+        return "false"
+
+    @property
+    def params(self) -> dict[str, int]:
+        return {}
+
+    def describe(self) -> str:
+        return (
+            f"anyone who knows a person's attributes and any {self.m} of their plays finds at least {self.k} "
+            "people who match"
+        )
+
+
+@dataclass
+class TitleInfo:
+    """What the cut needs to know of the title attribute's codes at its lowest level."""
+
+    top: int  # the hierarchy's top level ("*")
+    titles: np.ndarray  # per lowest code: how many distinct titles (level-0 values) it covers
+    is_self: dict[int, np.ndarray]  # per level: does the code's label name exactly its own title?
+
+    def own(self, level: np.ndarray) -> np.ndarray:
+        """Per lowest code at its level in `level`: is its label exactly its own title?"""
+        out = np.zeros(len(level), dtype=bool)
+        for lv in np.unique(level):
+            idx = level == lv
+            out[idx] = self.is_self[int(lv)][idx]
+        return out
+
+
+@dataclass
+class Cut:
+    level: np.ndarray  # per lowest title code: the level it is published at
+    label: np.ndarray  # per lowest title code: dense id of the published label
+    labels: int
+
+
+def title_cut(ft: FreqTable, title: int, base: int, k: int, info: TitleInfo, alive: np.ndarray | None = None) -> Cut:
+    """Lift title labels from `base` until each is watched by >= k people and no generalized
+    label stands for one title. Counted over `alive` rows (all rows when None)."""
+    codes = ft.codes[title]
+    level = np.full(len(ft.up[title][base]), base, dtype=np.int64)
+    rows = slice(None) if alive is None else alive
+    pid, row_code = ft.pid[rows], codes[rows]
+    present = np.zeros(len(level), dtype=bool)
+    present[np.unique(row_code)] = True
+    while True:
+        label, n = _labels(ft, title, level)
+        group = label[row_code]
+        people = _distinct(group, pid, n, ft.people)
+        titles = np.bincount(label[present], weights=info.titles[present], minlength=n)
+        own = info.own(level)
+        single_other = (titles == 1) & ~np.bincount(label, weights=own, minlength=n).astype(bool)
+        bad_label = (people < k) | single_other
+        lift = bad_label[label] & (level < info.top) & present
+        if not lift.any():
+            return Cut(level, label, n)
+        level[lift] += 1
+
+
+def _labels(ft: FreqTable, title: int, level: np.ndarray) -> tuple[np.ndarray, int]:
+    """Dense id per lowest code of its label at its own level (labels of different levels differ)."""
+    code_at = np.empty(len(level), dtype=np.int64)
+    for lv in np.unique(level):
+        idx = np.flatnonzero(level == lv)
+        code_at[idx] = ft.up[title][int(lv)][idx]
+    ids, uniques = pd.factorize(level * (max(ft.card[title].values()) + 1) + code_at)
+    return ids.astype(np.int64), len(uniques)
+
+
+def _distinct(group: np.ndarray, member: np.ndarray, groups: int, members: int) -> np.ndarray:
+    if not len(group):
+        return np.zeros(groups, dtype=np.int64)
+    pairs = pd.unique(group * max(1, members) + member)
+    return np.bincount(pairs // max(1, members), minlength=groups)
+
+
+def item_ids(ft: FreqTable, node: tuple[int, ...], model: HistoryModel, cut: Cut) -> tuple[np.ndarray, int]:
+    """Every frequency row's item: its person attributes and play attributes at the node (title by the cut)."""
+    columns, cards = [], []
+    for a in (*model.person, *model.play):
+        if a == model.title:
+            columns.append(cut.label[ft.codes[a]])
+            cards.append(cut.labels)
+        else:
+            columns.append(ft.at(a, node[a]))
+            cards.append(ft.card[a][node[a]])
+    return combine(columns, cards)
+
+
+@dataclass
+class Histories:
+    """Distinct (person, item) pairs sorted by person then item, with each person's block."""
+
+    pid: np.ndarray
+    item: np.ndarray
+    items: int
+    people: np.ndarray = field(init=False)
+    start: np.ndarray = field(init=False)
+    count: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.pid)
+        if n and np.any(np.diff(self.pid * self.items + self.item) <= 0):
+            order = np.lexsort((self.item, self.pid))
+            self.pid, self.item = self.pid[order], self.item[order]
+        self.start = np.flatnonzero(np.r_[True, self.pid[1:] != self.pid[:-1]]) if n else np.zeros(0, np.int64)
+        self.count = np.diff(np.r_[self.start, n]).astype(np.int64)
+        self.people = self.pid[self.start]
+
+    @classmethod
+    def of(cls, pid: np.ndarray, item: np.ndarray, items: int, mask: np.ndarray | None = None) -> Histories:
+        if mask is not None:
+            pid, item = pid[mask], item[mask]
+        pair = np.unique(pid * max(1, items) + item)
+        return cls(pair // max(1, items), pair % max(1, items), items)
+
+    def support1(self) -> np.ndarray:
+        """People per item."""
+        return np.bincount(self.item, minlength=self.items)
+
+
+@dataclass
+class Pairs:
+    """Every frequency row's (person, item) pair, indexed once per node: the repair works on pairs."""
+
+    row_pair: np.ndarray  # per frequency row: its pair
+    pid: np.ndarray  # per pair, sorted by person then item
+    item: np.ndarray
+    items: int
+
+    @classmethod
+    def of(cls, pid: np.ndarray, item: np.ndarray, items: int) -> Pairs:
+        keys, row_pair = np.unique(pid * max(1, items) + item, return_inverse=True)
+        return cls(row_pair.astype(np.int64), keys // max(1, items), keys % max(1, items), items)
+
+    def histories(self, alive: np.ndarray) -> tuple[Histories, np.ndarray]:
+        """The histories of the alive pairs, and the pair id of each of their entries."""
+        ids = np.flatnonzero(alive)
+        return Histories(self.pid[ids], self.item[ids], self.items), ids
+
+
+def subsets(h: Histories, size: int):
+    """Yield (person block index, pair-index matrix (rows, size)) for every `size`-subset of each
+    person's items, people grouped by how many items they have, in bounded chunks."""
+    for n in np.unique(h.count):
+        if n < size:
+            continue
+        blocks = np.flatnonzero(h.count == n)
+        combos = np.array(list(itertools.combinations(range(int(n)), size)), dtype=np.int64)
+        step = max(1, 4_000_000 // max(1, len(combos) * size))
+        for i in range(0, len(blocks), step):
+            part = blocks[i : i + step]
+            pairs = (h.start[part][:, None, None] + combos[None, :, :]).reshape(-1, size)
+            yield np.repeat(part, len(combos)), pairs
+
+
+def subset_support(h: Histories, size: int, counts: bool = True):
+    """(person block, pair-index matrix, support) of every `size`-subset of each person's items.
+
+    Support = how many people's histories contain the subset (exact: people are distinct and
+    a person's items are distinct, so each person counts a subset at most once)."""
+    if size == 1:
+        blocks = np.repeat(np.arange(len(h.count)), h.count)
+        return blocks, np.arange(len(h.item)).reshape(-1, 1), h.support1()[h.item]
+    parts = list(subsets(h, size))
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.reshape(0, size), empty
+    blocks = np.concatenate([b for b, _ in parts])
+    pairs = np.concatenate([p for _, p in parts])
+    if not counts:
+        return blocks, pairs, None
+    key, n = combine([h.item[pairs[:, j]] for j in range(size)], [h.items] * size)
+    return blocks, pairs, np.bincount(key, minlength=n)[key]
+
+
+@lru_cache
+def item_limit(m: int) -> int:
+    """The most distinct items a person may have for their m-subsets to stay within the bound."""
+    return max(n for n in range(m, 10_000) if comb(n, m) <= MAX_SUBSETS_PER_PERSON) if m > 1 else 10**9
+
+
+def cap_heavy_histories(h: Histories, m: int, fixed: np.ndarray | None = None) -> np.ndarray:
+    """Pairs to suppress so no person has more items than MAX_SUBSETS_PER_PERSON allows for m
+    (their rarest removable items go first)."""
+    limit = item_limit(m)
+    heavy = np.flatnonzero(h.count > limit)
+    if not len(heavy):
+        return np.zeros(0, dtype=np.int64)
+    support = h.support1()
+    drop = []
+    for b in heavy:  # few people
+        idx = np.arange(h.start[b], h.start[b] + h.count[b])
+        if fixed is not None:
+            idx = idx[~fixed[h.item[idx]]]
+        order = np.lexsort((h.item[idx], support[h.item[idx]]))
+        drop.append(idx[order[: max(0, len(idx) - limit)]])
+    return np.concatenate(drop)
+
+
+def _csr(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverted index of `values` (ints in 0..n-1): for each value v, the positions holding it
+    are order[indptr[v]:indptr[v + 1]]. A counting sort (scipy's COO to CSR), linear time."""
+    matrix = sparse.csr_array(
+        (np.ones(len(values), dtype=np.int8), (values, np.arange(len(values)))), shape=(n, len(values))
+    )
+    return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64)
+
+
+def _gather(indptr: np.ndarray, order: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Every position listed under any of `ids` in an inverted index."""
+    starts, lens = indptr[ids], indptr[ids + 1] - indptr[ids]
+    total = int(lens.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.r_[0, np.cumsum(lens)[:-1]], lens)
+    return order[offsets + np.arange(total)]
+
+
+class _Sets:
+    """One size's sets of every person's items: rows of pair indexes, their keys, live supports."""
+
+    def __init__(self, h: Histories, pairs: np.ndarray) -> None:
+        size = pairs.shape[1] if pairs.ndim == 2 else 0
+        self.pairs = pairs
+        self.key, n = combine([h.item[pairs[:, j]] for j in range(size)], [h.items] * size)
+        self.live = np.ones(len(pairs), dtype=bool)
+        self.support = np.bincount(self.key, minlength=n)
+        self.pending = np.ones(n, dtype=bool)  # keys whose support may have fallen below k
+        self._pairs_n = len(h.item)
+        self._by_pair = self._by_key = None
+
+    @property
+    def by_pair(self):
+        """Inverted index pair -> set rows (built when the repair first removes something)."""
+        if self._by_pair is None and len(self.pairs):
+            self._by_pair = _csr(self.pairs.ravel(), self._pairs_n)
+        return self._by_pair
+
+    @property
+    def by_key(self):
+        if self._by_key is None and len(self.pairs):
+            self._by_key = _csr(self.key, len(self.support))
+        return self._by_key
+
+    def remove(self, removed: np.ndarray) -> None:
+        """The pairs `removed` left their people: their sets die and supports drop."""
+        if self.by_pair is None or not len(removed):
+            return
+        rows = _gather(*self.by_pair, removed) // self.pairs.shape[1]
+        rows = rows[self.live[rows]]
+        if len(rows) > 1:  # a set that lost two items in one round dies once
+            rows = pd.unique(rows)
+        self.live[rows] = False
+        np.subtract.at(self.support, self.key[rows], 1)
+        self.pending[self.key[rows]] = True
+
+    def violating(self, k: int) -> np.ndarray:
+        """Live set rows whose set is held by fewer than k people (among the keys to recheck)."""
+        if self.by_key is None:
+            return np.zeros(0, dtype=np.int64)
+        keys = np.flatnonzero(self.pending & (self.support < k) & (self.support > 0))
+        self.pending[:] = False
+        rows = _gather(*self.by_key, keys)
+        return rows[self.live[rows]]
+
+
+class Repair:
+    """The greedy repair of one set of histories, incremental.
+
+    Each person's sets of 2..m items are enumerated and keyed once. Removing an item from a
+    person only lowers supports, so a round updates just the sets that lost an item, and only
+    their keys are checked again. Single items below k go first (every valid release removes
+    them); otherwise, at the smallest size with a violating set, each such set loses its rarest
+    item (fewest people; ties by item id): together a hitting set of the violating sets.
+
+    `fixed`: items that may not be removed (earlier nights of the epoch, already published);
+    sets made only of fixed items are not checked (they were when published).
+    """
+
+    def __init__(self, h: Histories, k: int, m: int, fixed: np.ndarray | None = None) -> None:
+        self.h, self.k, self.m = h, k, m
+        self.fixed = np.zeros(h.items, dtype=bool) if fixed is None else fixed
+        self.alive = np.ones(len(h.item), dtype=bool)
+        self.support = h.support1()
+        capped = cap_heavy_histories(h, m, self.fixed)
+        self.alive[capped] = False
+        np.subtract.at(self.support, h.item[capped], 1)
+        kept = Histories(h.pid[self.alive], h.item[self.alive], h.items)
+        back = np.flatnonzero(self.alive)
+        self.sets: list[_Sets] = []
+        for size in range(2, m + 1):
+            _, pairs, _ = subset_support(kept, size, counts=False)
+            pairs = back[pairs]
+            if len(pairs) and fixed is not None and self.fixed.any():
+                pairs = pairs[~self.fixed[h.item[pairs]].all(axis=1)]
+            self.sets.append(_Sets(h, pairs))
+
+    def _remove(self, removed: np.ndarray) -> None:
+        removed = removed[self.alive[removed]]
+        self.alive[removed] = False
+        np.subtract.at(self.support, self.h.item[removed], 1)
+        for sets in self.sets:
+            sets.remove(removed)
+
+    def run(self, weights: np.ndarray | None = None, budget: float | None = None) -> np.ndarray:
+        """Run to the fixpoint; return the indexes (into the histories) of the pairs removed.
+
+        With `weights` (rows per pair) and `budget`, stop once the removed pairs weigh more
+        than the budget: the outcome is then partial (the caller knows it is infeasible).
+        """
+        h, k = self.h, self.k
+        while True:
+            if budget is not None and weights[~self.alive].sum() > budget:
+                return np.flatnonzero(~self.alive)
+            single = np.flatnonzero(self.alive & (self.support[h.item] < k) & ~self.fixed[h.item])
+            if len(single):
+                self._remove(single)
+                continue
+            for sets in self.sets:
+                rows = sets.violating(k)
+                if not len(rows):
+                    continue
+                members = sets.pairs[rows]
+                item_support = np.where(
+                    self.fixed[h.item[members]], np.iinfo(np.int64).max // 4, self.support[h.item[members]]
+                )
+                pick = np.argmin(item_support * (h.items + 1) + h.item[members], axis=1)
+                self._remove(pd.unique(members[np.arange(len(members)), pick]))
+                break
+            else:
+                return np.flatnonzero(~self.alive)
+
+
+def pair_bound(repair: Repair, weights: np.ndarray) -> float:
+    """A lower bound of the rows any repair removes for pairs (m >= 2), single items aside.
+
+    Each person holding a pair of items that fewer than k people hold must lose one of the
+    two: at least the lighter one's rows. Counted once per person (the lightest such item).
+    Read from a fresh repair's tables (single items below k already out)."""
+    if repair.m < 2 or not len(repair.sets[0].pairs):
+        return 0.0
+    sets, h = repair.sets[0], repair.h
+    live = repair.alive[sets.pairs].all(axis=1)
+    support = np.bincount(sets.key[live], minlength=len(sets.support))
+    bad = np.flatnonzero(live)[support[sets.key[live]] < repair.k]
+    if not len(bad):
+        return 0.0
+    pairs = sets.pairs[bad]
+    lighter = np.minimum(weights[pairs[:, 0]], weights[pairs[:, 1]])
+    person = np.searchsorted(h.start, pairs[:, 0], side="right") - 1
+    per_person = np.full(len(h.count), np.inf)
+    np.minimum.at(per_person, person, lighter)
+    return float(per_person[np.isfinite(per_person)].sum())
+
+
+def violations(h: Histories, k: int, m: int) -> np.ndarray:
+    """Pairs (indexes into `h`) the repair removes to make (k, k^m) hold."""
+    return Repair(h, k, m).run()
+
+
+def risk(h: Histories, k: int, m: int, budget: int = 20_000_000) -> dict[str, float]:
+    """Share of people an attacker who knows their attributes and m of their plays singles out
+    (a match of 1) or narrows below k, at worst over which m plays they know.
+
+    A set that singles a person out still does when it grows, so checking sets of exactly
+    min(m, items) per person covers every size up to m. Sizes are checked in turn; at each,
+    only the items of people not yet singled out are enumerated (any set to test is made of
+    them), and supports are counted over everyone's histories restricted to those items, so
+    they stay exact. People with more items than the enumeration bound allows are checked on
+    their rarest items (`capped_people` says how many; the shares are then approximate). When
+    counting would exceed `budget` sets, the shares found so far are returned as lower bounds
+    (`exact` False): a person singled out with fewer plays stays singled out with more.
+    """
+    people = len(h.count)
+    if not people:
+        return {"people": 0, "unique": 0.0, "below_k": 0.0, "capped_people": 0, "exact": True}
+    exact = True
+    unique = np.zeros(people, dtype=bool)
+    below = np.zeros(people, dtype=bool)
+    keep = np.ones(len(h.item), dtype=bool)
+    capped = cap_heavy_histories(h, m)
+    keep[capped] = False
+    capped_people = len(np.unique(h.pid[capped]))
+    person_of_pair = np.repeat(np.arange(people), h.count)
+    for size in range(1, m + 1):
+        target = np.minimum(h.count - np.bincount(person_of_pair[~keep], minlength=people), m) == size
+        todo = target & ~unique
+        if not todo.any():
+            continue
+        useful = np.zeros(h.items, dtype=bool)
+        useful[h.item[keep & todo[person_of_pair]]] = True
+        mask = keep & useful[h.item]
+        sub = Histories(h.pid[mask], h.item[mask], h.items)
+        if float(special.comb(sub.count, size).sum()) > budget:
+            exact = False  # too many sets to count: what is found so far is a lower bound
+            break
+        blocks, _, sup = subset_support(sub, size)
+        who = np.searchsorted(h.people, sub.people[blocks])
+        sel = todo[who]
+        np.logical_or.at(unique, who[sel], sup[sel] == 1)
+        np.logical_or.at(below, who[sel], sup[sel] < k)
+    return {
+        "people": people,
+        "unique": round(float(unique.sum()) / people, 6),
+        "below_k": round(float((below | unique).sum()) / people, 6),
+        "capped_people": capped_people,
+        "exact": exact,
+    }
