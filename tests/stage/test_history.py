@@ -25,7 +25,7 @@ from transforms.errors import PrivacyError
 from transforms.exports.rows import extract
 from transforms.exports.rows import protect as rows_protect
 from transforms.ops.keys import Key, KeyRing
-from transforms.pipeline import run_all
+from transforms.pipeline import run_all, run_stage
 from transforms.runtime import StageRun
 
 KEY = KeyRing("h1", {"h1": Key("h1", b"h" * 32)})
@@ -279,3 +279,24 @@ def test_linking_nights_is_measured_and_reported(week_raw, tmp_path):
     columns = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{state}')").fetchall()
     assert {c[0] for c in columns} >= {"pseudonym", "link_token", "day", "title_id"}
     assert not {"account_id", "profile_id", "email"} & {c[0] for c in columns}
+
+
+@pytest.mark.slow
+def test_two_nights_of_an_epoch_protected_at_once_cannot_both_publish(week_raw, tmp_path):
+    """Tuesday's run protects its plays while Wednesday's (run by hand, in parallel) publishes
+    without knowing Tuesday: publishing both would leave their union unchecked."""
+    path = policy_file(tmp_path, epoch="week")
+    policy = load_policy(path)
+    run_all(ctx(path, week_raw, tmp_path, NIGHTS[0]), KEY)
+    tuesday = ctx(path, week_raw, tmp_path, NIGHTS[1], run="slow")
+    for name in ("pull", "pseudonymize", "generalize", "anonymize", "validate"):
+        run_stage(name, tuesday, KEY)
+    run_all(ctx(path, week_raw, tmp_path, NIGHTS[2]), KEY)
+    with pytest.raises(PrivacyError, match=r"2026-11-25 \(epoch 2026-W48\) was published while this run protected"):
+        run_stage("publish", tuesday, KEY)
+    assert not partition(tmp_path, NIGHTS[1]).exists()
+    run_all(ctx(path, week_raw, tmp_path, NIGHTS[1], run="again"), KEY)  # the rerun the error asks for
+    rows = []
+    for day in NIGHTS:
+        rows += [{**r, "night": day.isoformat()} for r in rows_of(partition(tmp_path, day).glob("*.parquet"))]
+    assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, 2, night="night") == []

@@ -9,6 +9,8 @@ its sections of the privacy report.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,12 +49,11 @@ class ExportKind(ABC):
     def accounting(self, stats: dict) -> dict[str, int]:
         """input_rows, suppressed_rows, rejected_rows: what the published rows must reconcile with."""
 
-    def before_publish(self, s: StageRun, files: list[Path]) -> Path | None:
-        """Prepare the kind's private state for tonight (e.g. published histories), before the swap."""
-        return None
-
-    def commit(self, s: StageRun, staged_state: Path | None) -> None:  # noqa: B027 (a hook; most kinds keep no state)
-        """Make the prepared state current (just before the partition swap)."""
+    @contextmanager
+    def publishing(self, s: StageRun, files: list[Path]) -> Iterator[None]:
+        """Around the partition swap: make the kind's private state for tonight current (e.g.
+        published histories) and hold what keeps it consistent. Most kinds keep no state."""
+        yield
 
     def purge(self, s: StageRun) -> int:
         """Remove the kind's private state past retention; return how many items went."""

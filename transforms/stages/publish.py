@@ -48,10 +48,9 @@ def run(s: StageRun) -> dict:
     crash_point("publish.after_manifest")
     # The kind's private state (published histories) goes live first; it only counts once the
     # partition it describes is published (its digest must match the manifest's).
-    state = kind.before_publish(s, sorted(staging.glob("*.parquet")))
-    kind.commit(s, state)
-    crash_point("publish.after_state")
-    target = swap_into_place(staging, layout.partition(policy.export, ctx.day))
+    with kind.publishing(s, sorted(staging.glob("*.parquet"))):
+        crash_point("publish.after_state")
+        target = swap_into_place(staging, layout.partition(policy.export, ctx.day))
     # Staging left by earlier crashed runs of this day (the day lock is held: none is running).
     for leftover in staging.parent.glob("*"):
         shutil.rmtree(leftover, ignore_errors=True)

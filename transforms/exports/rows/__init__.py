@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +35,21 @@ class RowsExport(ExportKind):
             "rejected_rows": stats["pull"]["rejected_rows"],
         }
 
-    def before_publish(self, s, files: list[Path]) -> Path | None:
-        """Write tonight's history state (private), ready to go live with the partition."""
-        if not s.policy.privacy.history:
-            return None
-        nights = history.history_set(s.ctx.layout, s.policy, s.ctx.day_date)
-        return history.write_state(
-            s.backend, s.ctx.layout, s.policy, s.ctx.day_date, files, s.work.persons, nights, s.ctx.run_slug
-        )
-
-    def commit(self, s, staged_state: Path | None) -> None:
-        if staged_state is not None:
-            history.commit_state(s.ctx.layout, s.policy.export, s.ctx.day, staged_state)
+    @contextmanager
+    def publishing(self, s, files: list[Path]) -> Iterator[None]:
+        """Tonight's history state (private) goes live just before the partition, under the
+        epoch's lock, after checking that the nights it was protected against are unchanged."""
+        policy, layout = s.policy, s.ctx.layout
+        if not policy.privacy.history:
+            yield
+            return
+        with history.epoch_lock(layout, policy, s.ctx.day_date):
+            nights = history.confirm_set(layout, policy, s.ctx.day_date, s.stats["anonymize"]["history"])
+            staged = history.write_state(
+                s.backend, layout, policy, s.ctx.day_date, files, s.work.persons, nights, s.ctx.run_slug
+            )
+            history.commit_state(layout, policy.export, s.ctx.day, staged)
+            yield
 
     def purge(self, s) -> int:
         return len(history.purge_states(s.ctx.layout, s.policy, s.ctx.day_date))

@@ -18,6 +18,9 @@ Crash safety: a night's state is written before its partition is swapped into pl
 counts only while its `extract_sha256` equals the published manifest's: a crash in between
 leaves a state that is ignored, and the next run of the night replaces it.
 
+Concurrency: nights of one epoch publish one at a time (an epoch lock), and a night's publish
+checks that the epoch's published nights are still the ones anonymize protected it against.
+
 Reruns and backfills: a night first run against the epoch's nights published so far records
 that set; a rerun uses the same set (refusing if one of them changed), so the same inputs give
 the same bytes. A rerun that would change what a night published is refused when another
@@ -29,6 +32,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -43,6 +48,7 @@ from transforms.context import DAY_PREFIX, Layout, Views
 from transforms.errors import PrivacyError
 from transforms.ops.exchange import swap_into_place
 from transforms.ops.keys import epoch_label
+from transforms.ops.locks import day_lock
 from transforms.reporting.manifest import read_manifest, sha256_file
 
 log = logging.getLogger(__name__)
@@ -116,6 +122,46 @@ def history_set(layout: Layout, policy: Policy, day: date) -> list[Night]:
             )
         nights.append(night)
     return nights
+
+
+def confirm_set(layout: Layout, policy: Policy, day: date, protected: dict) -> list[Night]:
+    """The nights anonymize protected tonight against (`protected_against` in its summary),
+    read again at publish under the epoch lock. Refuses if one of them changed since, or if
+    another night of the epoch was published meanwhile without being protected against
+    tonight: publishing both would leave their union unchecked."""
+    if policy.pseudonym.epoch == "day":
+        return []
+    export, tonight = policy.export, day.isoformat()
+    epoch = epoch_label(policy.pseudonym.epoch, day)
+    refs = protected.get("protected_against", [])
+    nights = []
+    for ref in refs:
+        night = read_night(layout, export, ref["day"])
+        if night is None or night.items_sha256 != ref["items_sha256"]:
+            raise PrivacyError(
+                f"{ref['day']}, which {tonight} was protected against, changed while this run was running; "
+                f"rerun {tonight} (see docs/OPERATIONS.md, 'Epochs')"
+            )
+        nights.append(night)
+    known = {ref["day"] for ref in refs}
+    for night in epoch_nights(layout, export, epoch, tonight):
+        if night.day not in known and not any(ref["day"] == tonight for ref in night.history):
+            raise PrivacyError(
+                f"{night.day} (epoch {epoch}) was published while this run protected {tonight} without it; "
+                f"rerun {tonight}: it will then be protected against {night.day} (see docs/OPERATIONS.md, 'Epochs')"
+            )
+    return nights
+
+
+@contextmanager
+def epoch_lock(layout: Layout, policy: Policy, day: date) -> Iterator[None]:
+    """One publish at a time per export and pseudonym epoch (epochs longer than a day)."""
+    if policy.pseudonym.epoch == "day":
+        yield
+        return
+    label = epoch_label(policy.pseudonym.epoch, day)
+    with day_lock(layout.lock_file(policy.export, f"epoch-{label}"), policy.export, f"epoch {label}"):
+        yield
 
 
 def past_items(b: Backend, policy: Policy, nights: list[Night]) -> pd.DataFrame | None:

@@ -202,6 +202,8 @@ def run(s: StageRun) -> dict:
         b.register_parquet(Views.PERSONS, s.work.persons)
         result.history["epoch"] = policy.pseudonym.epoch
         result.history["epoch_nights"] = [n.day for n in nights]
+        # What publish checks again, under the epoch lock, before tonight's state goes live.
+        result.history["protected_against"] = [{"day": n.day, "items_sha256": n.items_sha256} for n in nights]
         result.history["linkage"] = history.linkage(b, policy, s.ctx.layout, s.ctx.day_date)
     result.engine_seconds = engine.seconds
     log.info(
