@@ -5,6 +5,7 @@ snapshot) and writing it back as Parquet: no checks, no privacy. Each measuremen
 own process so peak memory (max RSS) is per measurement.
 
     python benchmarks/bench.py --events 1000000 10000000 [--data-dir var/bench] [--json out.json]
+        [--stages] [--history-cost]
 
 Not part of the test suite. Record the printed table in docs/BENCHMARKS.md with the machine.
 """
@@ -90,7 +91,48 @@ def per_stage(events: int, data_dir: Path, key: Path) -> dict:
     return out
 
 
-def bench(events: int, data_dir: Path, stages: bool = False) -> dict:
+def without_history(data_dir: Path) -> Path:
+    """The shipped policy with history protection off (row k only), beside its reference data."""
+    import yaml
+
+    data = yaml.safe_load(POLICY.read_text())
+    data["privacy"].pop("history", None)
+    folder = data_dir / "policy-rows-only"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "reference").exists():
+        (folder / "reference").symlink_to(POLICY.parent / "reference")
+    path = folder / POLICY.name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _run(policy: Path, raw: Path, out: Path, key: Path, work: Path, run_id: str) -> tuple[float, int, dict]:
+    seconds, peak, stdout = _child(
+        [
+            sys.executable,
+            "-m",
+            "transforms",
+            "run",
+            "--policy",
+            str(policy),
+            "--day",
+            str(DAY),
+            "--raw-root",
+            str(raw),
+            "--out-root",
+            str(out),
+            "--key-file",
+            str(key),
+            "--work-root",
+            str(work),
+            "--run-id",
+            run_id,
+        ]
+    )
+    return seconds, peak, json.loads(stdout)
+
+
+def bench(events: int, data_dir: Path, stages: bool = False, history_cost: bool = False) -> dict:
     raw = data_dir / f"raw-{events}"
     if not (raw / "viewing_events" / f"dt={DAY}").exists():
         print(f"bench: generating {events:,} events in {raw}", file=sys.stderr)
@@ -120,32 +162,21 @@ def bench(events: int, data_dir: Path, stages: bool = False) -> dict:
     key = data_dir / "bench.key"
     if not key.exists():
         key.write_text("base64:" + __import__("base64").b64encode(os.urandom(32)).decode())
-    out = data_dir / f"out-{events}"
-    run_s, run_mb, stdout = _child(
-        [
-            sys.executable,
-            "-m",
-            "transforms",
-            "run",
-            "--policy",
-            str(POLICY),
-            "--day",
-            str(DAY),
-            "--raw-root",
-            str(raw),
-            "--out-root",
-            str(out),
-            "--key-file",
-            str(key),
-            "--work-root",
-            str(data_dir / "work"),
-            "--run-id",
-            f"bench-{events}",
-        ]
-    )
-    summary = json.loads(stdout)
+    run_s, run_mb, summary = _run(POLICY, raw, data_dir / f"out-{events}", key, data_dir / "work", f"bench-{events}")
     manifest = json.loads(Path(summary["manifest"]).read_text())
     extra = {"per_stage_process": per_stage(events, data_dir, key)} if stages else {}
+    if history_cost:
+        # The same night with history protection off: what protecting people adds to the run.
+        rows_s, rows_mb, rows = _run(
+            without_history(data_dir), raw, data_dir / f"out-rows-{events}", key, data_dir / "work", f"rows-{events}"
+        )
+        extra["without_history"] = {
+            "run_seconds": round(rows_s, 2),
+            "peak_mb": rows_mb,
+            "stage_seconds": rows["stage_seconds"],
+            "added_seconds": round(run_s - rows_s, 2),
+            "added_share_of_run": round((run_s - rows_s) / run_s, 3),
+        }
     return {
         **extra,
         "events": events,
@@ -171,12 +202,15 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--stages", action="store_true", help="also run each stage in its own process (peak MB per stage)")
+    p.add_argument(
+        "--history-cost", action="store_true", help="also run with history protection off: what it adds to the run"
+    )
     args = p.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     results = []
     for n in args.events:
-        r = bench(n, args.data_dir, args.stages)
+        r = bench(n, args.data_dir, args.stages, args.history_cost)
         results.append(r)
         print(json.dumps(r), file=sys.stderr)
     print(f"machine: {machine}\n")
@@ -201,6 +235,17 @@ def main() -> None:
         for r in results:
             s = r["per_stage_process"]
             print(f"| {r['events']:,} | " + " | ".join(f"{s[x]['seconds']} / {s[x]['peak_mb']}" for x in stages) + " |")
+    if args.history_cost:
+        print("\nWhat history protection adds (the same night with `privacy.history` removed from the policy)\n")
+        print("| events | run s | without history s | added s | share of the run | anonymize s (with / without) |")
+        print("|---|---|---|---|---|---|")
+        for r in results:
+            w = r["without_history"]
+            print(
+                f"| {r['events']:,} | {r['run_seconds']} | {w['run_seconds']} | {w['added_seconds']} | "
+                f"{w['added_share_of_run']:.0%} | {r['stage_seconds']['anonymize']:.2f} / "
+                f"{w['stage_seconds']['anonymize']:.2f} |"
+            )
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
 

@@ -25,7 +25,7 @@ EXPECTED = {
     # policy: (sha256 of part-00000.parquet, sha256 of the manifest without run id and times)
     POLICY_PATH: (
         "7bdf5b6a53ad2c1572349bfc11190a19ad196cfb5db704dec3fe70031be78924",
-        "5a368a44b1e4eb3d2c5c35955b316295ac450d04e15541af457ef58713008860",
+        "2acfb7f6e59ba0343b01feb0251c157c938f9a5f2d2dea9d14e2d8c9d80c4f33",
     ),
     ROWS_POLICY_PATH: (
         "0cf97bb55b592114e28dffffbf1af20b007628a933eab374fae96de4b0b79a4e",

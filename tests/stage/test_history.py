@@ -247,6 +247,18 @@ def test_a_rerun_gives_the_same_bytes_and_a_change_others_depend_on_is_refused(w
     # Nothing was published in its place.
     state = json.loads((partition(tmp_path, NIGHTS[0]) / "_manifest.json").read_text())
     assert state["run_id"] == "r"
+    # The intended change, as docs/OPERATIONS.md ("Epochs") says: drop the dependent nights'
+    # partitions and states, then rerun the epoch in day order from the changed night.
+    for day in NIGHTS[1:]:
+        shutil.rmtree(partition(tmp_path, day))
+        shutil.rmtree(tmp_path / "work" / "viewing_sessions" / "_history" / f"day={day}")
+    for day in NIGHTS:
+        run_all(ctx(path, changed, tmp_path, day, run="redo"), KEY)
+    rows = []
+    for day in NIGHTS:
+        rows += [{**r, "night": day.isoformat()} for r in rows_of(partition(tmp_path, day).glob("*.parquet"))]
+    policy = load_policy(path)
+    assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, 2, night="night") == []
 
 
 @pytest.mark.slow

@@ -172,3 +172,9 @@ def test_history_names_must_be_quasi_identifiers(tmp_path):
 def test_a_companion_the_hierarchy_does_not_offer_is_refused(tmp_path):
     with pytest.raises(PolicyError, match=r"publish: \['genre'\] are not offered by its hierarchy"):
         load_policy(_write(tmp_path, lambda d: qi(d, "title_id")["publish"].append("genre")))
+
+
+@pytest.mark.parametrize("name", ["pid", "_record"])
+def test_the_engine_s_own_column_names_are_refused_as_pseudonym_column(tmp_path, name):
+    with pytest.raises(PolicyError, match="reserved for the engine"):
+        load_policy(_write(tmp_path, lambda d: d["pseudonym"].__setitem__("column", name)))

@@ -121,6 +121,10 @@ class Privacy(_Strict):
     history: History | None = None
 
 
+#: Column names the engine uses for its own indexes (the person index, the record number).
+RESERVED_COLUMNS = frozenset({"pid", "_record"})
+
+
 class Pseudonym(_Strict):
     column: str
     person: list[str] = Field(min_length=1)
@@ -129,6 +133,13 @@ class Pseudonym(_Strict):
     #: (both need privacy.history, which then protects the whole epoch), year or none (stable
     #: while the key is; only without privacy.history, and only if linking nights is acceptable).
     epoch: Literal["none", "year", "month", "week", "day"] = "day"
+
+    @field_validator("column")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_COLUMNS:
+            raise ValueError(f"{value!r} is reserved for the engine's own indexes; name the pseudonym column otherwise")
+        return value
 
 
 class Policy(_Strict):

@@ -26,10 +26,11 @@ import pyarrow as pa
 
 from transforms.backends import Backend, sql
 from transforms.privacy import frequency, lattice, metrics
-from transforms.privacy.frequency import FreqTable, combine, distinct_per_group
+from transforms.privacy.frequency import FreqTable, combine
 from transforms.privacy.hierarchies import Hierarchy
 from transforms.privacy.models import KAnonymity, LDiversity, Model
 from transforms.privacy.models import history as hist
+from transforms.privacy.split import RowClasses, Split
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ class Engine:
             t0 = time.perf_counter()
             p = self.p
             self.ft, _ = frequency.build(self.b, p.source, p.person, p.attributes, p.sensitive if p.l else None)
+            self.split = Split(self.ft)
             if self.history:
                 self._title_info = self._read_title_info()
             self.seconds["frequency_table"] = round(time.perf_counter() - t0, 3)
@@ -231,18 +233,9 @@ class Engine:
             cache[(kind, key)] = make()
         return cache[(kind, key)]
 
-    def _row_classes(self, ft: FreqTable, node: lattice.Node) -> tuple[np.ndarray, int]:
-        attrs = self.p.row_attributes
-        return self._cached(
-            "classes",
-            tuple(node[a] for a in attrs),
-            lambda: combine([ft.at(a, node[a]) for a in attrs], [ft.card[a][node[a]] for a in attrs]),
-        )
-
-    def _items(self, ft: FreqTable, node: lattice.Node) -> tuple[np.ndarray, int]:
-        hm = self.history
-        key = tuple(node[a] for a in (*hm.person, *hm.play))
-        return self._cached("items", key, lambda: hist.item_ids(ft, node, hm, self.cut(node[hm.title])))
+    def _row_classes(self, node: lattice.Node) -> RowClasses:
+        self.load()
+        return self.split.row_classes(tuple((a, node[a]) for a in self.p.row_attributes))
 
     def _repair(self, node: lattice.Node) -> hist.Repair:
         """The history repair of the node's pairs left after the forced rows (built once per node)."""
@@ -280,9 +273,34 @@ class Engine:
         return hist.Histories(pid[order], item[order], total), source[order], fixed
 
     def _pairs(self, ft: FreqTable, node: lattice.Node) -> hist.Pairs:
-        hm = self.history
-        key = tuple(node[a] for a in (*hm.person, *hm.play))
-        return self._cached("pairs", key, lambda: hist.Pairs.of(ft.pid, *self._items(ft, node)))
+        """The node's distinct (person, item) pairs, sorted by person then item.
+
+        An item is (person class, play item). The pairs are the distinct (person, play item)
+        pairs, which do not depend on the person-level levels: computed once per play-level
+        combination (split.py), then labelled with each person's class at the node."""
+        hm, split = self.history, self.split
+        person, play = split.divide(tuple((a, node[a]) for a in (*hm.person, *hm.play) if a != hm.title))
+        base = node[hm.title]
+
+        def play_pairs() -> hist.Pairs:
+            cut = self.cut(base)
+            columns = [cut.label[ft.codes[hm.title]], *(ft.at(a, lvl) for a, lvl in play)]
+            cards = [cut.labels, *(ft.card[a][lvl] for a, lvl in play)]
+            return hist.Pairs.of(ft.pid, *combine(columns, cards))
+
+        def make() -> hist.Pairs:
+            qp = split.cached(("play_pairs", play, base), play_pairs)
+            pc, n_pc = split.person_classes(person)
+            key = pc[qp.pid] * qp.items + qp.item
+            span = n_pc * qp.items
+            if span <= max(4 * len(key), 1 << 20):
+                item, items = key, span
+            else:  # dense ids in key order, so each person's items stay sorted
+                uniques, item = np.unique(key, return_inverse=True)
+                items = len(uniques)
+            return hist.Pairs(qp.row_pair, qp.pid, item.astype(np.int64), int(items))
+
+        return self._cached("pairs", tuple(node[a] for a in (*hm.person, *hm.play)), make)
 
     def protect(self, node: lattice.Node, limit_rows: int | None = None) -> Outcome:
         """Apply every model at `node` until none is violated (each step only removes rows).
@@ -294,7 +312,8 @@ class Engine:
         """
         ft = self.load()
         hm = self.history
-        cls, n_cls = self._row_classes(ft, node)
+        rc = self._row_classes(node)
+        cls = rc.of_row
         first = self._first_pass(node)[cls]
         cut = self.cut(node[hm.title]) if hm else None
         if hm is None:
@@ -306,19 +325,20 @@ class Engine:
         pairs = self._pairs(ft, node)
         pair_rows = np.bincount(pairs.row_pair, weights=ft.rows, minlength=len(pairs.pid))
         # Built for `alive` as it is now; it changes as it runs, so this call takes it.
-        repair, ids = self._repair(node), None
+        repair = self._repair(node)
         self.__dict__.get("_node_cache", {}).pop(("repair", tuple(node)), None)
+        ids = repair.ids  # per history entry: its pair tonight (-1: an earlier night's item)
+        entry_of = np.full(len(pairs.pid), -1, dtype=np.int64)
+        entry_of[ids[ids >= 0]] = np.flatnonzero(ids >= 0)
+        weights = np.where(ids >= 0, pair_rows[np.maximum(ids, 0)], 0.0)
+        pair_alive = np.zeros(len(pairs.pid), dtype=bool)
+        pair_alive[ids[ids >= 0]] = True
         while True:
-            if repair is None:
-                pair_alive = np.bincount(pairs.row_pair[alive], minlength=len(pairs.pid)) > 0
-                repair = self._new_repair(pairs, pair_alive)
-            ids = repair.ids
-            pair_alive = np.zeros(len(pairs.pid), dtype=bool)
-            pair_alive[ids[ids >= 0]] = True
-            budget = None if limit_rows is None else limit_rows - float(ft.rows[~alive].sum())
-            weights = np.where(ids >= 0, pair_rows[np.maximum(ids, 0)], 0.0)
+            # Rows gone other than through the repair's own removals, which it counts itself.
+            budget = None
+            if limit_rows is not None:
+                budget = limit_rows - float(ft.rows[~alive].sum()) + float(weights[~repair.alive].sum())
             removed = ids[repair.run(weights, budget)]  # the history repair, on pairs
-            repair = None
             pair_alive[removed[removed >= 0]] = False
             drop = alive & ~pair_alive[pairs.row_pair]
             drop |= (alive & ~drop) & self._single_title_rows(ft, cut, alive & ~drop)
@@ -326,11 +346,16 @@ class Engine:
             alive &= ~drop
             if limit_rows is not None and ft.rows[~alive].sum() > limit_rows:
                 break  # infeasible: no need to finish
-            drop = alive & self._small_classes(ft, cls, n_cls, alive)[cls]
+            drop = alive & self._small_classes(ft, rc, alive)[cls]
             by_rows |= drop
             alive &= ~drop
             if not drop.any():
                 break  # the row classes hold, so the history repair done above still holds
+            # Pairs whose every row is now gone leave the repair, which then goes on.
+            still = np.bincount(pairs.row_pair[alive], minlength=len(pairs.pid)) > 0
+            gone = np.flatnonzero(pair_alive & ~still)
+            pair_alive &= still
+            repair.drop(entry_of[gone])
         return Outcome(node, alive, by_rows, by_history, cut)
 
     def _first_pass(self, node: lattice.Node) -> np.ndarray:
@@ -340,33 +365,24 @@ class Engine:
         cache = self.__dict__.setdefault("_first", {})
         if key not in cache:
             ft = self.load()
-            cls, n_cls = self._row_classes(ft, node)
+            rc = self._row_classes(node)
             if len(cache) > 64:
                 cache.clear()
-            cache[key] = self._small_classes(ft, cls, n_cls, np.ones(len(ft), dtype=bool))
+            cache[key] = self._small_classes(ft, rc, None)
         return cache[key]
 
-    def _small_classes(self, ft: FreqTable, cls: np.ndarray, n_cls: int, alive: np.ndarray) -> np.ndarray:
+    def _small_classes(self, ft: FreqTable, rc: RowClasses, alive: np.ndarray | None) -> np.ndarray:
         """Per row class: does it violate a row model (k people, l sensitive values) among alive rows?"""
         p = self.p
-        small = self._members(cls, n_cls, ft.pid, ft.people, alive) < p.k
+        small = rc.people(alive) < p.k
         if p.l:
-            small |= self._members(cls, n_cls, ft.sens, int(ft.sens.max()) + 1, alive) < p.l
+            if rc.sensitive is None:  # (class, sensitive value) pairs, indexed once per node
+                rc.sensitive = _pair_index(rc.of_row, ft.sens, int(ft.sens.max()) + 1)
+            pairs, pair_cls = rc.sensitive
+            live = slice(None) if alive is None else alive
+            present = np.bincount(pairs[live], minlength=len(pair_cls)) > 0
+            small |= np.bincount(pair_cls[present], minlength=rc.n) < p.l
         return small
-
-    def _members(self, cls: np.ndarray, n_cls: int, member: np.ndarray, members: int, alive: np.ndarray) -> np.ndarray:
-        """Distinct members (people, sensitive values) per class among alive rows. The (class,
-        member) pairs of the node are indexed once; each call is then two bincounts."""
-        key = (id(cls), id(member))
-        cache = self.__dict__.setdefault("_member_pairs", {})
-        if key not in cache:
-            if len(cache) > 8:
-                cache.clear()
-            codes, uniques = pd.factorize(cls * max(1, members) + member)
-            cache[key] = (codes, uniques // max(1, members), cls)  # keep cls alive: its id is the key
-        codes, pair_cls, _ = cache[key]
-        present = np.bincount(codes[alive], minlength=len(pair_cls)) > 0
-        return np.bincount(pair_cls[present], minlength=n_cls)
 
     def forced(self, node: lattice.Node) -> np.ndarray:
         """Rows every valid release at `node` suppresses: rows of classes that violate a row
@@ -376,8 +392,7 @@ class Engine:
 
     def _forced(self, node: lattice.Node) -> np.ndarray:
         ft = self.load()
-        cls, _ = self._row_classes(ft, node)
-        dead = self._first_pass(node)[cls]
+        dead = self._first_pass(node)[self._row_classes(node).of_row]
         hm = self.history
         if hm:
             pairs = self._pairs(ft, node)
@@ -396,8 +411,7 @@ class Engine:
         """Rows of generalized labels that, after suppression, stand for a single title."""
         info, title = self._title_info, self.history.title
         codes = ft.codes[title]
-        present = np.zeros(len(cut.level), dtype=bool)
-        present[np.unique(codes[alive])] = True
+        present = np.bincount(codes[alive], minlength=len(cut.level)) > 0
         titles = np.bincount(cut.label[present], weights=info.titles[present], minlength=cut.labels)
         is_own = np.bincount(cut.label, weights=info.own(cut.level), minlength=cut.labels).astype(bool)
         bad = (titles == 1) & ~is_own
@@ -423,17 +437,17 @@ class Engine:
         limit_rows = int(p.suppression_limit * total) if p.unit == "rows" else None
         if self.history is not None:
             if p.unit == "rows":  # the row models alone may already exceed the limit
-                cls, _ = self._row_classes(ft, node)
-                first = self._first_pass(node)[cls]
+                first = self._first_pass(node)[self._row_classes(node).of_row]
                 if ft.rows[first].sum() > p.suppression_limit * total:
                     lower = self._judge(node, first, total)
                     lower.exact = False
                     return lower
             forced = self.forced(node)
             lower = self._judge(node, forced, total)
-            if lower.feasible and self.history.m >= 2 and p.unit == "rows":
+            no_better = best is not None and lower.loss >= best
+            if lower.feasible and not no_better and self.history.m >= 2 and p.unit == "rows":
                 lower = self._with_pair_bound(node, forced, lower, total)
-            if not lower.feasible or (best is not None and lower.loss >= best):
+            if not lower.feasible or no_better:
                 lower.exact = False
                 return lower
         out = self.protect(node, limit_rows)
@@ -480,7 +494,8 @@ class Engine:
             loss = metrics.objective_loss(self._kept_precision(view), suppressed, q, total)
         else:
             loss = metrics.objective_loss(self._kept_cost(view), suppressed, q, total)
-        cls, n_cls = self._row_classes(ft, node)
+        rc = self._row_classes(node)
+        cls, n_cls = rc.of_row, rc.n
         bound_above = None
         if p.metric == "discernibility":
             kept = np.bincount(cls[alive], weights=ft.rows[alive], minlength=n_cls)
@@ -507,17 +522,43 @@ class Engine:
     def _title_costs(self, out: Outcome) -> np.ndarray:
         """Each row's Loss cost of its title at the level the cut publishes it."""
         ft, t = self.load(), self.history.title
-        per_code = np.empty(len(out.cut.level))
-        for lv in np.unique(out.cut.level):
-            idx = out.cut.level == lv
+        return self._title_code_costs(out.cut)[ft.codes[t]]
+
+    def _title_code_costs(self, cut: hist.Cut) -> np.ndarray:
+        """Per lowest title code: the Loss cost of the label the cut publishes it as."""
+        ft, t = self.load(), self.history.title
+        per_code = np.empty(len(cut.level))
+        for lv in np.unique(cut.level):
+            idx = cut.level == lv
             per_code[idx] = ft.cost[t][int(lv)][idx]
-        return per_code[ft.codes[t]]
+        return per_code
 
     def _kept_cost(self, out: Outcome) -> float:
-        """Sum over kept rows of their weighted Loss costs."""
+        """Sum over kept rows of their weighted Loss costs: every row's cost at the node (known
+        per attribute and level) less the suppressed rows' (usually few)."""
         ft = self.load()
-        rows = ft.rows * out.alive
-        return float(sum(w * np.dot(rows, self._row_costs(out, i)) for i, w in enumerate(self.p.weights)))
+        dead = np.flatnonzero(~out.alive)
+        rows = ft.rows[dead]
+        total = 0.0
+        for i, w in enumerate(self.p.weights):
+            lvl = out.node[i]
+            if out.cut is not None and i == self.history.title:
+                every = self._cached("title_cost", (lvl,), lambda: float(np.dot(ft.rows, self._title_costs(out))))
+                gone = float(np.dot(rows, self._title_code_costs(out.cut)[ft.codes[i][dead]]))
+            else:
+                every = self._every_cost(i, lvl)
+                gone = float(np.dot(rows, ft.cost[i][lvl][ft.codes[i][dead]]))
+            total += w * (every - gone)
+        return total
+
+    def _every_cost(self, attribute: int, level: int) -> float:
+        """Sum over all rows of the Loss cost of `attribute` at `level`."""
+        costs = self.__dict__.setdefault("_every", {})
+        if (attribute, level) not in costs:
+            ft = self.load()
+            per_code = np.bincount(ft.codes[attribute], weights=ft.rows, minlength=len(ft.cost[attribute][level]))
+            costs[(attribute, level)] = float(np.dot(per_code, ft.cost[attribute][level]))
+        return costs[(attribute, level)]
 
     def _kept_precision(self, out: Outcome) -> float:
         ft = self.load()
@@ -575,8 +616,9 @@ class Engine:
         if suppressed != found.best.suppressed_rows:
             raise RuntimeError("internal check failed: applied suppression differs from the search's")
         total = ft.total_rows
-        cls, n_cls = self._row_classes(ft, out.node)
-        people = distinct_per_group(cls, ft.pid, n_cls, ft.people, alive)
+        rc = self._row_classes(out.node)
+        cls, n_cls = rc.of_row, rc.n
+        people = rc.people(alive)
         class_rows = np.bincount(cls[alive], weights=rows[alive], minlength=n_cls)
         kept = people > 0
         by_attribute = {}
@@ -591,7 +633,8 @@ class Engine:
         )
         precision = (self._kept_precision(out) + suppressed * q) / (q * max(1, total))
         finest = tuple(a.levels[0] for a in p.attributes)
-        fine_cls, n_fine = self._row_classes(ft, finest)
+        fine = self._row_classes(finest)
+        fine_cls, n_fine = fine.of_row, fine.n
         measures = Measures(
             input_rows=total,
             input_people=ft.people,
@@ -606,7 +649,7 @@ class Engine:
             precision=round(precision, 6),
             discernibility=metrics.discernibility(float((class_rows**2).sum()), suppressed, total),
             risk_before=metrics.prosecutor_risk(
-                distinct_per_group(fine_cls, ft.pid, n_fine, ft.people),
+                fine.people(),
                 np.bincount(fine_cls, weights=rows, minlength=n_fine),
             ),
             risk_after=metrics.prosecutor_risk(people, class_rows),
@@ -657,3 +700,9 @@ class Engine:
 def _identity_labels(ft: FreqTable, attribute: int, level: int) -> tuple[np.ndarray, int]:
     n = len(ft.up[attribute][level])
     return np.arange(n, dtype=np.int64), n
+
+
+def _pair_index(group: np.ndarray, member: np.ndarray, members: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, its distinct (group, member) pair; per pair, its group."""
+    codes, uniques = pd.factorize(group * max(1, members) + member)
+    return codes.astype(np.int64), uniques // max(1, members)

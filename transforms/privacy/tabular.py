@@ -86,6 +86,8 @@ def anonymize_csv(
         except InputError as exc:
             raise ExportError(f"cannot read {input_path}: {exc}") from None
         columns = [name for name, _ in b.columns("src")][1:]
+        if "_record" in columns:
+            raise ExportError(f"{input_path.name} has a column named _record, which the engine uses; rename it")
         missing = [c for c in [*qis, *([sensitive] if sensitive else [])] if c not in columns]
         if missing:
             raise ExportError(f"columns {missing} are not in {input_path.name}; it has {columns}")
@@ -96,14 +98,14 @@ def anonymize_csv(
         safe = {qi: f"q{i}" for i, qi in enumerate(qis)}
         for qi in qis:
             build_lookup(b, "src", Source(safe[qi], (qi,)), hierarchies[qi])
-        keep = [("e", "pid", "pid"), *([("e", sensitive, "sensitive_value")] if sensitive else [])]
+        keep = [("e", "_record", "_record"), *([("e", sensitive, "sensitive_value")] if sensitive else [])]
         b.materialize(
             "gen_rows",
             sql("attach_ids", source="src", keep=keep, person=None, qis=[Source(safe[qi], (qi,)) for qi in qis]),
         )
         problem = Problem(
             source="gen_rows",
-            person="pid",
+            person="_record",
             k=k,
             suppression_limit=suppression,
             metric=metric,

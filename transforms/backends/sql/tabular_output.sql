@@ -3,15 +3,15 @@
 SELECT
 {% for c in columns %}
 {% if c in attributes %}
-       CASE WHEN x.pid IS NOT NULL THEN '*' ELSE p_{{ attributes[c] | ident }}.label END AS {{ c | quoted }}{{ "," if not loop.last }}
+       CASE WHEN x._record IS NOT NULL THEN '*' ELSE p_{{ attributes[c] | ident }}.label END AS {{ c | quoted }}{{ "," if not loop.last }}
 {% else %}
        s.{{ c | quoted }}{{ "," if not loop.last }}
 {% endif %}
 {% endfor %}
 FROM src s
-JOIN gen_rows g USING (pid)
+JOIN gen_rows g USING (_record)
 {% for a in attributes.values() %}
 JOIN pub_{{ a | ident }} p_{{ a | ident }} ON p_{{ a | ident }}.id = g.{{ a | ident }}_id
 {% endfor %}
-LEFT JOIN (SELECT DISTINCT pid FROM suppressed) x USING (pid)
-ORDER BY s.pid;
+LEFT JOIN (SELECT DISTINCT _record FROM suppressed) x USING (_record)
+ORDER BY s._record;

@@ -4,4 +4,4 @@ FROM gen_rows g
 {% for a in attributes %}
 JOIN pub_{{ a | ident }} p_{{ a | ident }} ON p_{{ a | ident }}.id = g.{{ a | ident }}_id
 {% endfor %}
-WHERE g.pid NOT IN (SELECT pid FROM suppressed);
+WHERE g._record NOT IN (SELECT _record FROM suppressed);

@@ -358,13 +358,36 @@ class Repair:
             if len(pairs) and fixed is not None and self.fixed.any():
                 pairs = pairs[~self.fixed[h.item[pairs]].all(axis=1)]
             self.sets.append(_Sets(h, pairs))
+        self._pending = np.ones(h.items, dtype=bool)  # items whose support may have fallen below k
+        self._by_item = None
+        self._weights: np.ndarray | None = None
+        self._removed_weight = 0.0
 
     def _remove(self, removed: np.ndarray) -> None:
         removed = removed[self.alive[removed]]
         self.alive[removed] = False
-        np.subtract.at(self.support, self.h.item[removed], 1)
+        items = self.h.item[removed]
+        np.subtract.at(self.support, items, 1)
+        self._pending[items] = True
+        if self._weights is not None:
+            self._removed_weight += float(self._weights[removed].sum())
         for sets in self.sets:
             sets.remove(removed)
+
+    def _single(self) -> np.ndarray:
+        """Alive entries whose item alone is held by fewer than k people (items to recheck only)."""
+        bad = np.flatnonzero(self._pending & (self.support < self.k) & ~self.fixed)
+        self._pending[:] = False
+        if not len(bad):
+            return bad
+        if self._by_item is None:
+            self._by_item = _csr(self.h.item, self.h.items)
+        entries = _gather(*self._by_item, bad)
+        return entries[self.alive[entries]]
+
+    def drop(self, entries: np.ndarray) -> None:
+        """Entries (indexes into the histories) removed from outside, e.g. by a row model."""
+        self._remove(entries[entries >= 0])
 
     def run(self, weights: np.ndarray | None = None, budget: float | None = None) -> np.ndarray:
         """Run to the fixpoint; return the indexes (into the histories) of the pairs removed.
@@ -373,10 +396,13 @@ class Repair:
         than the budget: the outcome is then partial (the caller knows it is infeasible).
         """
         h, k = self.h, self.k
+        if weights is not None:
+            self._weights = weights
+            self._removed_weight = float(weights[~self.alive].sum())
         while True:
-            if budget is not None and weights[~self.alive].sum() > budget:
+            if budget is not None and self._removed_weight > budget:
                 return np.flatnonzero(~self.alive)
-            single = np.flatnonzero(self.alive & (self.support[h.item] < k) & ~self.fixed[h.item])
+            single = self._single()
             if len(single):
                 self._remove(single)
                 continue
@@ -404,17 +430,23 @@ def pair_bound(repair: Repair, weights: np.ndarray) -> float:
     if repair.m < 2 or not len(repair.sets[0].pairs):
         return 0.0
     sets, h = repair.sets[0], repair.h
-    live = repair.alive[sets.pairs].all(axis=1)
-    support = np.bincount(sets.key[live], minlength=len(sets.support))
-    bad = np.flatnonzero(live)[support[sets.key[live]] < repair.k]
+    if (~repair.alive).any():  # not fresh: count the live pairs again
+        live = repair.alive[sets.pairs].all(axis=1) & sets.live
+        support = np.bincount(sets.key[live], minlength=len(sets.support))
+    else:
+        live, support = sets.live, sets.support
+    bad = np.flatnonzero(live & (support[sets.key] < repair.k))
     if not len(bad):
         return 0.0
     pairs = sets.pairs[bad]
     lighter = np.minimum(weights[pairs[:, 0]], weights[pairs[:, 1]])
     person = np.searchsorted(h.start, pairs[:, 0], side="right") - 1
-    per_person = np.full(len(h.count), np.inf)
-    np.minimum.at(per_person, person, lighter)
-    return float(per_person[np.isfinite(per_person)].sum())
+    # The lightest per person: sort by (person, weight), take each person's first.
+    order = np.lexsort((lighter, person))
+    person, lighter = person[order], lighter[order]
+    first = np.r_[True, person[1:] != person[:-1]]
+    least = lighter[first]
+    return float(least[np.isfinite(least)].sum())
 
 
 def violations(h: Histories, k: int, m: int) -> np.ndarray:
@@ -426,47 +458,70 @@ def risk(h: Histories, k: int, m: int, budget: int = 20_000_000) -> dict[str, fl
     """Share of people an attacker who knows their attributes and m of their plays singles out
     (a match of 1) or narrows below k, at worst over which m plays they know.
 
-    A set that singles a person out still does when it grows, so checking sets of exactly
-    min(m, items) per person covers every size up to m. Sizes are checked in turn; at each,
-    only the items of people not yet singled out are enumerated (any set to test is made of
-    them), and supports are counted over everyone's histories restricted to those items, so
-    they stay exact. People with more items than the enumeration bound allows are checked on
-    their rarest items (`capped_people` says how many; the shares are then approximate). When
-    counting would exceed `budget` sets, the shares found so far are returned as lower bounds
-    (`exact` False): a person singled out with fewer plays stays singled out with more.
+    A set that singles a person out (or narrows them below k) still does when it grows: so a
+    person is checked on single items first (cheap; on unprotected data that finds most), then,
+    if not singled out, on sets of exactly min(m, their items), which covers every size up to
+    m. At each size only the items of the people still to check matter: supports are counted
+    over everyone's histories restricted to those items, which keeps them exact. A person with
+    more items than the enumeration bound allows is checked on their most common items (their
+    share is then a lower bound; `capped_people` says how many). When counting would exceed
+    `budget` sets, what was found so far is returned (a lower bound). `exact` says whether
+    neither happened.
     """
     people = len(h.count)
     if not people:
         return {"people": 0, "unique": 0.0, "below_k": 0.0, "capped_people": 0, "exact": True}
-    exact = True
     unique = np.zeros(people, dtype=bool)
     below = np.zeros(people, dtype=bool)
+    person_of_pair = np.repeat(np.arange(people), h.count)
+    # Single items: exact for everyone.
+    support = h.support1()[h.item]
+    np.logical_or.at(unique, person_of_pair, support == 1)
+    np.logical_or.at(below, person_of_pair, support < k)
     keep = np.ones(len(h.item), dtype=bool)
     capped = cap_heavy_histories(h, m)
     keep[capped] = False
-    capped_people = len(np.unique(h.pid[capped]))
-    person_of_pair = np.repeat(np.arange(people), h.count)
-    for size in range(1, m + 1):
-        target = np.minimum(h.count - np.bincount(person_of_pair[~keep], minlength=people), m) == size
-        todo = target & ~unique
+    heavy = np.zeros(people, dtype=bool)
+    heavy[person_of_pair[capped]] = True
+    kept = np.bincount(person_of_pair[keep], minlength=people)
+    exact = True
+    for size in range(2, m + 1):
+        todo = (np.minimum(kept, m) == size) & ~unique
         if not todo.any():
             continue
         useful = np.zeros(h.items, dtype=bool)
         useful[h.item[keep & todo[person_of_pair]]] = True
-        mask = keep & useful[h.item]
-        sub = Histories(h.pid[mask], h.item[mask], h.items)
-        if float(special.comb(sub.count, size).sum()) > budget:
+        # Counted over everyone's full histories (restricted to useful items), so supports are
+        # exact; a heavy person to check is asked about sets of their kept items only.
+        count = Histories(h.pid[useful[h.item]], h.item[useful[h.item]], h.items)
+        mine = useful[h.item] & keep & (todo & heavy)[person_of_pair]
+        asked = Histories(h.pid[mine], h.item[mine], h.items)
+        if float(special.comb(count.count, size).sum() + special.comb(asked.count, size).sum()) > budget:
             exact = False  # too many sets to count: what is found so far is a lower bound
             break
-        blocks, _, sup = subset_support(sub, size)
-        who = np.searchsorted(h.people, sub.people[blocks])
-        sel = todo[who]
-        np.logical_or.at(unique, who[sel], sup[sel] == 1)
-        np.logical_or.at(below, who[sel], sup[sel] < k)
+        c_blocks, c_pairs = _all_subsets(count, size)
+        a_blocks, a_pairs = _all_subsets(asked, size)
+        columns = [np.r_[count.item[c_pairs[:, j]], asked.item[a_pairs[:, j]]] for j in range(size)]
+        key, n = combine(columns, [h.items] * size)
+        support = np.bincount(key[: len(c_pairs)], minlength=n)[key]
+        who = np.r_[
+            np.searchsorted(h.people, count.people[c_blocks]), np.searchsorted(h.people, asked.people[a_blocks])
+        ]
+        sel = todo[who] & np.r_[~heavy[who[: len(c_pairs)]], np.ones(len(a_pairs), dtype=bool)]
+        np.logical_or.at(unique, who[sel], support[sel] == 1)
+        np.logical_or.at(below, who[sel], support[sel] < k)
+    n_capped = int((heavy & ~unique).sum())
     return {
         "people": people,
         "unique": round(float(unique.sum()) / people, 6),
         "below_k": round(float((below | unique).sum()) / people, 6),
-        "capped_people": capped_people,
-        "exact": exact,
+        "capped_people": n_capped,
+        "exact": exact and not n_capped,
     }
+
+
+def _all_subsets(h: Histories, size: int) -> tuple[np.ndarray, np.ndarray]:
+    parts = list(subsets(h, size))
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, size), dtype=np.int64)
+    return np.concatenate([b for b, _ in parts]), np.concatenate([p for _, p in parts])
