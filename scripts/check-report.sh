@@ -10,5 +10,5 @@ trap 'rm -rf "$PROFILE"' EXIT
 # No network flags: the report needs none, and this machine's network is closed anyway.
 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
-    --user-data-dir="$PROFILE" --window-size=1100,2600 --screenshot="$OUT" "file://$REPORT" >/dev/null 2>&1
+    --user-data-dir="$PROFILE" --window-size=1100,${REPORT_HEIGHT:-2600} --screenshot="$OUT" "file://$REPORT" >/dev/null 2>&1
 echo "$OUT"

@@ -59,5 +59,11 @@ print(f"rows:       {c['input_rows']:,} in = {c['published_rows']:,} published +
 print(f"privacy:    k={m['k']}, smallest class {c['min_class_people']} people, key id {m['pseudonym']['key_id']}, "
       f"recipient {m['pseudonym']['recipient']}")
 print(f"levels:     {', '.join(f'{k}={v}' for k, v in m['levels'].items())}")
-print(f"validation: {m['validation']['expectations']} expectations, success={m['validation']['success']}")
+h = m.get("history")
+if h:
+    r = h["risk"]
+    sizes = "/".join(n[1:] for n in r)
+    share = lambda side: "/".join(f"{v[side]['unique']:.1%}" for v in r.values())  # noqa: E731
+    print(f"people:     singled out by their attributes and {sizes} known plays: {share('before')} before "
+          f"protection, {share('after')} after (m={h['m']}, epoch={h['epoch']})")
 PYEOF

@@ -682,7 +682,8 @@ class Engine:
         self.seconds["history_risk"] = round(time.perf_counter() - t0, 3)
         levels = out.cut.level[ft.codes[hm.title]]
         names = title.hierarchy.level_names
-        plays_by_level = {names[int(lv)]: int(ft.rows[out.alive & (levels == lv)].sum()) for lv in np.unique(levels)}
+        published = np.unique(levels[out.alive])
+        plays_by_level = {names[int(lv)]: int(ft.rows[out.alive & (levels == lv)].sum()) for lv in published}
         codes_alive = np.unique(ft.codes[hm.title][out.alive])
         base = out.node[hm.title]
         return {
