@@ -66,7 +66,7 @@ class HistoryRisk(_Part):
     people: int
     unique: float  # share of people an attacker singles out
     below_k: float  # share narrowed to fewer than k
-    capped_people: int = 0  # people checked on their rarest items only (the shares are then approximate)
+    capped_people: int = 0  # people checked on their most common items only (their shares are lower bounds)
     exact: bool = True  # False: lower bounds (the enumeration would have been too large)
 
 

@@ -158,9 +158,27 @@ def cards(m: mf.Manifest) -> str:
                 f"{a.suppressed_rows_share:.1%}",
                 f"limit {m.suppression_limit:.0%} of {a.suppression_unit}",
             ),
-            card("highest risk", f"{a.risk_after['highest']:.3f}", f"was {a.risk_before['highest']:.3f}"),
+            card("highest risk, one row", f"{a.risk_after['highest']:.3f}", f"was {a.risk_before['highest']:.3f}"),
+            *_history_card(m),
         ]
     )
+
+
+def _history_card(m: mf.Manifest) -> list[str]:
+    """The share of people singled out by the most plays measured (more than m when possible)."""
+    h = m.history
+    if h is None or not h.risk:
+        return []
+    most = max(h.risk, key=lambda name: int(name[1:]))
+    r = h.risk[most]
+    plays = int(most[1:])
+    return [
+        card(
+            f"singled out, {plays} plays known",
+            f"{r['after'].unique:.1%}",
+            f"was {r['before'].unique:.1%}" + ("" if r["after"].exact else " (lower bound)"),
+        )
+    ]
 
 
 def body(m: mf.Manifest, policy: Policy) -> str:
