@@ -29,11 +29,13 @@ class SelfTestResult:
     hits: int
 
 
-def self_test(backend: Backend, person: list[str], pseudonym: str) -> SelfTestResult:
+def self_test(backend: Backend, person: list[str], pseudonym: str | None) -> SelfTestResult:
     """Compare `staged` (the raw day) with `extract` (the candidate); both must be registered."""
     staged = {name for name, _ in backend.columns(Views.STAGED)}
     columns = [c for c in IDENTIFIER_COLUMNS if c in staged]
-    text_columns = [name for name, dtype in backend.columns(Views.EXTRACT) if dtype == "VARCHAR"]
+    published = dict(backend.columns(Views.EXTRACT))
+    text_columns = [name for name, dtype in published.items() if dtype == "VARCHAR"]
+    pseudonym = pseudonym if pseudonym in published else None  # aggregates publish no pseudonym
     ipad, opad = hmac_pads(b"")
     row = backend.fetch(
         sql(

@@ -10,26 +10,30 @@ the file and every file it references) is checked by every stage of a run.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from transforms.config.contract import DIRECT_IDENTIFIERS, EVENT_COLUMNS, SUBSCRIBER_COLUMNS, TITLE_COLUMNS
 from transforms.errors import PolicyError
 from transforms.privacy.hierarchies import Hierarchy, HierarchySpec
 
-ColumnAction = Literal["pseudonymize", "drop", "reduce", "generalize", "keep"]
+#: `measure`: only summed into an aggregate's measures (aggregate policies), never published per row.
+ColumnAction = Literal["pseudonymize", "drop", "reduce", "generalize", "keep", "measure"]
 #: What a policy may do with a catalogue column: the join key, read by a hierarchy, or ignored.
 CatalogueAction = Literal["key", "generalize", "drop"]
-#: Export kinds (transforms/exports/): one row per play, for now.
-ExportKind = Literal["rows"]
+#: Export kinds (transforms/exports/): one row per play, or audience tables of cells.
+ExportKind = Literal["rows", "aggregate"]
 # Derivations a quasi-identifier may apply to its source column before generalizing.
 Derivation = Literal["none", "age_years", "hour_of_day"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+#: The column of an aggregate's table that names the margin a cell belongs to.
+GROUPING_COLUMN = "grouping"
 
 
 class _Strict(BaseModel):
@@ -67,7 +71,7 @@ class QuasiIdentifier(_Strict):
         lo = 0 if self.min_level is None else h.level_index(self.min_level, self.column)
         hi = h.height - 1 if self.max_level is None else h.level_index(self.max_level, self.column)
         if lo > hi:
-            raise PolicyError(f"quasi_identifiers.{self.column}: min_level is above max_level")
+            raise PolicyError(f"{self.column}: min_level is above max_level")
         return lo, hi
 
 
@@ -125,6 +129,51 @@ class Privacy(_Strict):
 RESERVED_COLUMNS = frozenset({"pid", "_record"})
 
 
+class Measure(_Strict):
+    """One measure of an aggregate's cells."""
+
+    name: str
+    #: distinct_people: distinct persons; count: plays; sum_hours: a seconds column summed, in hours.
+    kind: Literal["distinct_people", "count", "sum_hours"]
+    #: The raw column summed (sum_hours only); it must be classified `measure`.
+    column: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r} is not a valid column name (lower case, digits, _)")
+        return v
+
+    @model_validator(mode="after")
+    def _column(self) -> Measure:
+        if (self.kind == "sum_hours") != (self.column is not None):
+            raise ValueError(f"measure {self.name!r}: sum_hours needs `column` (and only sum_hours takes one)")
+        return self
+
+
+class Protection(_Strict):
+    """Small-cohort protection of an aggregate (primary and secondary cell suppression)."""
+
+    #: A cell is published only if at least this many distinct people contributed.
+    min_viewers: int = 10
+    #: A magnitude cell whose largest contributor holds more than this share of it is suppressed.
+    dominance: float = Field(default=0.5, gt=0.0, lt=1.0)
+    #: Contribution bounds, per person and finest cell, applied before anything is summed.
+    max_plays_per_person: int = Field(default=10, ge=1)
+    max_watch_hours_per_person: float = Field(default=6.0, gt=0.0)
+
+    @field_validator("min_viewers")
+    @classmethod
+    def _threshold(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError(
+                f"min_viewers must be at least 2, not {v}: a cell of one viewer describes one person "
+                "(10 is the default; statistical offices use 3 to 10 and more for sensitive tables)"
+            )
+        return v
+
+
 class Pseudonym(_Strict):
     column: str
     person: list[str] = Field(min_length=1)
@@ -154,12 +203,23 @@ class Policy(_Strict):
     work_retention_days: int = Field(default=7, ge=0)
     #: Quarantined raw rows (in the raw zone's access domain) are kept this long.
     quarantine_retention_days: int = Field(default=30, ge=1)
-    privacy: Privacy
+    #: rows: the privacy models (k, suppression limit, history, ...).
+    privacy: Privacy | None = None
     pseudonym: Pseudonym
     columns: dict[str, ColumnAction]
     #: Every column of the title catalogue (titles/dt=DAY/*.parquet), classified like raw columns.
     catalogue: dict[str, CatalogueAction]
-    quasi_identifiers: list[QuasiIdentifier] = Field(min_length=1)
+    #: rows: `quasi_identifiers`; aggregate: `dimensions` (same fields, each at a fixed level).
+    quasi_identifiers: list[QuasiIdentifier] = Field(
+        default_factory=list, validation_alias=AliasChoices("quasi_identifiers", "dimensions")
+    )
+    #: aggregate: small-cohort protection, measures and the margins published.
+    protection: Protection | None = None
+    measures: list[Measure] = Field(default_factory=list)
+    #: Each margin is a list of dimensions the cells are grouped by ([] is the grand total).
+    #: Default: every set of dimensions that includes the first, each other dimension alone,
+    #: and the grand total.
+    margins: list[list[str]] | None = None
 
     # Set by the loader, not by the YAML.
     source_path: str = ""
@@ -171,6 +231,32 @@ class Policy(_Strict):
         if not _NAME.match(v):
             raise ValueError(f"{v!r} must be lower case letters, digits and _ (it names folders)")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections(cls, data):
+        if not isinstance(data, dict):
+            return data
+        kind = data.get("kind", "rows")
+        if kind == "aggregate":
+            if "quasi_identifiers" in data:
+                raise ValueError("an aggregate policy lists `dimensions`, not quasi_identifiers")
+            for key in ("privacy",):
+                if key in data:
+                    raise ValueError(f"`{key}` belongs to row policies; an aggregate policy has `protection`")
+            data.setdefault("protection", {})
+        elif kind == "rows":
+            for key in ("dimensions", "protection", "measures", "margins"):
+                if key in data:
+                    raise ValueError(f"`{key}` belongs to aggregate policies (kind: aggregate)")
+            if "privacy" not in data:
+                raise ValueError("a row policy needs a `privacy` section (k, suppression_limit, ...)")
+        return data
+
+    @property
+    def section(self) -> str:
+        """The policy's name for its list of generalized attributes."""
+        return "dimensions" if self.kind == "aggregate" else "quasi_identifiers"
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -203,7 +289,7 @@ class Policy(_Strict):
             reduced = [s for s in qi.source if self.columns.get(s) == "reduce"]
             if reduced and (qi.hierarchy.type != "ip_prefix" or qi.min_level in (None, 0, "address")):
                 raise ValueError(
-                    f"quasi_identifiers.{qi.column}: {reduced} are classified reduce, so they need the "
+                    f"{self.section}.{qi.column}: {reduced} are classified reduce, so they need the "
                     "ip_prefix hierarchy with min_level prefix_long or higher (never the full value)"
                 )
         used: set[str] = set()
@@ -212,19 +298,35 @@ class Policy(_Strict):
             for src in qi.source:
                 if src not in generalized:
                     raise ValueError(
-                        f"quasi_identifiers.{qi.column}: source {src!r} must be classified as "
+                        f"{self.section}.{qi.column}: source {src!r} must be classified as "
                         "generalize or reduce under `columns`"
                     )
             used.update(qi.source)
             if qi.column in names:
-                raise ValueError(f"quasi_identifiers: column {qi.column!r} appears twice")
+                raise ValueError(f"{self.section}: column {qi.column!r} appears twice")
             names.add(qi.column)
         unused = sorted(generalized - used)
         if unused:
             raise ValueError(
-                f"columns {unused} are classified generalize but no quasi_identifier uses them; "
-                "add a quasi_identifier or classify them as drop"
+                f"columns {unused} are classified generalize but no entry of {self.section} uses them; "
+                f"add one to {self.section} or classify them as drop"
             )
+        if not self.quasi_identifiers:
+            raise ValueError(f"{self.section}: at least one is needed")
+        missing = sorted(set(TITLE_COLUMNS) - set(self.catalogue))
+        if missing:
+            raise ValueError(
+                f"catalogue: columns {missing} of the title catalogue are not classified; add each under "
+                "`catalogue` with one of key, generalize, drop"
+            )
+        if self.catalogue.get("title_id") != "key":
+            raise ValueError("catalogue.title_id is the catalogue's key: classify it as key")
+        if self.kind == "aggregate":
+            self._check_aggregate(names)
+            return self
+        measured = sorted(c for c, a in self.columns.items() if a == "measure")
+        if measured:
+            raise ValueError(f"columns {measured}: `measure` is for aggregate policies; a row policy keeps or drops")
         kept = {c for c, a in self.columns.items() if a == "keep"}
         if self.privacy.sensitive and self.privacy.sensitive not in kept:
             raise ValueError(f"privacy.sensitive {self.privacy.sensitive!r} must be a column classified keep")
@@ -245,16 +347,56 @@ class Policy(_Strict):
         clash = (names | {self.pseudonym.column}) & (kept | set(companions))
         if clash or len(companions) != len(set(companions)):
             raise ValueError(f"published column names collide: {sorted(clash) or companions}")
-        missing = sorted(set(TITLE_COLUMNS) - set(self.catalogue))
-        if missing:
-            raise ValueError(
-                f"catalogue: columns {missing} of the title catalogue are not classified; add each under "
-                "`catalogue` with one of key, generalize, drop"
-            )
-        if self.catalogue.get("title_id") != "key":
-            raise ValueError("catalogue.title_id is the catalogue's key: classify it as key")
         self._check_history(names)
         return self
+
+    def _check_aggregate(self, names: set[str]) -> None:
+        kept = sorted(c for c, a in self.columns.items() if a == "keep")
+        if kept:
+            raise ValueError(
+                f"columns {kept} are classified keep, but an aggregate publishes no raw column: "
+                "classify them as drop, or as measure and add a measure"
+            )
+        for qi in self.quasi_identifiers:
+            if qi.level == "auto":
+                raise ValueError(f"dimensions.{qi.column}: an aggregate publishes one fixed level; set `level`")
+        if not self.measures:
+            raise ValueError("measures: an aggregate needs at least one measure (viewers, plays, watch_hours)")
+        measured = {c for c, a in self.columns.items() if a == "measure"}
+        seen: set[str] = set()
+        for m in self.measures:
+            if m.name in names or m.name in seen or m.name == GROUPING_COLUMN:
+                raise ValueError(f"measures: the name {m.name!r} is taken (by a dimension, a measure or `grouping`)")
+            seen.add(m.name)
+            if m.column is not None and m.column not in measured:
+                raise ValueError(
+                    f"measures.{m.name} sums {m.column!r}, which is not a raw column classified `measure`; "
+                    f"classify it under `columns` as measure"
+                )
+        unused = sorted(measured - {m.column for m in self.measures})
+        if unused:
+            raise ValueError(f"columns {unused} are classified measure but no measure sums them")
+        if not any(m.kind == "distinct_people" for m in self.measures):
+            raise ValueError("measures: one measure must count distinct people (kind: distinct_people)")
+        companions = [c for qi in self.quasi_identifiers for c in qi.publish]
+        clash = (names | seen | {GROUPING_COLUMN}) & set(companions)
+        if clash or len(companions) != len(set(companions)):
+            raise ValueError(f"published column names collide: {sorted(clash) or companions}")
+        margins = self.margin_list
+        order = {c: i for i, c in enumerate(self.dimension_columns)}
+        for margin in margins:
+            unknown = sorted(set(margin) - names)
+            if unknown:
+                raise ValueError(
+                    f"margins: {unknown} are not dimensions (the dimensions are {self.dimension_columns})"
+                )
+            if len(set(margin)) != len(margin):
+                raise ValueError(f"margins: {margin} names a dimension twice")
+        keys = [tuple(sorted(m, key=order.get)) for m in margins]
+        if len(set(keys)) != len(keys):
+            raise ValueError("margins: a margin is listed twice")
+        if tuple(self.dimension_columns) not in keys:
+            raise ValueError(f"margins: the finest cells (all of {self.dimension_columns}) must be published")
 
     def _check_history(self, names: set[str]) -> None:
         h = self.privacy.history
@@ -278,6 +420,28 @@ class Policy(_Strict):
             raise ValueError("privacy.history: an attribute is either the person's or a play's, not both")
         if h.title not in h.play:
             raise ValueError(f"privacy.history.title {h.title!r} must be one of privacy.history.play")
+
+    @property
+    def dimension_columns(self) -> list[str]:
+        return [q.column for q in self.quasi_identifiers]
+
+    @property
+    def margin_list(self) -> list[tuple[str, ...]]:
+        """The aggregate's margins, each in dimension order (default: see `margins`)."""
+        dims = self.dimension_columns
+        order = {c: i for i, c in enumerate(dims)}
+        if self.margins is not None:
+            return [tuple(sorted(m, key=lambda c: order.get(c, len(dims)))) for m in self.margins]
+        first, rest = dims[0], dims[1:]
+        out = []
+        for size in range(len(rest), -1, -1):
+            out += [(first, *combo) for combo in itertools.combinations(rest, size)]
+        out += [(d,) for d in rest] + [()]
+        return out
+
+    @property
+    def measured_columns(self) -> list[str]:
+        return [c for c, a in self.columns.items() if a == "measure"]
 
     @property
     def kept_columns(self) -> list[str]:
@@ -309,7 +473,7 @@ class Policy(_Strict):
             unknown = sorted(set(qi.publish) - set(h.companions))
             if unknown:
                 raise PolicyError(
-                    f"quasi_identifiers.{qi.column}.publish: {unknown} are not offered by its hierarchy "
+                    f"{self.section}.{qi.column}.publish: {unknown} are not offered by its hierarchy "
                     f"(it offers {list(h.companions) or 'none'})"
                 )
             out[qi.column] = h

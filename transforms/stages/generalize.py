@@ -2,8 +2,9 @@
 
 Reads   work/staged.parquet, work/persons.parquet, work/catalogue.parquet (for the titles hierarchy)
 Writes  work/lookups/<qi>.parquet: one row per distinct source value, labels at every level
-        work/generalized.parquet: one row per valid play: the pseudonym, kept columns, and per
-        quasi-identifier the id of its source value in its lookup
+        work/generalized.parquet: one row per valid play: the pseudonym, kept (and, for an
+        aggregate, measured) columns, and per quasi-identifier the id of its source value in its
+        lookup
 
 Keeping all levels lets the anonymizer choose levels without touching the rows again; Python
 only sees the distinct source values.
@@ -57,7 +58,8 @@ def run(s: StageRun) -> dict:
         s.work.lookup(src.column).parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, s.work.lookup(src.column), compression="zstd")
         counts[src.column] = table.num_rows
-    keep = [("p", "pseudonym", policy.pseudonym.column), *(("e", c, c) for c in policy.kept_columns)]
+    carried = [*policy.kept_columns, *policy.measured_columns]
+    keep = [("p", "pseudonym", policy.pseudonym.column), *(("e", c, c) for c in carried)]
     uses_day = any(src.derive == "age_years" for src in sources(policy))
     b.write_parquet(
         sql(

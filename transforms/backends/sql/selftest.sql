@@ -21,12 +21,17 @@ SELECT DISTINCT form FROM (
     ]) AS form FROM digests
 );
 
--- Every distinct value of every published text column, and each pseudonym's digest part.
+-- Every distinct value of every published text column, and each pseudonym's digest part (when
+-- the extract publishes pseudonyms).
 CREATE OR REPLACE TEMP TABLE published_tokens AS
 {% for c in text_columns %}
 SELECT DISTINCT {{ c | ident }} AS token FROM extract UNION
 {% endfor %}
+{% if pseudonym %}
 SELECT DISTINCT split_part({{ pseudonym | ident }}, ':', 2) AS token FROM extract;
+{% else %}
+SELECT NULL::VARCHAR AS token WHERE false;
+{% endif %}
 
 SELECT (SELECT count(*) FROM raw_identifiers) AS values_tested,
        (SELECT count(*) FROM identifier_forms) AS forms_tested,

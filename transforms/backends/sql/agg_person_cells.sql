@@ -1,0 +1,19 @@
+-- Grain of `person_cells`: one row per (person, finest cell): the dimensions' codes at their
+-- published level, and the person's contribution to each measure, raw and clipped to the
+-- policy's bounds per person and cell (the clipped values are what every cell sums).
+CREATE OR REPLACE TEMP TABLE person_cells AS
+SELECT g.{{ person | ident }} AS person,
+{% for d in dims %}
+       k{{ loop.index0 }}.g{{ d.level | int }} AS d{{ loop.index0 }},
+{% endfor %}
+       count(*) AS plays_raw,
+       least(count(*), $max_plays) AS plays
+{% for m in sums %}
+       , coalesce(sum(g.{{ m.column | ident }}), 0)::BIGINT AS {{ m.name | ident }}_raw
+       , least(coalesce(sum(g.{{ m.column | ident }}), 0), $max_seconds)::BIGINT AS {{ m.name | ident }}
+{% endfor %}
+FROM {{ source | ident }} g
+{% for d in dims %}
+JOIN lk_{{ d.column | ident }} k{{ loop.index0 }} ON k{{ loop.index0 }}.id = g.{{ d.column | ident }}_id
+{% endfor %}
+GROUP BY ALL;

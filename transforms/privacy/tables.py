@@ -1,0 +1,694 @@
+"""Cell suppression for published tables of counts and magnitudes (audience tables).
+
+A table is a set of *cells*: for each published margin (a set of dimensions: title, title and
+country, ..., the grand total) one cell per combination of those dimensions' values present in
+the data, with measures (distinct people, plays, seconds). A margin cell is the sum of its
+children along any dimension it lacks (for distinct people only along dimensions a person has
+one value of; otherwise it is at least each child and at most their sum).
+
+Primary suppression (decided by the caller): cells with too few people, or dominated by one
+person, each with a *requirement* per measure: the upper end of the range an attacker can
+derive for the cell must reach at least that value (the threshold for people; the largest
+contribution divided by the dominance share for a magnitude).
+
+Secondary suppression (here): extra cells are suppressed until every primary cell is
+*certified*: a move is found that changes suppressed cells only, keeps every published cell
+and every relation, keeps every cell at or above its lower bound (1 person, 1 play, 0 seconds:
+an attacker may know which cells exist) and raises the primary cell to its requirement. The
+table changed by the move is one the attacker cannot rule out, so the cell's upper bound is at
+least that high: a certificate is sound whatever the attacker's linear programming does.
+
+Two move families, as in tau-ARGUS's hypercube method (Repsilber's GHMITER) and generalized:
+- pooling along one dimension d at a fixed position of the others: among the values of d
+  whose whole chain of cells (every published margin containing d) is suppressed there, mass
+  moves from all the others to one; margins without d keep their sums;
+- rectangles over two dimensions d, e at a fixed position of the others: +/- on the four
+  corners, all with their chains (margins containing both d and e) suppressed.
+A primary cell with no certificate gets the cheapest extra suppressions (fewest people) that
+give it one: more members for a pool, or the missing corners of a rectangle. Each round
+recomputes every certificate in bulk (numpy over the cells), so the cost grows with the number
+of cells, not of rows; the same cells give the same suppressions (fixed order, ties by code).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+#: Measures the engine knows: their lower bound in any existing cell.
+LOWER = {"people": 0, "count": 0, "sum": 0}
+
+
+@dataclass
+class Table:
+    """All cells of every published margin (suppressed or not), with their measures."""
+
+    dims: int
+    margins: list[tuple[int, ...]]  # each margin as sorted dimension indexes
+    margin: np.ndarray  # per cell: index into `margins`
+    codes: np.ndarray  # (cells, dims): the value code of each dimension, -1 where the margin lacks it
+    values: dict[str, np.ndarray]  # per measure: int64 per cell
+    kinds: dict[str, str]  # per measure: people, count or sum
+    people_additive: frozenset[int] = frozenset()  # dims along which distinct people add up
+    _index: _Index | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        finest = tuple(range(self.dims))
+        if finest not in self.margins:
+            raise ValueError("the finest margin (every dimension) must be part of the table")
+
+    def __len__(self) -> int:
+        return len(self.margin)
+
+    @property
+    def index(self) -> _Index:
+        if self._index is None:
+            self._index = _Index.of(self)
+        return self._index
+
+    def additive(self, measure: str, dim: int) -> bool:
+        return self.kinds[measure] != "people" or dim in self.people_additive
+
+    def lower(self, measure: str) -> int:
+        return LOWER[self.kinds[measure]]
+
+
+@dataclass
+class _Index:
+    finest: np.ndarray  # cell ids of the finest margin
+    proj: dict[int, np.ndarray]  # per margin: for each finest cell, its cell id in that margin
+    parent: dict[tuple[int, int], int]  # (margin, dim) -> the margin without dim, when published
+
+    @classmethod
+    def of(cls, t: Table) -> _Index:
+        full = t.margins.index(tuple(range(t.dims)))
+        finest = np.flatnonzero(t.margin == full)
+        radix = (t.codes.max(axis=0) + 2).astype(np.int64) if len(t) else np.ones(t.dims, dtype=np.int64)
+        proj = {}
+        for m, dims in enumerate(t.margins):
+            cells = np.flatnonzero(t.margin == m)
+            keys = _key(t.codes[cells], dims, radix)
+            finest_keys = _key(t.codes[finest], dims, radix)
+            where = pd.Index(keys).get_indexer(finest_keys)
+            if (where < 0).any():
+                raise ValueError(f"margin {dims} lacks cells that its finer cells imply")
+            proj[m] = cells[where]
+        parent = {}
+        for m, dims in enumerate(t.margins):
+            for d in dims:
+                up = tuple(x for x in dims if x != d)
+                if up in t.margins:
+                    parent[(m, d)] = t.margins.index(up)
+        return cls(finest, proj, parent)
+
+
+def _key(codes: np.ndarray, dims: tuple[int, ...], radix: np.ndarray) -> np.ndarray:
+    key = np.zeros(len(codes), dtype=np.int64)
+    for d in dims:
+        key = key * radix[d] + codes[:, d] + 1
+    return key
+
+
+@dataclass
+class Decision:
+    suppressed: np.ndarray  # per cell
+    primary: np.ndarray
+    secondary: np.ndarray
+    certified: np.ndarray  # per cell: a primary cell with a certificate (all must be)
+    upper: dict[str, np.ndarray]  # per measure: the certified upper bound per cell (lower bound of the real one)
+    rounds: int
+
+
+def protect(t: Table, need: dict[str, np.ndarray], max_rounds: int = 200) -> Decision:
+    """Suppress the primary cells (any requirement > 0) and enough others to certify them all.
+
+    Each round certifies every suppressed cell in bulk, then escalates each cell still failing
+    one step up a ladder of extra suppressions (see `_escalate`); a cell's step only grows, so
+    the loop ends: at worst every cell is suppressed, and a table with nothing published
+    reveals nothing. Same cells in, same suppressions out (fixed order, ties by code)."""
+    primary = np.zeros(len(t), dtype=bool)
+    for q in need.values():
+        primary |= q > 0
+    suppressed = primary.copy()
+    step = np.zeros(len(t), dtype=np.int64)
+    rounds = 0
+    while True:
+        rounds += 1
+        if suppressed.all():
+            upper = {m: np.full(len(t), np.inf) for m in t.values}
+            failing = np.zeros(0, dtype=np.int64)
+            break
+        upper = certify(t, suppressed)
+        failing = _failing(primary, need, upper)
+        log.info(
+            "cell suppression round %d: %d suppressed, %d primary not yet protected",
+            rounds,
+            suppressed.sum(),
+            len(failing),
+        )
+        if not len(failing):
+            break
+        if rounds > max_rounds:
+            raise RuntimeError(f"cell suppression did not converge in {max_rounds} rounds ({len(failing)} cells left)")
+        _escalate(t, suppressed, need, failing, step)
+        step[failing] += 1
+    return Decision(suppressed, primary, suppressed & ~primary, primary.copy(), upper, rounds)
+
+
+def _failing(primary: np.ndarray, need: dict[str, np.ndarray], upper: dict[str, np.ndarray]) -> np.ndarray:
+    bad = np.zeros(len(primary), dtype=bool)
+    for measure, q in need.items():
+        bad |= primary & (q > 0) & (upper[measure] < q)
+    return np.flatnonzero(bad)
+
+
+# --- certificates ---------------------------------------------------------------------------------
+
+
+def certify(t: Table, suppressed: np.ndarray) -> dict[str, np.ndarray]:
+    """Per measure and cell, a value the cell can take in a table the attacker cannot rule out
+    (at least its own value; more for suppressed cells that a move can raise)."""
+    upper = {m: v.astype(np.float64) for m, v in t.values.items()}
+    for d in range(t.dims):
+        for m, gain in _pool_gains(t, suppressed, d).items():
+            np.maximum(upper[m], t.values[m] + gain, out=upper[m])
+    for d, e in itertools.combinations(range(t.dims), 2):
+        for m, gain in _rectangle_gains(t, suppressed, d, e).items():
+            np.maximum(upper[m], t.values[m] + gain, out=upper[m])
+    for d, e in itertools.permutations(range(t.dims), 2):
+        for m, gain in _cross_gains(t, suppressed, d, e).items():
+            np.maximum(upper[m], t.values[m] + gain, out=upper[m])
+    for m, gain in _block_gains(t, suppressed).items():
+        np.maximum(upper[m], t.values[m] + gain, out=upper[m])
+    for m in upper:
+        upper[m][~suppressed] = t.values[m][~suppressed]
+    return upper
+
+
+def _chain(t: Table, suppressed: np.ndarray, dims: set[int]) -> tuple[list[int], np.ndarray]:
+    """Margins containing every dim in `dims`, and per finest cell: is its chain there all suppressed?"""
+    idx = t.index
+    chain = [m for m, ms in enumerate(t.margins) if dims <= set(ms)]
+    member = np.ones(len(idx.finest), dtype=bool)
+    for m in chain:
+        member &= suppressed[idx.proj[m]]
+    return chain, member
+
+
+def _position(t: Table, free: tuple[int, ...]) -> np.ndarray:
+    """Per finest cell: an id of its codes on every dimension but `free` (cached)."""
+    cache = t.__dict__.setdefault("_positions", {})
+    if free not in cache:
+        idx = t.index
+        keep = tuple(d for d in range(t.dims) if d not in free)
+        radix = (t.codes.max(axis=0) + 2).astype(np.int64)
+        cache[free] = pd.factorize(_key(t.codes[idx.finest], keep, radix))[0].astype(np.int64)
+    return cache[free]
+
+
+def _people_cap(t: Table, measure: str, chain: list[int], moved: int, rows: np.ndarray) -> np.ndarray:
+    """For a people measure: how far the chain cells of finest cells `rows`, raised by a move
+    along `moved`, can go up before one exceeds its parent without that dimension (distinct
+    people do not add up along it: a parent holds at least each child, not their sum)."""
+    idx = t.index
+    cap = np.full(len(rows), np.inf)
+    if t.additive(measure, moved):
+        return cap
+    values = t.values[measure]
+    for m in chain:
+        up = idx.parent.get((m, moved))
+        if up is None:
+            continue
+        np.minimum(cap, values[idx.proj[up][rows]] - values[idx.proj[m][rows]], out=cap)
+    return cap
+
+
+def _spread(t: Table, chain: list[int], gain_finest: np.ndarray) -> np.ndarray:
+    """For every cell of the chain margins: the best gain over its finest descendants (a move
+    raising a finest cell raises its whole chain by as much)."""
+    idx = t.index
+    best = np.zeros(len(t))
+    for m in chain:
+        np.maximum.at(best, idx.proj[m], gain_finest)
+    return best
+
+
+def _pool_gains(t: Table, suppressed: np.ndarray, d: int) -> dict[str, np.ndarray]:
+    idx = t.index
+    chain, member = _chain(t, suppressed, {d})
+    if not member.any():
+        return {}
+    pos = _position(t, (d,))
+    out = {}
+    for m, values in t.values.items():
+        cap = np.where(member, values[idx.finest] - t.lower(m), 0).astype(np.float64)
+        pool = np.bincount(pos, weights=cap, minlength=int(pos.max()) + 1)
+        gain = np.where(member, pool[pos] - cap, 0.0)
+        if t.kinds[m] == "people":
+            gain = np.minimum(gain, _people_cap(t, m, chain, d, np.arange(len(idx.finest))))
+        out[m] = _spread(t, chain, np.maximum(gain, 0.0))
+    return out
+
+
+def _rectangle_gains(t: Table, suppressed: np.ndarray, d: int, e: int) -> dict[str, np.ndarray]:
+    """Rectangles over (d, e): for a finest cell x = (d0, e0) at position q, partners d1, e1 with
+    (d1, e0), (d0, e1), (d1, e1) all chain members at q; x goes up by min(cap(d1, e0), cap(d0, e1)).
+    For each (q, e0, e1) the best d1 is the one with the largest cap at (d1, e0) among the values
+    of d holding both e0 and e1 (the top two, to skip x's own d0). Measures of distinct people
+    use rectangles only where people add up along both d and e."""
+    idx = t.index
+    chain, member = _chain(t, suppressed, {d, e})
+    if member.sum() < 4:
+        return {}
+    rows = np.flatnonzero(member)
+    codes = t.codes[idx.finest[rows]]
+    q = _position(t, (d, e))[rows]
+    dv, ev = codes[:, d], codes[:, e]
+    radix = int(max(dv.max(), ev.max())) + 2
+    line = pd.factorize(q * radix + dv)[0]  # (q, d0): the e values held there
+    frame = pd.DataFrame({"line": line, "e": ev, "row": np.arange(len(rows))})
+    pairs = frame.merge(frame, on="line", suffixes=("0", "1"))
+    pairs = pairs[pairs.e0 != pairs.e1]
+    if pairs.empty:
+        return {}
+    r0, r1 = pairs.row0.to_numpy(), pairs.row1.to_numpy()
+    key, _ = pd.factorize((q[r0] * radix + ev[r0]) * radix + ev[r1])
+    n = int(key.max()) + 1
+    out = {}
+    for m, values in t.values.items():
+        if t.kinds[m] == "people" and not (t.additive(m, d) and t.additive(m, e)):
+            continue
+        cap = (values[idx.finest[rows]] - t.lower(m)).astype(np.float64)
+        c0 = cap[r0]
+        order = np.lexsort((dv[r0], -c0, key))
+        k_sorted = key[order]
+        first = np.r_[True, k_sorted[1:] != k_sorted[:-1]]
+        rank = np.arange(len(order)) - np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+        top1 = np.full(n, -1.0)
+        top1_d = np.full(n, -1, dtype=np.int64)
+        top2 = np.full(n, -1.0)
+        sel1, sel2 = order[rank == 0], order[rank == 1]
+        top1[key[sel1]], top1_d[key[sel1]] = c0[sel1], dv[r0][sel1]
+        top2[key[sel2]] = c0[sel2]
+        other = np.where(top1_d[key] == dv[r0], top2[key], top1[key])
+        gain = np.where(other >= 0, np.minimum(cap[r1], other), 0.0)
+        best = np.zeros(len(idx.finest))
+        np.maximum.at(best, rows[r0], np.maximum(gain, 0.0))
+        out[m] = _spread(t, chain, best)
+    return out
+
+
+def _cross_gains(t: Table, suppressed: np.ndarray, d: int, e: int) -> dict[str, np.ndarray]:
+    """A pool-assisted swap: x = (d0, e0) at position q goes up and x' = (d0, e1) down by the same
+    amount, so d0's margins without e keep their sums; the margins without d (which now miss
+    that amount at e0 and have it in excess at e1) are made whole by the pool along d: members
+    at (e0, q) go down, one member at (e1, q) goes up. Needs x's and x''s chains over margins
+    holding both d and e suppressed, and the members' chains over margins holding d."""
+    idx = t.index
+    chain_de, pair_member = _chain(t, suppressed, {d, e})
+    chain_d, member = _chain(t, suppressed, {d})
+    if not pair_member.any() or not member.any():
+        return {}
+    pos = _position(t, (d,))  # (e, q): where the pool along d lives
+    line_pos = _position(t, (e,))  # (d0, q): x and x' share it
+    n_pos = int(pos.max()) + 1
+    members_at = np.bincount(pos, weights=member.astype(np.float64), minlength=n_pos)
+    rows = np.flatnonzero(pair_member)
+    frame = pd.DataFrame({"line": line_pos[rows], "row": rows})
+    pairs = frame.merge(frame, on="line", suffixes=("0", "1"))
+    pairs = pairs[pairs.row0 != pairs.row1]
+    if pairs.empty:
+        return {}
+    x, x1 = pairs.row0.to_numpy(), pairs.row1.to_numpy()
+    # The increase side needs a member at (e1, q) other than d0 itself.
+    others_up = members_at[pos[x1]] - member[x1]
+    out = {}
+    for m, values in t.values.items():
+        cap = (values[idx.finest] - t.lower(m)).astype(np.float64)
+        pool = np.bincount(pos, weights=np.where(member, cap, 0.0), minlength=n_pos)
+        down = pool[pos[x]] - np.where(member[x], cap[x], 0.0)  # the pool at (e0, q) without d0
+        gain = np.where(others_up > 0, np.minimum(cap[x1], down), 0.0)
+        if t.kinds[m] == "people":
+            if not t.additive(m, e):
+                continue
+            # Room above x's chain, and above the best member's chain at (e1, q) (not d0's own).
+            gain = np.minimum(gain, _people_cap(t, m, chain_de, d, x))
+            room = np.where(member, _people_cap(t, m, chain_d, d, np.arange(len(idx.finest))), -np.inf)
+            first, second = _top_two(pos, room, n_pos)
+            best_room = np.where(member[x1] & (room[x1] >= first[pos[x1]]), second[pos[x1]], first[pos[x1]])
+            gain = np.minimum(gain, best_room)
+        best = np.zeros(len(idx.finest))
+        np.maximum.at(best, x, np.maximum(gain, 0.0))
+        out[m] = _spread(t, chain_de, best)
+    return out
+
+
+def _block_gains(t: Table, suppressed: np.ndarray) -> dict[str, np.ndarray]:
+    """Moves inside one value of the first (key) dimension, a *block* (one title's cells),
+    with the *reservoir* absorbing the difference in the margins without the key.
+
+    The reservoir is the set of key values whose every cell is suppressed (the small titles):
+    lowering or raising them at one position of the other dimensions changes only suppressed
+    cells. So any change of a block's finest cells that keeps the block's published cells is a
+    table the attacker cannot rule out, as long as the reservoir at each position can give back
+    what the block takes there. Two families:
+    - trades within a *group*: for a set D of the other dimensions, the finest cells of a block
+      that agree on every dimension outside D. A cell is *D-open* when its block cells over
+      margins holding a dimension of D are all suppressed; open cells of one group trade
+      (some up, others down by as much), touching only those cells: the block's other cells
+      (which they share) keep their sums. A cell y goes up by what the open cells under it can
+      take from the reservoir, up to what the open cells of the group outside y can give,
+      summed over the groups through y;
+    - from the reservoir alone, for cells whose whole chain in the block is suppressed.
+    Distinct people: only where they add up along every dimension but the key, and no block
+    cell may pass a published parent along the key (a person watches several titles)."""
+    if t.dims < 2:
+        return {}
+    idx = t.index
+    key_margins = [m for m, ms in enumerate(t.margins) if 0 in ms]
+    finest = idx.finest
+    full = np.ones(len(finest), dtype=bool)
+    for m in key_margins:
+        full &= suppressed[idx.proj[m]]
+    block = t.codes[finest, 0]
+    n_blocks = int(block.max()) + 1
+    member = np.bincount(block, weights=~full, minlength=n_blocks) == 0
+    in_reservoir = member[block]
+    present = np.bincount(block, minlength=n_blocks) > 0
+    # Trades need another reservoir value to take back what a block gives up (at any position:
+    # a cell absent from the table may be a suppressed one, so it can rise from zero).
+    others = int((member & present).sum()) - np.where(member, 1, 0)
+    pos = _position(t, (0,))
+    n_pos = int(pos.max()) + 1
+    sub = tuple(range(1, t.dims))
+    groups = []
+    for size in range(1, len(sub) + 1):
+        for dset in itertools.combinations(sub, size):
+            opened = np.ones(len(finest), dtype=bool)
+            for m in key_margins:
+                if set(t.margins[m]) & set(dset):
+                    opened &= suppressed[idx.proj[m]]
+            if opened.any():
+                groups.append((dset, opened, _position(t, dset)))
+    out = {}
+    for measure, values in t.values.items():
+        if t.kinds[measure] == "people" and not all(d in t.people_additive for d in sub):
+            continue
+        v = values[finest].astype(np.float64)
+        reservoir = np.bincount(pos, weights=np.where(in_reservoir, v, 0.0), minlength=n_pos)
+        give = reservoir[pos] - np.where(in_reservoir, v, 0.0)  # what the reservoir can give at x
+        gain = np.zeros(len(t))
+        for m in key_margins:
+            cells = idx.proj[m]
+            free = np.bincount(cells, weights=np.where(full, give, 0.0), minlength=len(t))
+            np.maximum(gain, free, out=gain)
+            for dset, opened, group in groups:
+                opened = opened & (others[block] > 0)
+                if not set(t.margins[m]) & set(dset):
+                    continue  # the group's cells all share this margin's cell: no trade moves it
+                if set(dset) <= set(t.margins[m]) and len(t.margins[m]) < t.dims:
+                    np.maximum(gain, _trade_into(t, m, dset, opened, group, v, reservoir, in_reservoir), out=gain)
+                    continue
+                rows = np.flatnonzero(opened)
+                n_groups = int(group.max()) + 1
+                mass = np.bincount(group[rows], weights=v[rows], minlength=n_groups)
+                inverse, first = pd.factorize(cells[rows] * np.int64(n_groups) + group[rows])
+                n_pairs = len(first)
+                pair_cell, pair_group = first // n_groups, first % n_groups
+                up = np.bincount(inverse, weights=give[rows], minlength=n_pairs)
+                under = np.bincount(inverse, weights=v[rows], minlength=n_pairs)
+                per_pair = np.maximum(np.minimum(up, mass[pair_group] - under), 0.0)
+                total = np.bincount(pair_cell, weights=per_pair, minlength=len(t))
+                np.maximum(gain, total, out=gain)
+        for m, dims_m in enumerate(t.margins):
+            if len(dims_m) == t.dims:
+                np.maximum(gain, _subrectangle_gains(t, suppressed, v), out=gain)
+        if t.kinds[measure] == "people":
+            gain = np.minimum(gain, _block_people_cap(t, values)[np.maximum(t.codes[:, 0], 0)])
+            gain[t.codes[:, 0] < 0] = 0.0
+        out[measure] = np.maximum(gain, 0.0)
+    return out
+
+
+def _trade_into(t, m, dset, opened, group, v, reservoir, in_reservoir) -> np.ndarray:
+    """Trades for the cells y of margin m when m holds every dimension of the group's set D:
+    in each group of y's block that agrees with y outside D, the cell x under y is fixed (y's
+    values on D, the group's elsewhere), present or not (an absent cell may rise from zero);
+    y goes up by what the reservoir gives at x, up to what the group's other open cells hold."""
+    idx = t.index
+    finest = idx.finest
+    dims_m = t.margins[m]
+    radix = (t.codes.max(axis=0) + 2).astype(np.int64)
+    rows = np.flatnonzero(opened)
+    n_groups = int(group.max()) + 1
+    mass = np.bincount(group[rows], weights=v[rows], minlength=n_groups)
+    # one representative finest cell per group: its codes outside D
+    first = np.full(n_groups, -1, dtype=np.int64)
+    first[group[rows][::-1]] = rows[::-1]
+    live = np.flatnonzero(first >= 0)
+    g_codes = t.codes[finest[first[live]]]
+    join = tuple(d for d in dims_m if d not in dset)
+    targets = np.flatnonzero(t.margin == m)
+    frame_y = pd.DataFrame({"y": targets, "k": _key(t.codes[targets], join, radix)})
+    frame_g = pd.DataFrame({"g": live, "k": _key(g_codes, join, radix), "r": np.arange(len(live))})
+    pairs = frame_y.merge(frame_g, on="k")
+    if pairs.empty:
+        return np.zeros(len(t))
+    y, g, r = pairs.y.to_numpy(), pairs.g.to_numpy(), pairs.r.to_numpy()
+    x_codes = g_codes[r].copy()
+    for d in dset:
+        x_codes[:, d] = t.codes[y, d]
+    everything = tuple(range(t.dims))
+    finest_keys = pd.Index(_key(t.codes[finest], everything, radix))
+    at = finest_keys.get_indexer(_key(x_codes, everything, radix))
+    exists = at >= 0
+    sub = tuple(range(1, t.dims))
+    pos = _position(t, (0,))
+    sub_keys, first_at = np.unique(_key(t.codes[finest], sub, radix), return_index=True)
+    where = pd.Index(sub_keys).get_indexer(_key(x_codes, sub, radix))
+    seen = where >= 0
+    reservoir_at = np.zeros(len(at))
+    reservoir_at[seen] = reservoir[pos[first_at[where[seen]]]]
+    own = np.where(exists, v[np.maximum(at, 0)], 0.0)
+    give = reservoir_at - np.where(exists & in_reservoir[np.maximum(at, 0)], own, 0.0)
+    valid = ~exists | opened[np.maximum(at, 0)]
+    per_pair = np.where(valid, np.maximum(np.minimum(give, mass[g] - np.where(exists, own, 0.0)), 0.0), 0.0)
+    return np.bincount(y, weights=per_pair, minlength=len(t))
+
+
+def _subrectangle_gains(t: Table, suppressed: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Sub-rectangles in the finest margin over two dimensions d, e that no other published
+    margin holds together (age band and country within a title): x = (d0, e0) goes up by what
+    its suppressed line-mates along e give up (a set E of e values) and its suppressed mates
+    along d give up (a set D), when no cell of D x E is published: those rise (from zero when
+    absent), so every margin keeps its sums. Gain: the smaller of the two sums."""
+    idx = t.index
+    gain = np.zeros(len(t))
+    finest = idx.finest
+    supp = suppressed[finest]
+    for x, mate, row, fits in _subrectangle_pairs(t, suppressed):
+        line_mass = np.bincount(row, weights=np.where(supp, v, 0.0))
+        down = np.bincount(x[fits], weights=v[mate[fits]], minlength=len(finest))
+        g = np.where(supp, np.minimum(line_mass[row] - v, down), 0.0)
+        np.maximum.at(gain, finest, g)
+    return gain
+
+
+def _subrectangle_pairs(t: Table, suppressed: np.ndarray) -> list:
+    """The (x, mate) pairs of `_subrectangle_gains`, per orientation (cached per suppression)."""
+    cache = t.__dict__.setdefault("_subrectangles", {})
+    fingerprint = hash(suppressed.tobytes())
+    if fingerprint in cache:
+        return cache[fingerprint]
+    cache.clear()
+    idx = t.index
+    finest = idx.finest
+    supp = suppressed[finest]
+    out = []
+    for d, e in itertools.combinations(range(t.dims), 2):
+        if any({d, e} <= set(ms) for ms in t.margins if len(ms) < t.dims):
+            continue
+        for a, b in ((d, e), (e, d)):
+            codes_b = t.codes[finest, b]
+            if codes_b.max() >= 62:
+                continue
+            bit = np.left_shift(np.int64(1), codes_b.astype(np.int64))
+            row = _position(t, (b,))  # cells sharing everything but b: a line along b
+            n_rows = int(row.max()) + 1
+            held = np.zeros(n_rows, dtype=np.int64)
+            np.bitwise_or.at(held, row[supp], bit[supp])
+            published = np.zeros(n_rows, dtype=np.int64)
+            np.bitwise_or.at(published, row[~supp], bit[~supp])
+            # For x: E = the other suppressed cells of its line along b; D = the suppressed
+            # cells along a (same b value) whose line along b has nothing published in E.
+            col = _position(t, (a,))  # cells sharing everything but a
+            rows = np.flatnonzero(supp)
+            frame = pd.DataFrame({"col": col[rows], "i": rows})
+            pairs = frame.merge(frame, on="col", suffixes=("", "_m"))
+            pairs = pairs[pairs.i != pairs.i_m]
+            if pairs.empty:
+                continue
+            x, mate = pairs.i.to_numpy(), pairs.i_m.to_numpy()
+            fits = (published[row[mate]] & held[row[x]] & ~bit[x]) == 0
+            out.append((x, mate, row, fits))
+    cache[fingerprint] = out
+    return out
+
+
+def _block_people_cap(t: Table, values: np.ndarray) -> np.ndarray:
+    """Per block: the least room any of its cells has below a published parent along the key."""
+    idx = t.index
+    n_blocks = int(t.codes[:, 0].max()) + 1
+    cap = np.full(n_blocks, np.inf)
+    for m, ms in enumerate(t.margins):
+        up = idx.parent.get((m, 0))
+        if up is None:
+            continue
+        rows = np.unique(idx.proj[m])
+        room = values[idx.proj[up][_first_finest(idx.proj[m])[rows]]] - values[rows]
+        np.minimum.at(cap, t.codes[rows, 0], room.astype(np.float64))
+    return cap
+
+
+def _first_finest(proj: np.ndarray) -> np.ndarray:
+    """For every cell id: one finest position under it (-1 where none)."""
+    first = np.full(int(proj.max()) + 1, -1, dtype=np.int64)
+    first[proj[::-1]] = np.arange(len(proj))[::-1]
+    return first
+
+
+def _top_two(group: np.ndarray, value: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: the largest and second largest value (-inf when absent)."""
+    order = np.lexsort((-value, group))
+    g = group[order]
+    first_of = np.r_[True, g[1:] != g[:-1]]
+    rank = np.arange(len(order)) - np.maximum.accumulate(np.where(first_of, np.arange(len(order)), 0))
+    first = np.full(n, -np.inf)
+    second = np.full(n, -np.inf)
+    first[g[rank == 0]] = value[order[rank == 0]]
+    second[g[rank == 1]] = value[order[rank == 1]]
+    return first, second
+
+
+# --- fixes -----------------------------------------------------------------------------------------
+
+
+def _escalate(t: Table, suppressed: np.ndarray, need: dict[str, np.ndarray], failing: np.ndarray, step: np.ndarray) -> None:
+    """One step up the ladder for each failing cell (cost: the people in newly suppressed cells).
+
+    A cell of a block (one value of the key dimension):
+    0. a finest cell: its cheapest published margin cell in the block (not the block total),
+       so that it can trade along the other dimension; a margin cell: its cheapest siblings
+       (same margin, same block) until they hold its deficit;
+    1. every margin cell of the block above it but the block total;
+    2. the cheapest published finest cells of the block, with their margin cells, until the
+       block's open cells hold the deficit;
+    3. the whole block (it joins the reservoir of fully suppressed key values);
+    4+. one more whole block: the cheapest value of the key not yet suppressed that has cells
+       where this cell does (the reservoir grows there).
+    A cell without the key (totals per country, per age band): at step k the whole slice of the
+    k-th cheapest other value of its first dimension; the grand total: everything."""
+    people = next((m for m, k in t.kinds.items() if k == "people"), None)
+    cost = (t.values[people] if people else t.values[next(iter(t.values))]).astype(np.float64)
+    idx = t.index
+    total = t.margins.index((0,)) if (0,) in t.margins else None
+    full_margin = t.margins.index(tuple(range(t.dims)))
+    key = t.codes[:, 0]
+    order = np.lexsort((*(t.codes[failing].T[::-1]), t.margin[failing]))
+    block_cells: dict[int, np.ndarray] = {}
+
+    def cells_of(b: int) -> np.ndarray:
+        if b not in block_cells:
+            block_cells[b] = np.flatnonzero(key == b)
+        return block_cells[b]
+
+    deficit_of = lambda y: max(  # noqa: E731
+        (float(q[y] - t.values[m][y]) for m, q in need.items() if q[y] > 0), default=0.0
+    )
+    for y in failing[order]:
+        y = int(y)
+        level = int(step[y])
+        dims = t.margins[t.margin[y]]
+        if not dims:
+            suppressed[:] = True
+            return
+        if 0 not in dims:
+            d = dims[0]
+            values = np.unique(t.codes[(t.margin == t.margin[y]) & ~suppressed, d])
+            chain = [m for m, ms in enumerate(t.margins) if d in ms]
+            if len(values):
+                weight = np.array([cost[(t.codes[:, d] == v_) & np.isin(t.margin, chain)].sum() for v_ in values])
+                pick = values[np.lexsort((values, weight))[0]]
+            else:
+                pick = t.codes[y, d]
+            suppressed[np.isin(t.margin, chain) & np.isin(t.codes[:, d], [pick, t.codes[y, d]])] = True
+            continue
+        b = int(key[y])
+        mine = cells_of(b)
+        deficit = deficit_of(y)
+        if level >= 3:
+            suppressed[mine] = True
+            if level >= 4:
+                _grow_reservoir(t, suppressed, y, cost)
+            continue
+        if level == 2:
+            fin = mine[(t.margin[mine] == full_margin) & ~suppressed[mine]]
+            taken, held = [], 0.0
+            for x in fin[np.lexsort((t.codes[fin].T[::-1]).tolist() + [cost[fin]])] if len(fin) else []:
+                if held >= deficit:
+                    break
+                taken.append(int(x))
+                held += float(t.values[people or next(iter(t.values))][x])
+            for x in taken:
+                pos = int(np.searchsorted(idx.finest, x))
+                for m, ms in enumerate(t.margins):
+                    if 0 in ms and m != total:
+                        suppressed[idx.proj[m][pos]] = True
+            continue
+        if t.margin[y] == full_margin:
+            pos = int(np.searchsorted(idx.finest, y))
+            above = [int(idx.proj[m][pos]) for m, ms in enumerate(t.margins) if 0 in ms and m not in (total, full_margin)]
+            above = [u for u in above if not suppressed[u]]
+            if level == 0 and above:
+                above = [min(above, key=lambda u: (cost[u], t.margin[u]))]
+            suppressed[above] = True
+            continue
+        siblings = mine[(t.margin[mine] == t.margin[y]) & (mine != y)]
+        siblings = siblings[np.lexsort((*(t.codes[siblings].T[::-1]), cost[siblings]))] if len(siblings) else siblings
+        held = float(sum(t.values[people or next(iter(t.values))][siblings[suppressed[siblings]]]))
+        for u in siblings:
+            if held >= deficit * (level + 1):
+                break
+            if not suppressed[u]:
+                suppressed[u] = True
+                held += float(t.values[people or next(iter(t.values))][u])
+
+
+def _grow_reservoir(t: Table, suppressed: np.ndarray, y: int, cost: np.ndarray) -> None:
+    """Suppress the whole block of the cheapest key value not fully suppressed that has finest
+    cells at the positions under y."""
+    idx = t.index
+    key_margins = [m for m, ms in enumerate(t.margins) if 0 in ms]
+    finest_codes = t.codes[idx.finest]
+    dims = [d for d in t.margins[t.margin[y]] if d != 0]
+    under = np.ones(len(idx.finest), dtype=bool)
+    for d in dims:
+        under &= finest_codes[:, d] == t.codes[y, d]
+    blocks = np.unique(finest_codes[under, 0])
+    is_key_cell = np.isin(t.margin, key_margins)
+    open_blocks = np.unique(t.codes[is_key_cell & ~suppressed, 0])
+    candidates = np.intersect1d(blocks, open_blocks)
+    if not len(candidates):
+        candidates = open_blocks
+    if not len(candidates):
+        suppressed[:] = True
+        return
+    weight = np.bincount(t.codes[is_key_cell, 0], weights=cost[is_key_cell])[candidates]
+    pick = candidates[np.lexsort((candidates, weight))[0]]
+    suppressed[is_key_cell & (t.codes[:, 0] == pick)] = True
