@@ -1,14 +1,16 @@
-"""Export kinds: a policy's `kind` selects one; `rows` publishes one row per play.
+"""Export kinds: a policy's `kind` selects one; `rows` publishes one row per play, `aggregate`
+audience tables of cells.
 
 Adding a kind is a folder here plus its suites in `expectations/` and a policy that names it.
 """
 
 from __future__ import annotations
 
+from transforms.exports.aggregate import AggregateExport
 from transforms.exports.base import ExportKind
 from transforms.exports.rows import RowsExport
 
-KINDS: dict[str, ExportKind] = {"rows": RowsExport()}
+KINDS: dict[str, ExportKind] = {"rows": RowsExport(), "aggregate": AggregateExport()}
 
 
 def kind_of(name: str) -> ExportKind:

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from transforms.context import DATA_DOCS, DAY_PREFIX, MANIFEST, PRIVACY_REPORT, REPORTS, Layout
-from transforms.reporting.manifest import Manifest, read_manifest
+from transforms.reporting.manifest import AnyManifest, read_manifest
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:60rem;color:#1d2733;
@@ -61,7 +61,7 @@ def card(title: str, value: object, note: str = "", raw: bool = False) -> str:
     return f"<div class='card'>{_e(title)}<b>{shown}</b>{_e(note)}</div>"
 
 
-def render(manifest: Manifest, policy_items: list[str], cards: str, body: str) -> str:
+def render(manifest: AnyManifest, policy_items: list[str], cards: str, body: str) -> str:
     """The report: the shared frame around the export kind's policy sentences, cards and body."""
     c, v, st = manifest.counts, manifest.validation, manifest.self_test
     verdict = "<span class='ok'>passed</span>" if manifest.passed() else "<span class='bad'>FAILED</span>"
@@ -123,7 +123,7 @@ def write_index(layout: Layout, export: str) -> Path:
         c = m.counts
         rows.append(
             f"<tr><td>{_e(m.day)}</td><td>{_e(m.run_id)}</td><td>{c.published_rows:,}</td>"
-            f"<td>{c.suppressed_rows:,}</td><td>{c.rejected_rows:,}</td><td>{m.k}</td>"
+            f"<td>{c.suppressed_rows:,}</td><td>{c.rejected_rows:,}</td><td>{m.threshold}</td>"
             f"<td>{'<span class=ok>ok</span>' if m.passed() else '<span class=bad>failed</span>'}"
             f"{f' <span class=warn>{warn} warning(s)</span>' if warn else ''}</td>"
             f"<td><a href='{_e(day_dir)}/{REPORTS}/{PRIVACY_REPORT}'>privacy report</a> &middot; "
@@ -132,7 +132,7 @@ def write_index(layout: Layout, export: str) -> Path:
         )
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(export)}: published nights</title>
 <style>{STYLE}</style></head><body><h1>{_e(export)}: published nights</h1>
-<table><tr><th>day</th><th>run</th><th>published</th><th>suppressed</th><th>rejected</th><th>k</th><th>checks</th>
+<table><tr><th>day</th><th>run</th><th>published</th><th>suppressed</th><th>rejected</th><th>k / min viewers</th><th>checks</th>
 <th>reports</th></tr>{"".join(rows)}</table></body></html>
 """
     export_dir.mkdir(parents=True, exist_ok=True)

@@ -169,6 +169,117 @@ class Manifest(BaseModel):
     def passed(self) -> bool:
         return self.validation.success and self.self_test.hits == 0
 
+    @property
+    def threshold(self) -> int:
+        """The smallest group size the night guarantees (k, in people)."""
+        return self.k
+
+    @property
+    def suppressed_share(self) -> float:
+        return self.anonymization.suppressed_rows_share
+
+
+class Protection(_Part):
+    min_viewers: int
+    dominance: float
+    max_plays_per_person: int
+    max_watch_hours_per_person: float
+
+
+class CellCounts(_Part):
+    """Cells of every published margin, and why the absent ones are absent."""
+
+    total: int
+    published: int
+    primary_few_people: int
+    primary_dominated: int
+    secondary: int
+    by_margin: dict[str, dict[str, int]]  # grouping -> published / few_people / dominated / secondary
+    by_dimension: dict[str, dict[str, int]]  # suppressed cells of the margins holding a dimension
+
+
+class Visible(_Part):
+    """What stays visible in the published finest cells, against what was counted."""
+
+    people_share: float
+    plays_share: float
+    hours_share: float
+
+
+class Audit(_Part):
+    method: str
+    rounds: int
+    primary_cells: int
+    certified: int
+    result: str
+
+
+class AggregateCounts(_Part):
+    """Plays in and out. input = published + suppressed + rejected, where `published` are the
+    plays counted in published finest cells and `suppressed` the rest of the valid plays:
+    those in suppressed finest cells plus those over the contribution bounds (clipped)."""
+
+    input_rows: int
+    published_rows: int
+    suppressed_rows: int
+    rejected_rows: int
+    rejected_by_reason: dict[str, int]
+    plays_in_suppressed_cells: int
+    clipped_rows: int
+    plays_not_in_catalogue: int
+    people_in: int
+    people_published: int
+    people_fully_suppressed: int
+
+    @property
+    def unaccounted(self) -> int:
+        return self.input_rows - self.published_rows - self.suppressed_rows - self.rejected_rows
+
+
+class AggregateManifest(BaseModel):
+    """Manifest of an `aggregate` export night (audience tables of cells)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    manifest_version: int = VERSION
+    export: str
+    kind: Literal["aggregate"] = "aggregate"
+    day: str
+    run_id: str
+    created_at: str
+    policy: PolicyRef
+    pseudonym: PseudonymInfo  # used inside the run to count people; never published
+    protection: Protection
+    dimensions: dict[str, str]  # dimension -> published level
+    measures: dict[str, str]  # measure -> kind
+    margins: list[str]
+    people_add_up_along: list[str]
+    cells: CellCounts
+    visible: Visible
+    audit: Audit
+    columns: list[str]
+    counts: AggregateCounts
+    self_test: SelfTest
+    validation: Validation
+    stage_seconds: dict[str, float]
+    warnings: list[str] = []
+    files: list[FileEntry] = []
+
+    def passed(self) -> bool:
+        return self.validation.success and self.self_test.hits == 0
+
+    @property
+    def threshold(self) -> int:
+        return self.protection.min_viewers
+
+    @property
+    def suppressed_share(self) -> float:
+        return self.counts.suppressed_rows / self.counts.input_rows if self.counts.input_rows else 0.0
+
+
+AnyManifest = Manifest | AggregateManifest
+MODELS: dict[str, type[BaseModel]] = {"rows": Manifest, "aggregate": AggregateManifest}
+
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -178,7 +289,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_manifest(folder: Path, manifest: Manifest) -> Path:
+def write_manifest(folder: Path, manifest: AnyManifest) -> Path:
     """Write `_manifest.json` into the staged partition, listing every data file with its sha256."""
     files = [
         FileEntry(path=f.name, bytes=f.stat().st_size, sha256=sha256_file(f)) for f in sorted(folder.glob("*.parquet"))
@@ -189,19 +300,19 @@ def write_manifest(folder: Path, manifest: Manifest) -> Path:
     return path
 
 
-def read_manifest(path: Path) -> Manifest | None:
-    """A published night's manifest, or None if it is missing or unreadable."""
+def read_manifest(path: Path) -> AnyManifest | None:
+    """A published night's manifest (of its kind), or None if it is missing or unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         data.setdefault("manifest_version", 0)
-        return Manifest.model_validate(data)
-    except (OSError, ValueError, ValidationError) as exc:
+        return MODELS[data.get("kind", "rows")].model_validate(data)
+    except (OSError, ValueError, KeyError, ValidationError) as exc:
         if path.exists():
             log.warning("manifest %s is unreadable (%s); it is ignored", path, type(exc).__name__)
         return None
 
 
-def previous_manifest(layout: Layout, export: str, day: date, back: int = 1) -> Manifest | None:
+def previous_manifest(layout: Layout, export: str, day: date, back: int = 1) -> AnyManifest | None:
     """The manifest of the night `back` days before `day`, if that night is published."""
     earlier = (day - timedelta(days=back)).isoformat()
     return read_manifest(layout.manifest(export, earlier))
@@ -213,9 +324,9 @@ ROW_COUNT_DEVIATION = 0.5
 REJECTED_SHARE = 0.01
 
 
-def warnings(layout: Layout, manifest: Manifest, suppression_limit: float) -> list[str]:
+def warnings(layout: Layout, manifest: AnyManifest, suppression_limit: float | None) -> list[str]:
     """Checks that alert without blocking: a row count far from recent nights, suppression near
-    its limit, many rejected rows."""
+    its limit (kinds with a limit), many rejected rows."""
     out = []
     c = manifest.counts
     day = date.fromisoformat(manifest.day)
@@ -231,8 +342,8 @@ def warnings(layout: Layout, manifest: Manifest, suppression_limit: float) -> li
                 f"published rows {c.published_rows:,} differ by more than {ROW_COUNT_DEVIATION:.0%} from the "
                 f"average of the last {len(history)} nights ({average:,.0f})"
             )
-    share = manifest.anonymization.suppressed_rows_share
-    if share > suppression_limit / 2:
+    share = manifest.suppressed_share
+    if suppression_limit is not None and share > suppression_limit / 2:
         out.append(f"suppression used {share:.1%} of the {suppression_limit:.0%} limit")
     if c.input_rows and c.rejected_rows / c.input_rows > REJECTED_SHARE:
         out.append(f"{c.rejected_rows / c.input_rows:.1%} of input rows were rejected (see rejected_by_reason)")

@@ -37,7 +37,8 @@ def run(s: StageRun) -> dict:
     staging = ctx.staging_dir(policy.export)
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = kind.manifest(ctx, policy, s.stats, created_at)
-    manifest = manifest.model_copy(update={"warnings": warnings(layout, manifest, policy.privacy.suppression_limit)})
+    limit = policy.privacy.suppression_limit if policy.privacy else None  # aggregates have no row limit
+    manifest = manifest.model_copy(update={"warnings": warnings(layout, manifest, limit)})
     for warning in manifest.warnings:
         log.warning("check (not blocking): %s", warning)
     write_manifest(staging, manifest)

@@ -1,0 +1,187 @@
+"""The aggregate kind's manifest and its sections of the privacy report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transforms.config.policy import Policy
+from transforms.context import DATA_DOCS, REPORTS, RunContext
+from transforms.exports.aggregate.extract import published_columns
+from transforms.reporting import manifest as mf
+from transforms.reporting.html import bar_chart, card, e
+
+METHOD = (
+    "primary suppression (fewer than min_viewers people, or one person above the dominance share), "
+    "then secondary suppression by certificates: for every primary cell, a change of suppressed "
+    "cells only that keeps every published cell and margin relation and raises the cell to its "
+    "requirement (hypercube-style moves along one or two dimensions, and trades with fully "
+    "suppressed titles); cells are added, cheapest in people first, until every primary cell has one"
+)
+
+
+def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str) -> mf.AggregateManifest:
+    pull, anon, pseudo, val = stats["pull"], stats["anonymize"], stats["pseudonymize"], stats["validate"]
+    hierarchies = policy.hierarchies()
+    primary = anon["primary_few_people"] + anon["primary_dominated"]
+    counted = anon["plays_counted"]
+    hours = next(iter(anon["seconds_counted"]), None)
+    hidden = counted - anon["plays_visible"]
+    return mf.AggregateManifest(
+        export=policy.export,
+        day=ctx.day,
+        run_id=ctx.run_id,
+        created_at=created_at,
+        policy=mf.PolicyRef(file=Path(policy.source_path).name, digest=policy.digest),
+        pseudonym=mf.PseudonymInfo(
+            column=policy.pseudonym.column,
+            key_id=pseudo["key_id"],
+            recipient=pseudo["recipient"],
+            epoch=policy.pseudonym.epoch,
+            epoch_label=pseudo["epoch"],
+        ),
+        protection=mf.Protection(**policy.protection.model_dump()),
+        dimensions={
+            qi.column: hierarchies[qi.column].level_names[qi.level_range(hierarchies[qi.column])[0]]
+            for qi in policy.quasi_identifiers
+        },
+        measures={m.name: m.kind for m in policy.measures},
+        margins=anon["margins"],
+        people_add_up_along=anon["people_additive"],
+        cells=mf.CellCounts(
+            total=anon["cells"],
+            published=anon["published_cells"],
+            primary_few_people=anon["primary_few_people"],
+            primary_dominated=anon["primary_dominated"],
+            secondary=anon["secondary"],
+            by_margin=anon["by_margin"],
+            by_dimension=anon["by_dimension"],
+        ),
+        visible=mf.Visible(
+            people_share=round(anon["people_visible"] / anon["people_in"], 6) if anon["people_in"] else 0.0,
+            plays_share=round(anon["plays_visible"] / counted, 6) if counted else 0.0,
+            hours_share=(
+                round(anon["seconds_visible"][hours] / anon["seconds_counted"][hours], 6)
+                if hours and anon["seconds_counted"][hours]
+                else 0.0
+            ),
+        ),
+        audit=mf.Audit(
+            method=METHOD,
+            rounds=anon["rounds"],
+            primary_cells=primary,
+            certified=primary,  # validation's audit suite fails the run otherwise
+            result=(
+                f"every one of the {primary:,} primary cells keeps a range, given the published cells and "
+                f"margins, that reaches at least {policy.protection.min_viewers} viewers (or, for a dominated "
+                "cell, a total its largest contributor would not dominate)"
+            ),
+        ),
+        columns=published_columns(policy),
+        counts=mf.AggregateCounts(
+            input_rows=pull["input_rows"],
+            published_rows=anon["plays_visible"],
+            suppressed_rows=hidden + anon["plays_clipped"],
+            rejected_rows=pull["rejected_rows"],
+            rejected_by_reason=pull["rejected_by_reason"],
+            plays_in_suppressed_cells=hidden,
+            clipped_rows=anon["plays_clipped"],
+            plays_not_in_catalogue=pull.get("plays_not_in_catalogue", 0),
+            people_in=anon["people_in"],
+            people_published=anon["people_visible"],
+            people_fully_suppressed=anon["people_in"] - anon["people_visible"],
+        ),
+        self_test=mf.SelfTest(**val["self_test"]),
+        validation=mf.Validation(
+            success=val["success"],
+            expectations=val["expectations"],
+            suites=val["suites"],
+            data_docs=f"{REPORTS}/{DATA_DOCS}/index.html",
+        ),
+        stage_seconds={name: summary["seconds"] for name, summary in stats.items() if "seconds" in summary},
+    )
+
+
+def policy_in_words(policy: Policy) -> list[str]:
+    p = policy.protection
+    hierarchies = policy.hierarchies()
+    dims = ", ".join(
+        f"<code>{e(qi.column)}</code> at the {e(hierarchies[qi.column].level_names[qi.level_range(hierarchies[qi.column])[0]])} level"
+        for qi in policy.quasi_identifiers
+    )
+    measures = ", ".join(f"<code>{e(m.name)}</code> ({e(m.kind.replace('_', ' '))})" for m in policy.measures)
+    margins = "; ".join(e(",".join(m) or "the grand total") for m in policy.margin_list)
+    return [
+        f"Publishes audience cells, not rows: dimensions {dims}; measures {measures}.",
+        f"Margins published: {margins}. A margin's missing dimensions read <code>*</code>; the "
+        "<code>grouping</code> column names the margin.",
+        f"People are counted through a keyed pseudonym inside the run only (recipient "
+        f"<code>{e(policy.recipient)}</code>, epoch {e(policy.pseudonym.epoch)}); no pseudonym is published.",
+        f"Each person's contribution to a cell is bounded before anything is summed: at most "
+        f"{p.max_plays_per_person} plays and {p.max_watch_hours_per_person:g} hours per person and finest cell.",
+        f"A cell is published only with at least <b>{p.min_viewers}</b> distinct viewers and no viewer holding more "
+        f"than {p.dominance:.0%} of its plays or hours (primary suppression).",
+        "Extra cells are suppressed (secondary suppression) until no suppressed cell can be computed back or "
+        "narrowed below those thresholds from the published cells and their sums.",
+        "Each table covers one night. Counts over several nights are not published by this kind.",
+    ]
+
+
+def cards(m: mf.AggregateManifest) -> str:
+    c, v = m.cells, m.visible
+    return "".join(
+        [
+            card("min viewers per cell", m.protection.min_viewers),
+            card("cells published", f"{c.published:,}", f" of {c.total:,}"),
+            card("suppressed", f"{c.primary_few_people + c.primary_dominated:,} + {c.secondary:,}", " primary + secondary"),
+            card("plays visible", f"{v.plays_share:.1%}", " in published finest cells"),
+            card("viewers visible", f"{v.people_share:.1%}", " in a published finest cell"),
+        ]
+    )
+
+
+def body(m: mf.AggregateManifest, policy: Policy) -> str:
+    c, v, counts = m.cells, m.visible, m.counts
+    rows = "".join(
+        f"<tr><td>{e(g)}</td><td>{n['published']:,}</td><td>{n['few_people']:,}</td><td>{n['dominated']:,}</td>"
+        f"<td>{n['secondary']:,}</td></tr>"
+        for g, n in c.by_margin.items()
+    )
+    dims = "".join(
+        f"<tr><td>{e(d)}</td><td>{n['few_people']:,}</td><td>{n['dominated']:,}</td><td>{n['secondary']:,}</td></tr>"
+        for d, n in c.by_dimension.items()
+    )
+    additive = ", ".join(m.people_add_up_along) or "none"
+    return f"""
+<h2>How the plays reconcile</h2>
+<p>{counts.input_rows:,} plays in = {counts.published_rows:,} counted in published finest cells +
+{counts.plays_in_suppressed_cells:,} in suppressed finest cells + {counts.clipped_rows:,} over the contribution
+bounds (not counted anywhere) + {counts.rejected_rows:,} rejected. Margins (per title, per country, the grand
+total, ...) also count the plays of suppressed finer cells, so they are larger than the sum of the published
+finer cells they cover. {counts.plays_not_in_catalogue:,} plays named a title missing from the night's catalogue
+and are counted under a coarse label (their content type).</p>
+<h2>Cells</h2>
+<p>{c.total:,} cells in all margins; {c.published:,} published; {c.primary_few_people:,} suppressed for fewer than
+{m.protection.min_viewers} viewers, {c.primary_dominated:,} for a dominant viewer, {c.secondary:,} suppressed so
+that those cannot be computed back.</p>
+<table><tr><th>grouping</th><th>published</th><th>few viewers</th><th>dominated</th><th>secondary</th></tr>{rows}</table>
+<h3>Suppressed cells by dimension (margins holding it)</h3>
+<table><tr><th>dimension</th><th>few viewers</th><th>dominated</th><th>secondary</th></tr>{dims}</table>
+<h3>What stays visible</h3>
+{bar_chart({"plays": 100 * v.plays_share, "watch hours": 100 * v.hours_share, "viewers": 100 * v.people_share}, "%", fmt="{:.1f}")}
+<p class="sub">Share counted in a published cell of the finest grouping (title, country and age band). Coarser
+margins show more: a title total is published even where its cells by country are not.</p>
+<h2>Audit</h2>
+<p>{e(m.audit.result)}. Method: {e(m.audit.method)} ({m.audit.rounds} rounds). Distinct viewers add up along:
+{e(additive)} (a person has one value there tonight); along the other dimensions a margin holds at least each
+child and at most their sum. The test suite re-checks such tables with a linear-programming auditor written apart
+from the engine.</p>
+<h2>What this table does not protect against</h2>
+<ul>
+<li>Comparing tables of several nights: each night is protected on its own; a cohort present on many nights
+(the same people every night) is not hidden by this kind. Use the differentially private release for counts
+over several nights.</li>
+<li>What the published cells say about whole groups (a country where nobody watched a genre, a title popular
+with one age band): that is the point of the table, not a leak about one person.</li>
+<li>Published tables joined with other releases computed from the same plays with other margins.</li>
+</ul>
+"""
