@@ -25,6 +25,7 @@ import itertools
 from collections import defaultdict
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linprog
 
 LOWER = {"people": 0, "count": 0, "sum": 0}
@@ -101,50 +102,36 @@ def upper_bounds(
     out: dict[tuple, dict[str, float]] = {}
     wanted = suppressed if targets is None else targets
     for measure, kind in kinds.items():
-        a_eq, b_eq, a_ub, b_ub = [], [], [], []
         value = np.array([c[measure] for c in cells], dtype=float)
+        eq, ub = _Rows(len(var)), _Rows(len(var))
 
-        def row(terms):
-            """(coefficients over the variables, constant) of sum(coef * cell)."""
-            coefficients = np.zeros(len(var))
-            constant = 0.0
-            for cell, coef in terms:
+        def terms(pairs):
+            """(variable coefficients, constant) of sum(coef * cell)."""
+            coefficients, constant = {}, 0.0
+            for cell, coef in pairs:
                 if cell in var:
-                    coefficients[var[cell]] += coef
+                    coefficients[var[cell]] = coefficients.get(var[cell], 0.0) + coef
                 else:
                     constant += coef * value[cell]
-            return coefficients, constant
+            return {j: c for j, c in coefficients.items() if c}, constant
 
         for parent, children, d in relations:
+            coefficients, constant = terms([(parent, 1.0)] + [(ch, -1.0) for ch in children])
             if kind != "people" or d in people_additive:
-                coefficients, constant = row([(parent, 1.0)] + [(ch, -1.0) for ch in children])
-                if coefficients.any():
-                    a_eq.append(coefficients)
-                    b_eq.append(-constant)
-            else:
-                coefficients, constant = row([(parent, 1.0)] + [(ch, -1.0) for ch in children])
-                if coefficients.any():  # parent - sum(children) <= 0
-                    a_ub.append(coefficients)
-                    b_ub.append(-constant)
-                for ch in children:  # child - parent <= 0
-                    coefficients, constant = row([(ch, 1.0), (parent, -1.0)])
-                    if coefficients.any():
-                        a_ub.append(coefficients)
-                        b_ub.append(-constant)
+                eq.add(coefficients, -constant)  # parent = sum(children)
+                continue
+            ub.add(coefficients, -constant)  # parent - sum(children) <= 0
+            for ch in children:  # child - parent <= 0
+                coefficients, constant = terms([(ch, 1.0), (parent, -1.0)])
+                ub.add(coefficients, -constant)
+        a_eq, b_eq = eq.matrix()
+        a_ub, b_ub = ub.matrix()
         bounds = [(LOWER[kind], None)] * len(var)
-        for key in wanted:
+        for key in sorted(wanted):
             target = var[ids[key]]
             objective = np.zeros(len(var))
             objective[target] = -1.0
-            result = linprog(
-                objective,
-                A_ub=np.array(a_ub) if a_ub else None,
-                b_ub=np.array(b_ub) if b_ub else None,
-                A_eq=np.array(a_eq) if a_eq else None,
-                b_eq=np.array(b_eq) if b_eq else None,
-                bounds=bounds,
-                method="highs",
-            )
+            result = linprog(objective, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
             if result.status == 3:
                 high = float("inf")
             elif result.status != 0:
@@ -153,6 +140,28 @@ def upper_bounds(
                 high = -result.fun
             out.setdefault(key, {})[measure] = high
     return out
+
+
+class _Rows:
+    """Constraint rows collected sparsely (tables of thousands of cells stay small)."""
+
+    def __init__(self, width: int) -> None:
+        self.width, self.data, self.rows, self.cols, self.rhs = width, [], [], [], []
+
+    def add(self, coefficients: dict[int, float], rhs: float) -> None:
+        if not coefficients:
+            return
+        for j, c in coefficients.items():
+            self.rows.append(len(self.rhs))
+            self.cols.append(j)
+            self.data.append(c)
+        self.rhs.append(rhs)
+
+    def matrix(self):
+        if not self.rhs:
+            return None, None
+        shape = (len(self.rhs), self.width)
+        return sparse.csr_matrix((self.data, (self.rows, self.cols)), shape=shape), np.array(self.rhs)
 
 
 def unprotected(

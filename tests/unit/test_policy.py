@@ -178,3 +178,75 @@ def test_a_companion_the_hierarchy_does_not_offer_is_refused(tmp_path):
 def test_the_engine_s_own_column_names_are_refused_as_pseudonym_column(tmp_path, name):
     with pytest.raises(PolicyError, match="reserved for the engine"):
         load_policy(_write(tmp_path, lambda d: d["pseudonym"].__setitem__("column", name)))
+
+
+# --- aggregate policies (kind: aggregate) ---------------------------------------------------------
+
+AGGREGATE_PATH = POLICY_PATH.parent / "title_audience.yaml"
+
+
+def _write_aggregate(tmp_path, mutate):
+    data = yaml.safe_load(AGGREGATE_PATH.read_text())
+    mutate(data)
+    path = tmp_path / "a.yaml"
+    path.write_text(yaml.safe_dump(data))
+    (tmp_path / "reference").mkdir(exist_ok=True)
+    (tmp_path / "reference" / "geo_cities.csv").write_text(
+        (POLICY_PATH.parent / "reference" / "geo_cities.csv").read_text()
+    )
+    return path
+
+
+def test_the_shipped_aggregate_policy_loads_with_its_margins():
+    p = load_policy(AGGREGATE_PATH)
+    assert p.kind == "aggregate" and p.protection.min_viewers == 10 and p.protection.dominance == 0.5
+    assert p.margin_list == [
+        ("title_id", "location", "age_band"),
+        ("title_id", "location"),
+        ("title_id", "age_band"),
+        ("title_id",),
+        ("location",),
+        ("age_band",),
+        (),
+    ]
+
+
+def test_an_aggregate_margin_naming_an_unknown_dimension_is_refused(tmp_path):
+    path = _write_aggregate(tmp_path, lambda d: d["margins"].append(["title_id", "device_class"]))
+    with pytest.raises(PolicyError, match=r"margins: \['device_class'\] are not dimensions"):
+        load_policy(path)
+
+
+@pytest.mark.parametrize("threshold", [1, 0, -3])
+def test_an_aggregate_threshold_below_two_is_refused(tmp_path, threshold):
+    path = _write_aggregate(tmp_path, lambda d: d["protection"].update(min_viewers=threshold))
+    with pytest.raises(PolicyError, match="min_viewers must be at least 2"):
+        load_policy(path)
+
+
+def test_a_measure_on_an_unclassified_column_is_refused(tmp_path):
+    def mutate(d):
+        d["measures"].append({"name": "device_hours", "kind": "sum_hours", "column": "device_model"})
+
+    with pytest.raises(PolicyError, match=r"sums 'device_model', which is not a raw column classified `measure`"):
+        load_policy(_write_aggregate(tmp_path, mutate))
+
+
+def test_an_aggregate_publishes_no_raw_column(tmp_path):
+    path = _write_aggregate(tmp_path, lambda d: d["columns"].update(device_model="keep"))
+    with pytest.raises(PolicyError, match="an aggregate publishes no raw column"):
+        load_policy(path)
+
+
+def test_an_aggregate_dimension_needs_a_fixed_level(tmp_path):
+    def mutate(d):
+        d["dimensions"][2].pop("level")
+
+    with pytest.raises(PolicyError, match="an aggregate publishes one fixed level"):
+        load_policy(_write_aggregate(tmp_path, mutate))
+
+
+def test_an_aggregate_needs_a_count_of_distinct_people(tmp_path):
+    path = _write_aggregate(tmp_path, lambda d: d.update(measures=[{"name": "plays", "kind": "count"}]))
+    with pytest.raises(PolicyError, match="one measure must count distinct people"):
+        load_policy(path)

@@ -146,6 +146,9 @@ def protect(t: Table, need: dict[str, np.ndarray], max_rounds: int = 200) -> Dec
             break
         upper = certify(t, suppressed)
         failing = _failing(primary, need, upper)
+        if len(failing):
+            _exact_reach(t, suppressed, need, failing, upper)
+            failing = _failing(primary, need, upper)
         log.info(
             "cell suppression round %d: %d suppressed, %d primary not yet protected",
             rounds,
@@ -159,6 +162,111 @@ def protect(t: Table, need: dict[str, np.ndarray], max_rounds: int = 200) -> Dec
         _escalate(t, suppressed, need, failing, step)
         step[failing] += 1
     return Decision(suppressed, primary, suppressed & ~primary, primary.copy(), upper, rounds)
+
+
+#: Linear programs per round for cells the certificates miss (each is one HiGHS solve over the
+#: suppressed cells): at least LP_PER_ROUND, more on small tables (LP_WORK / suppressed cells);
+#: the rest escalate.
+LP_PER_ROUND = 12
+LP_WORK = 400_000
+
+
+def _exact_reach(
+    t: Table, suppressed: np.ndarray, need: dict[str, np.ndarray], failing: np.ndarray, upper: dict[str, np.ndarray]
+) -> None:
+    """For a few failing cells, the exact reach by linear programming: the largest value the
+    cell takes in a non-negative table that keeps every published cell and every margin
+    relation (sums where a measure adds up; for distinct people along a dimension where it
+    does not, a parent at least each child and at most their sum). Cells absent from the
+    table are held at zero, so the reach is never above what an attacker can derive.
+
+    Cells without the key dimension (totals per country, per age band) go first: their
+    certificates need moves across many positions at once, which the move families above do
+    not combine."""
+    from scipy.optimize import linprog
+
+    budget = max(LP_PER_ROUND, LP_WORK // max(1, int(suppressed.sum())))
+    order = sorted(failing.tolist(), key=lambda y: (0 in t.margins[t.margin[y]], t.margin[y], y))[:budget]
+    system = _relations(t)
+    for measure, q in need.items():
+        rows = [y for y in order if q[y] > 0 and upper[measure][y] < q[y]]
+        if not rows:
+            continue
+        a_eq, a_ub = system[measure]
+        free = np.flatnonzero(suppressed)
+        column = {c: i for i, c in enumerate(free)}
+        fixed = np.where(suppressed, 0.0, t.values[measure].astype(np.float64))
+        eq_var, eq_rhs = a_eq[:, free], -(a_eq @ fixed)
+        ub_var, ub_rhs = a_ub[:, free], -(a_ub @ fixed)
+        keep_eq = np.asarray(abs(eq_var).sum(axis=1)).ravel() > 0
+        keep_ub = np.asarray(abs(ub_var).sum(axis=1)).ravel() > 0
+        args = {
+            "A_eq": eq_var[keep_eq] if keep_eq.any() else None,
+            "b_eq": eq_rhs[keep_eq] if keep_eq.any() else None,
+            "A_ub": ub_var[keep_ub] if keep_ub.any() else None,
+            "b_ub": ub_rhs[keep_ub] if keep_ub.any() else None,
+        }
+        for y in rows:
+            objective = np.zeros(len(free))
+            objective[column[y]] = -1.0
+            result = linprog(objective, bounds=(t.lower(measure), None), method="highs", **args)
+            if result.status == 3:
+                upper[measure][y] = np.inf
+            elif result.status == 0:
+                upper[measure][y] = max(upper[measure][y], -result.fun - 1e-6)
+
+
+def _relations(t: Table):
+    """Per measure, the margin relations as sparse rows over all cells: (equalities, inequalities <= 0)."""
+    cache = t.__dict__.setdefault("_relations", {})
+    if cache:
+        return cache
+    from scipy import sparse
+
+    radix = (t.codes.max(axis=0) + 2).astype(np.int64) if len(t) else np.ones(t.dims, dtype=np.int64)
+    everything = tuple(range(t.dims))
+    links = []  # (child cells, parent cells, dimension)
+    for m, dims in enumerate(t.margins):
+        for d in dims:
+            up = tuple(x for x in dims if x != d)
+            if up not in t.margins:
+                continue
+            children = np.flatnonzero(t.margin == m)
+            parents = np.flatnonzero(t.margin == t.margins.index(up))
+            lifted = t.codes[children].copy()
+            lifted[:, d] = -1
+            where = pd.Index(_key(t.codes[parents], everything, radix)).get_indexer(_key(lifted, everything, radix))
+            ok = where >= 0
+            links.append((children[ok], parents[where[ok]], d))
+    n = len(t)
+    for measure in t.values:
+        eq_r, eq_c, eq_v, ub_r, ub_c, ub_v = [], [], [], [], [], []
+        n_eq = n_ub = 0
+        for children, parents, d in links:
+            groups, first = pd.factorize(parents)
+            if t.additive(measure, d):
+                eq_r += [groups + n_eq, np.arange(len(first)) + n_eq]
+                eq_c += [children, first]
+                eq_v += [-np.ones(len(children)), np.ones(len(first))]
+                n_eq += len(first)
+            else:
+                ub_r += [groups + n_ub, np.arange(len(first)) + n_ub]  # parent - sum(children) <= 0
+                ub_c += [children, first]
+                ub_v += [-np.ones(len(children)), np.ones(len(first))]
+                n_ub += len(first)
+                rows = np.arange(len(children)) + n_ub  # child - parent <= 0
+                ub_r += [rows, rows]
+                ub_c += [children, parents]
+                ub_v += [np.ones(len(children)), -np.ones(len(children))]
+                n_ub += len(children)
+
+        def matrix(r, c, v, height):
+            if not r:
+                return sparse.csr_matrix((0, n))
+            return sparse.csr_matrix((np.concatenate(v), (np.concatenate(r), np.concatenate(c))), shape=(height, n))
+
+        cache[measure] = (matrix(eq_r, eq_c, eq_v, n_eq), matrix(ub_r, ub_c, ub_v, n_ub))
+    return cache
 
 
 def _failing(primary: np.ndarray, need: dict[str, np.ndarray], upper: dict[str, np.ndarray]) -> np.ndarray:
@@ -185,6 +293,8 @@ def certify(t: Table, suppressed: np.ndarray) -> dict[str, np.ndarray]:
         for m, gain in _cross_gains(t, suppressed, d, e).items():
             np.maximum(upper[m], t.values[m] + gain, out=upper[m])
     for m, gain in _block_gains(t, suppressed).items():
+        np.maximum(upper[m], t.values[m] + gain, out=upper[m])
+    for m, gain in _free_people_gains(t, suppressed).items():
         np.maximum(upper[m], t.values[m] + gain, out=upper[m])
     for m in upper:
         upper[m][~suppressed] = t.values[m][~suppressed]
@@ -346,6 +456,41 @@ def _cross_gains(t: Table, suppressed: np.ndarray, d: int, e: int) -> dict[str, 
         best = np.zeros(len(idx.finest))
         np.maximum.at(best, x, np.maximum(gain, 0.0))
         out[m] = _spread(t, chain_de, best)
+    return out
+
+
+def _free_people_gains(t: Table, suppressed: np.ndarray) -> dict[str, np.ndarray]:
+    """Distinct people where they do not add up along the key (a person watches several
+    titles): a finest cell x whose cells in its block (every margin with the key, over x) are
+    all suppressed can rise by g together with all of them. Inside the block each relation
+    gains g on both sides; towards the margins without the key, a parent only has to stay at
+    least each child (and at most their sum, which grows), so g is bounded by the room under
+    each published parent along the key."""
+    if not len(t) or not t.dims:
+        return {}
+    idx = t.index
+    key_margins = [m for m, ms in enumerate(t.margins) if 0 in ms]
+    full = np.ones(len(idx.finest), dtype=bool)
+    for m in key_margins:
+        full &= suppressed[idx.proj[m]]
+    if not full.any():
+        return {}
+    out = {}
+    for measure, values in t.values.items():
+        if t.kinds[measure] != "people" or t.additive(measure, 0):
+            continue
+        room = np.where(full, np.inf, 0.0)
+        for m in key_margins:
+            up = idx.parent.get((m, 0))
+            if up is None:
+                continue
+            np.minimum(room, (values[idx.proj[up]] - values[idx.proj[m]]).astype(np.float64), out=room)
+        room = np.where(full, np.maximum(room, 0.0), 0.0)
+        room[np.isinf(room)] = 1e18  # no published parent along the key: nothing bounds the rise
+        best = np.zeros(len(t))
+        for m in key_margins:
+            np.maximum.at(best, idx.proj[m], room)
+        out[measure] = best
     return out
 
 
