@@ -86,9 +86,7 @@ def build_suites(policy: Policy, columns: list[str]) -> dict[str, gx.Expectation
     suites["margins"] = margins
 
     audit = gx.ExpectationSuite(name=f"{export}.audit")
-    audit.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(column="min_published_people", min_value=p.min_viewers)
-    )
+    audit.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="min_published_people", min_value=p.min_viewers))
     for column, what in (
         ("primary_published", "every primary cell is suppressed"),
         ("published_with_reason", "no published cell carries a suppression reason"),

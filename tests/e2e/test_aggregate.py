@@ -4,6 +4,7 @@ the engine, and audited with the linear-programming auditor written apart from i
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from datetime import date
@@ -27,7 +28,7 @@ BOUNDS = [13, 18, 25, 35, 45, 55, 65, 75]
 def band(age: int) -> str:
     if age < BOUNDS[0]:
         return f"<{BOUNDS[0]}"
-    for lo, hi in zip(BOUNDS, BOUNDS[1:], strict=False):
+    for lo, hi in itertools.pairwise(BOUNDS):
         if lo <= age < hi:
             return f"{lo}-{hi - 1}"
     return f"{BOUNDS[-1]}+"
@@ -89,9 +90,11 @@ def night(tmp_path_factory, ring):
 
 def published(part) -> list[dict]:
     con = duckdb.connect()
-    return con.execute(
-        "SELECT * FROM read_parquet(?, hive_partitioning = false)", [str(part / "part-00000.parquet")]
-    ).fetch_df().to_dict("records")
+    return (
+        con.execute("SELECT * FROM read_parquet(?, hive_partitioning = false)", [str(part / "part-00000.parquet")])
+        .fetch_df()
+        .to_dict("records")
+    )
 
 
 def test_published_cells_equal_cells_recomputed_from_the_raw_day(night):
@@ -99,7 +102,9 @@ def test_published_cells_equal_cells_recomputed_from_the_raw_day(night):
     p = night["policy"].protection
     truth = {
         (c["margin"], c["key"]): c
-        for c in cells_from_plays(plays, DIMS, MARGINS, p.max_plays_per_person, int(p.max_watch_hours_per_person * 3600))
+        for c in cells_from_plays(
+            plays, DIMS, MARGINS, p.max_plays_per_person, int(p.max_watch_hours_per_person * 3600)
+        )
     }
     rows = published(night["part"])
     assert rows, "nothing was published"

@@ -31,7 +31,9 @@ from scipy.optimize import linprog
 LOWER = {"people": 0, "count": 0, "sum": 0}
 
 
-def cells_from_plays(plays: list[dict], dims: list[str], margins: list[tuple[str, ...]], max_plays: int, max_seconds: int):
+def cells_from_plays(
+    plays: list[dict], dims: list[str], margins: list[tuple[str, ...]], max_plays: int, max_seconds: int
+):
     """Every cell of every margin from raw plays (person, dims..., seconds), with contributions
     clipped per person and finest cell; also the largest single contribution per cell."""
     finest = defaultdict(lambda: [0, 0])
@@ -105,7 +107,7 @@ def upper_bounds(
         value = np.array([c[measure] for c in cells], dtype=float)
         eq, ub = _Rows(len(var)), _Rows(len(var))
 
-        def terms(pairs):
+        def terms(pairs, value=value):
             """(variable coefficients, constant) of sum(coef * cell)."""
             coefficients, constant = {}, 0.0
             for cell, coef in pairs:

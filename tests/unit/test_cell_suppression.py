@@ -62,9 +62,7 @@ def requirements(cells: list[dict], t: tables.Table) -> dict[str, np.ndarray]:
 def audit(cells: list[dict], need: dict[str, np.ndarray], decision: tables.Decision):
     keys = [(c["margin"], c["key"]) for c in cells]
     suppressed = {keys[i] for i in np.flatnonzero(decision.suppressed)}
-    wanted = {
-        keys[i]: {m: float(need[m][i]) for m in need if need[m][i] > 0} for i in np.flatnonzero(decision.primary)
-    }
+    wanted = {keys[i]: {m: float(need[m][i]) for m in need if need[m][i] > 0} for i in np.flatnonzero(decision.primary)}
     return suppressed, wanted
 
 
@@ -80,7 +78,7 @@ def protect_and_audit(plays: list[dict], max_plays: int = 3, max_seconds: int = 
 
 @pytest.mark.parametrize(("seed", "people"), [(s, 60) for s in range(8)] + [(s, 400) for s in range(100, 104)])
 def test_generated_days_pass_the_lp_audit(seed, people):
-    cells, t, need, decision, suppressed, bad = protect_and_audit(generated_plays(seed, people))
+    cells, _t, _need, decision, suppressed, bad = protect_and_audit(generated_plays(seed, people))
     assert decision.primary.any()
     assert bad == []
     # every primary cell is suppressed, and the engine's certified bounds are reachable by the LP
@@ -96,7 +94,7 @@ def test_generated_days_pass_the_lp_audit(seed, people):
 
 def test_larger_days_keep_cells_published():
     """Protection is not 'suppress everything': on a 400-person day most title totals survive."""
-    cells, t, need, decision, suppressed, bad = protect_and_audit(generated_plays(7, 400))
+    _cells, t, _need, decision, _suppressed, bad = protect_and_audit(generated_plays(7, 400))
     assert bad == []
     totals = t.margin == MARGINS.index(("t",))
     published_totals = totals & ~decision.suppressed
@@ -126,7 +124,7 @@ def test_a_single_small_cell_in_a_published_line_gets_a_partner():
     it would be the published total minus the published others. Titles 1 and 2 are big too."""
     counts = {(t, c, a): 30 for t in range(3) for c in range(3) for a in range(3)}
     counts[(0, 1, 1)] = 2
-    cells, t, need, decision, suppressed, bad = protect_and_audit(_plays_from_counts(counts))
+    cells, _t, _need, decision, _suppressed, bad = protect_and_audit(_plays_from_counts(counts))
     assert bad == []
     assert decision.primary.sum() == 1
     assert decision.secondary.sum() >= 3  # at least a rectangle
@@ -137,7 +135,7 @@ def test_a_single_small_cell_in_a_published_line_gets_a_partner():
 
 def test_a_grand_total_below_the_threshold_publishes_nothing():
     counts = {(0, 0, 0): 2, (1, 1, 1): 1}
-    cells, t, need, decision, suppressed, bad = protect_and_audit(_plays_from_counts(counts))
+    _cells, _t, _need, decision, _suppressed, bad = protect_and_audit(_plays_from_counts(counts))
     assert decision.suppressed.all()
     assert bad == []
 
@@ -146,7 +144,7 @@ def test_a_small_country_total_is_protected_with_another_country():
     """Country 2 has 3 viewers in all: its total, and every cell under it, is primary."""
     counts = {(t, c, a): 20 for t in range(3) for c in range(2) for a in range(2)}
     counts[(0, 2, 0)] = 3
-    cells, t, need, decision, suppressed, bad = protect_and_audit(_plays_from_counts(counts))
+    cells, _t, _need, decision, _suppressed, bad = protect_and_audit(_plays_from_counts(counts))
     assert bad == []
     keys = [(c["margin"], c["key"]) for c in cells]
     assert (("c",), (2,)) in {keys[i] for i in np.flatnonzero(decision.primary)}
@@ -157,7 +155,7 @@ def test_a_dominated_cell_is_protected_for_its_magnitude():
     counts = {(t, c, a): 12 for t in range(2) for c in range(2) for a in range(2)}
     plays = _plays_from_counts(counts)
     plays.append({"person": 10_000, "t": 0, "c": 0, "a": 0, "seconds": 15000})  # a binge on top
-    cells, t, need, decision, suppressed, bad = protect_and_audit(plays, max_plays=3, max_seconds=20000)
+    cells, _t, need, _decision, _suppressed, bad = protect_and_audit(plays, max_plays=3, max_seconds=20000)
     keys = [(c["margin"], c["key"]) for c in cells]
     dominated = {keys[i] for i in np.flatnonzero(need["seconds"] > 0)}
     assert (("t", "c", "a"), (0, 0, 0)) in dominated

@@ -387,9 +387,7 @@ class Policy(_Strict):
         for margin in margins:
             unknown = sorted(set(margin) - names)
             if unknown:
-                raise ValueError(
-                    f"margins: {unknown} are not dimensions (the dimensions are {self.dimension_columns})"
-                )
+                raise ValueError(f"margins: {unknown} are not dimensions (the dimensions are {self.dimension_columns})")
             if len(set(margin)) != len(margin):
                 raise ValueError(f"margins: {margin} names a dimension twice")
         keys = [tuple(sorted(m, key=order.get)) for m in margins]

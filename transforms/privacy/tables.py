@@ -571,7 +571,7 @@ def _block_gains(t: Table, suppressed: np.ndarray) -> dict[str, np.ndarray]:
                 per_pair = np.maximum(np.minimum(up, mass[pair_group] - under), 0.0)
                 total = np.bincount(pair_cell, weights=per_pair, minlength=len(t))
                 np.maximum(gain, total, out=gain)
-        for m, dims_m in enumerate(t.margins):
+        for dims_m in t.margins:
             if len(dims_m) == t.dims:
                 np.maximum(gain, _subrectangle_gains(t, suppressed, v), out=gain)
         if t.kinds[measure] == "people":
@@ -691,7 +691,7 @@ def _block_people_cap(t: Table, values: np.ndarray) -> np.ndarray:
     idx = t.index
     n_blocks = int(t.codes[:, 0].max()) + 1
     cap = np.full(n_blocks, np.inf)
-    for m, ms in enumerate(t.margins):
+    for m, _ms in enumerate(t.margins):
         up = idx.parent.get((m, 0))
         if up is None:
             continue
@@ -724,7 +724,9 @@ def _top_two(group: np.ndarray, value: np.ndarray, n: int) -> tuple[np.ndarray, 
 # --- fixes -----------------------------------------------------------------------------------------
 
 
-def _escalate(t: Table, suppressed: np.ndarray, need: dict[str, np.ndarray], failing: np.ndarray, step: np.ndarray) -> None:
+def _escalate(
+    t: Table, suppressed: np.ndarray, need: dict[str, np.ndarray], failing: np.ndarray, step: np.ndarray
+) -> None:
     """One step up the ladder for each failing cell (cost: the people in newly suppressed cells).
 
     A cell of a block (one value of the key dimension):
@@ -785,7 +787,7 @@ def _escalate(t: Table, suppressed: np.ndarray, need: dict[str, np.ndarray], fai
         if level == 2:
             fin = mine[(t.margin[mine] == full_margin) & ~suppressed[mine]]
             taken, held = [], 0.0
-            for x in fin[np.lexsort((t.codes[fin].T[::-1]).tolist() + [cost[fin]])] if len(fin) else []:
+            for x in fin[np.lexsort([*t.codes[fin].T[::-1].tolist(), cost[fin]])] if len(fin) else []:
                 if held >= deficit:
                     break
                 taken.append(int(x))
@@ -798,7 +800,9 @@ def _escalate(t: Table, suppressed: np.ndarray, need: dict[str, np.ndarray], fai
             continue
         if t.margin[y] == full_margin:
             pos = int(np.searchsorted(idx.finest, y))
-            above = [int(idx.proj[m][pos]) for m, ms in enumerate(t.margins) if 0 in ms and m not in (total, full_margin)]
+            above = [
+                int(idx.proj[m][pos]) for m, ms in enumerate(t.margins) if 0 in ms and m not in (total, full_margin)
+            ]
             above = [u for u in above if not suppressed[u]]
             if level == 0 and above:
                 above = [min(above, key=lambda u: (cost[u], t.margin[u]))]

@@ -105,8 +105,9 @@ def frames(backend: Backend, policy: Policy, files: list[Path], stats: dict) -> 
             ]
         ),
         "cells": backend.fetch(sql("select_all", table=Views.EXTRACT)).to_pandas(),
-        "labels": backend.fetch(sql("frame_labels", columns=[c for c in text_columns if c != GROUPING_COLUMN]))
-        .to_pandas(),
+        "labels": backend.fetch(
+            sql("frame_labels", columns=[c for c in text_columns if c != GROUPING_COLUMN])
+        ).to_pandas(),
     }
     backend.run(sql("agg_labels", dims=args["dims"]))
     margins = backend.fetch(sql("agg_frame_margins", params, relations=rels, hours=names["hours"], **args)).to_pandas()
@@ -150,9 +151,7 @@ def frames(backend: Backend, policy: Policy, files: list[Path], stats: dict) -> 
     finest = published[published[GROUPING_COLUMN] == ",".join(policy.dimension_columns)]
     plays = names["plays"]
     visible = int(finest[plays].sum()) if plays else anon["plays_visible"]
-    hidden = int(
-        backend.scalar(sql("agg_hidden_plays", {"finest": ",".join(policy.dimension_columns)})) or 0
-    )
+    hidden = int(backend.scalar(sql("agg_hidden_plays", {"finest": ",".join(policy.dimension_columns)})) or 0)
     total = published[published[GROUPING_COLUMN] == "all"]
     out["run"] = pd.DataFrame(
         [
@@ -173,7 +172,9 @@ def frames(backend: Backend, policy: Policy, files: list[Path], stats: dict) -> 
         ]
     )
     needs = anon["protected_measures"]
-    out["audit"] = backend.fetch(sql("agg_frame_audit", {"min_viewers": policy.protection.min_viewers}, needs=needs)).to_pandas()
+    out["audit"] = backend.fetch(
+        sql("agg_frame_audit", {"min_viewers": policy.protection.min_viewers}, needs=needs)
+    ).to_pandas()
     return out
 
 

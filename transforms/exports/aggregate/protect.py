@@ -84,7 +84,7 @@ def build_person_cells(b: Backend, policy: Policy, shape: Shape) -> None:
     b.run(
         sql(
             "agg_person_cells",
-            {"max_plays": p.max_plays_per_person, "max_seconds": int(round(p.max_watch_hours_per_person * 3600))},
+            {"max_plays": p.max_plays_per_person, "max_seconds": round(p.max_watch_hours_per_person * 3600)},
             source=Views.GENERALIZED,
             person=policy.pseudonym.column,
             dims=shape.dims,

@@ -132,7 +132,11 @@ def cards(m: mf.AggregateManifest) -> str:
         [
             card("min viewers per cell", m.protection.min_viewers),
             card("cells published", f"{c.published:,}", f" of {c.total:,}"),
-            card("suppressed", f"{c.primary_few_people + c.primary_dominated:,} + {c.secondary:,}", " primary + secondary"),
+            card(
+                "suppressed",
+                f"{c.primary_few_people + c.primary_dominated:,} + {c.secondary:,}",
+                " primary + secondary",
+            ),
             card("plays visible", f"{v.plays_share:.1%}", " in published finest cells"),
             card("viewers visible", f"{v.people_share:.1%}", " in a published finest cell"),
         ]
