@@ -156,8 +156,8 @@ def test_no_suppressed_cell_can_be_narrowed_by_linear_programming(which, request
     over the night's domains (suppressed or empty, the table does not say) unknown. For every
     primary cell the LP's upper bound must reach the threshold (viewers) or a total its
     largest contributor would not dominate. On the genre-level table every primary cell is
-    audited; on the title-level one (tens of thousands of unknowns per LP) the coarser
-    primary cells and the first of the finest, in a fixed order."""
+    audited; on the title-level one the 25 coarsest and the 25 last of the finest, in a fixed
+    order, against the attacker who also knows which cells are empty."""
     run = request.getfixturevalue(which)
     plays = independent_plays(run["raw"], DAY, "genre" if which == "genre_night" else "title")
     p = run["policy"].protection
@@ -183,8 +183,14 @@ def test_no_suppressed_cell_can_be_narrowed_by_linear_programming(which, request
     kinds = {"people": "people", "plays": "count", "seconds": "sum"}
     chosen = sorted(requirements.items(), key=lambda kv: (len(kv[0][0]), kv[0]))
     if which == "night":
-        chosen = chosen[:25]
-    assert unprotected(cells, suppressed, dict(chosen), MARGINS, kinds, additive) == []
+        # Over the domains, a title-level LP has about 45,000 unknowns and takes minutes for
+        # plays; the attacker who also knows which cells are empty has only the suppressed
+        # cells as unknowns and ranges inside the first one's, so passing it is the stronger
+        # result (the engine does not promise it; see lp_auditor).
+        chosen = chosen[:25] + chosen[-25:]
+        assert unprotected(cells, suppressed, dict(chosen), MARGINS, kinds, additive, known_cells=True) == []
+    else:
+        assert unprotected(cells, suppressed, dict(chosen), MARGINS, kinds, additive) == []
     assert rows, "the table should publish something"
 
 

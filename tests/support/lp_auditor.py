@@ -1,11 +1,22 @@
 """An auditor for published audience tables, written apart from the engine (transforms/privacy/tables.py).
 
-It plays the attacker: it knows every published cell, the margin structure and the domain of
-every dimension (the catalogue's titles, the countries, the age bands), and that measures are
-non-negative. Every cell of every margin over those domains that is not published is an
-unknown: suppressed or empty, the table does not say which. For every suppressed cell it asks a
-linear program (scipy's HiGHS) how large the cell can be in any table consistent with that
-knowledge, per measure:
+It plays the attacker: it knows every published cell, the margin structure and that measures
+are non-negative. Two attackers, the second the stronger:
+
+- `known_cells=False` (the default, the engine's model): it knows the domain of every
+  dimension (the catalogue's titles, the countries, the age bands). Every cell of every margin
+  over those domains that is not published is an unknown: suppressed or empty, the table does
+  not say which.
+- `known_cells=True`: it also knows which cells are empty (say from another
+  source about who watched what): an empty cell is 0. Its ranges are inside the first
+  attacker's, so a table that passes this audit passes the other; and its linear programs have
+  only the suppressed cells as unknowns, which keeps them small enough to solve per cell on a
+  title-level table. The engine does not promise this attacker anything (its certificates may
+  move mass through empty cells), so a pass here is measured, not guaranteed. Neither attacker
+  assumes that a suppressed cell holds at least one person (what a member of the cell knows).
+
+For every suppressed cell it asks a linear program (scipy's HiGHS) how large the cell can be in
+any table consistent with that knowledge, per measure:
 
 - additive measures (plays, seconds, and people along dimensions a person has one value of):
   a margin cell equals the sum of its children along any dimension it lacks;
@@ -75,14 +86,16 @@ def upper_bounds(
     kinds: dict[str, str],
     people_additive: set[str],
     targets: set[tuple] | None = None,
+    known_cells: bool = False,
 ) -> dict[tuple, dict[str, float]]:
     """For each suppressed cell (or each of `targets`), per measure: the largest value it can take."""
     dims = max(margins, key=len)
     domain = {d: sorted({c["key"][c["margin"].index(d)] for c in cells if d in c["margin"]}) for d in dims}
     grid = {(c["margin"], c["key"]): c for c in cells}
-    for margin in margins:  # every cell over the domains: absent ones are empty or suppressed
-        for key in itertools.product(*(domain[d] for d in margin)):
-            grid.setdefault((margin, key), {"margin": margin, "key": key, **dict.fromkeys(kinds, 0)})
+    if not known_cells:
+        for margin in margins:  # every cell over the domains: absent ones are empty or suppressed
+            for key in itertools.product(*(domain[d] for d in margin)):
+                grid.setdefault((margin, key), {"margin": margin, "key": key, **dict.fromkeys(kinds, 0)})
     existing = {(c["margin"], c["key"]) for c in cells}
     published = {k for k in existing if k not in suppressed}
     cells = list(grid.values())
@@ -173,9 +186,10 @@ def unprotected(
     margins: list[tuple[str, ...]],
     kinds: dict[str, str],
     people_additive: set[str],
+    known_cells: bool = False,
 ) -> list[tuple]:
     """Suppressed cells whose derivable range stops short of a requirement: (cell, measure, high, need)."""
-    highs = upper_bounds(cells, suppressed, margins, kinds, people_additive, set(requirements))
+    highs = upper_bounds(cells, suppressed, margins, kinds, people_additive, set(requirements), known_cells)
     bad = []
     for key, needs in requirements.items():
         for measure, need in needs.items():

@@ -39,7 +39,7 @@ def test_no_template_formats_a_value_into_sql_text():
     allowed = [
         r".*\|\s*(ident|quoted|int)\b.*",  # checked identifiers, integers
         r'.*map\("ident"\).*',
-        r'"[^"]*" if not loop\.last',  # separators
+        r'"[^"]*" if not loop\.(last|first)',  # separators
         r"loop\.index0?",
         r"(hmac|source_value|lookup_joins)\(.*",  # macros (their arguments pass the same rules)
         r"(n|i|level|alias|source_alias|message_blob|message|groups|cost|key)",  # loop variables and {% set %} blocks

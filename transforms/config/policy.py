@@ -373,11 +373,11 @@ class Policy(_Strict):
                     f"measures.{m.name} sums {m.column!r}, which is not a raw column classified `measure`; "
                     f"classify it under `columns` as measure"
                 )
+        if not any(m.kind == "distinct_people" for m in self.measures):
+            raise ValueError("measures: one measure must count distinct people (kind: distinct_people)")
         unused = sorted(measured - {m.column for m in self.measures})
         if unused:
             raise ValueError(f"columns {unused} are classified measure but no measure sums them")
-        if not any(m.kind == "distinct_people" for m in self.measures):
-            raise ValueError("measures: one measure must count distinct people (kind: distinct_people)")
         companions = [c for qi in self.quasi_identifiers for c in qi.publish]
         clash = (names | seen | {GROUPING_COLUMN}) & set(companions)
         if clash or len(companions) != len(set(companions)):

@@ -13,8 +13,11 @@ contribution divided by the dominance share for a magnitude).
 
 Secondary suppression (here): extra cells are suppressed until every primary cell is
 *certified*: a move is found that changes suppressed cells only, keeps every published cell
-and every relation, keeps every cell at or above its lower bound (1 person, 1 play, 0 seconds:
-an attacker may know which cells exist) and raises the primary cell to its requirement. The
+and every relation, keeps every cell non-negative and raises the primary cell to its
+requirement. The attacker modelled is tau-ARGUS's: it knows the published cells, the margin
+relations, the domains of the dimensions and that measures are non-negative; it is not assumed
+to know which unpublished cells are empty or that a suppressed cell holds at least one person
+(docs/DESIGN.md says what that leaves open). The
 table changed by the move is one the attacker cannot rule out, so the cell's upper bound is at
 least that high: a certificate is sound whatever the attacker's linear programming does.
 
