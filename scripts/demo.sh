@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The embedded default, end to end: set up, generate a day of fake viewing logs, run the
-# Airflow DAG on a local SQLite metadata database, and print where the extract and report are.
+# The embedded default, end to end: set up, generate a day of fake viewing logs, run the two
+# Airflow DAGs (the row extract and the audience table) on a local SQLite metadata database,
+# and print where the extracts and reports are.
 #   DAY=2026-11-23 EVENTS=100000 bash scripts/demo.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,9 +42,17 @@ if ! "$PY" -m airflow dags test viewing_sessions_export "${NEXT}T03:00:00+00:00"
     tail -n 30 "$VAR/demo-dag.log" >&2
     exit 1
 fi
+echo "demo: running the DAG title_audience_export for $DAY (log: $VAR/demo-dag-audience.log)" >&2
+if ! "$PY" -m airflow dags test title_audience_export "${NEXT}T03:00:00+00:00" >"$VAR/demo-dag-audience.log" 2>&1; then
+    echo "demo: the DAG run failed; last lines of $VAR/demo-dag-audience.log:" >&2
+    tail -n 30 "$VAR/demo-dag-audience.log" >&2
+    exit 1
+fi
 PART="$VAR/extracts/viewing_sessions/day=$DAY"
+AUDIENCE="$VAR/extracts/title_audience/day=$DAY"
 [[ -f "$PART/_manifest.json" ]] || { echo "demo: no extract was published; see $VAR/demo-dag.log" >&2; exit 1; }
-"$PY" - "$PART" <<'PYEOF'
+[[ -f "$AUDIENCE/_manifest.json" ]] || { echo "demo: no audience table was published; see $VAR/demo-dag-audience.log" >&2; exit 1; }
+"$PY" - "$PART" "$AUDIENCE" <<'PYEOF'
 import json, sys
 from pathlib import Path
 part = Path(sys.argv[1])
@@ -66,4 +75,15 @@ if h:
     share = lambda side: "/".join(f"{v[side]['unique']:.1%}" for v in r.values())  # noqa: E731
     print(f"people:     singled out by their attributes and {sizes} known plays: {share('before')} before "
           f"protection, {share('after')} after (m={h['m']}, epoch={h['epoch']})")
+audience = Path(sys.argv[2])
+a = json.loads((audience / "_manifest.json").read_text())
+cells, counts = a["cells"], a["counts"]
+print()
+print(f"audience:   {audience}/part-00000.parquet")
+print(f"report:     {audience}/_reports/privacy_report.html")
+print(f"cells:      {cells['total']:,} in the night's margins = {cells['published']:,} published + "
+      f"{cells['primary_few_people'] + cells['primary_dominated']:,} primary + {cells['secondary']:,} secondary "
+      f"suppressions (min {a['protection']['min_viewers']} viewers per cell)")
+print(f"plays:      {counts['input_rows']:,} in = {counts['published_rows']:,} in published finest cells + "
+      f"{counts['suppressed_rows']:,} not + {counts['rejected_rows']:,} rejected")
 PYEOF
