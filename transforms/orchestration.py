@@ -137,9 +137,10 @@ def run_task(
 ) -> dict:
     """Run one stage as an Airflow task.
 
-    A retryable error (the raw day not there yet, a lock held, a filesystem error) is raised
-    as is, for Airflow's retries; any other is raised as `fail(message)`, which the DAG maps
-    to AirflowFailException so the task fails at once.
+    A retryable error (the raw day not there yet, a lock held, a filesystem error, any
+    OSError) is raised as is, for Airflow's retries; any other is raised as `fail(message)`,
+    which the DAG maps to AirflowFailException so the task fails at once: an unexpected error
+    (a bug) fails at once too, with its class named and its traceback kept in the task log.
     """
     from transforms.pipeline import run_stage
 
@@ -149,3 +150,7 @@ def run_task(
         if exc.retryable:
             raise
         raise fail(str(exc)) from None
+    except OSError:
+        raise  # disk, permissions, a mount away: waiting can help
+    except Exception as exc:
+        raise fail(f"unexpected {type(exc).__name__} in {stage} (a bug: see the traceback above)") from exc

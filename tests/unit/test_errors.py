@@ -45,3 +45,16 @@ def test_the_task_glue_retries_only_retryable_errors(monkeypatch, cls, retryable
     ctx = {"policy_path": "p", "day": "2026-11-23", "run_id": "r", "raw_root": "a", "out_root": "b", "work_root": "c"}
     with pytest.raises(cls if retryable else Failed, match="what went wrong"):
         run_task("pull", ctx, Failed)
+
+
+@pytest.mark.parametrize(("exc", "retried"), [(OSError("disk full"), True), (KeyError("x"), False)])
+def test_an_error_outside_the_family_is_retried_only_if_it_is_the_filesystem(monkeypatch, exc, retried):
+    def boom(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr("transforms.pipeline.run_stage", boom)
+    ctx = {"policy_path": "p", "day": "2026-11-23", "run_id": "r", "raw_root": "a", "out_root": "b", "work_root": "c"}
+    with pytest.raises(type(exc) if retried else Failed) as info:
+        run_task("pull", ctx, Failed)
+    if not retried:
+        assert "unexpected KeyError in pull" in str(info.value)

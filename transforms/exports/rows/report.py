@@ -105,7 +105,12 @@ def history_section(policy: Policy, anon: dict, pull: dict) -> mf.History | None
             f"({', '.join(h.play)} of each) finds at least {k} people in the extract who match."
         ),
         does_not_resist=[
-            f"more than {h.m} known plays: see the share of people singled out with {h.m + 1} (risk m{h.m + 1})",
+            f"more than {h.m} known plays: see the share of people singled out with {h.m + 1} (risk m{h.m + 1})"
+            + (
+                ""
+                if epoch == "day"
+                else f"; one title watched on more than {h.m} nights of the {epoch} is that many plays"
+            ),
             "linking a person's nights by their pattern of plays (see linkage): "
             + (
                 "pseudonyms change every night, but habits can still match"
@@ -244,6 +249,13 @@ def history_html(m: mf.Manifest) -> str:
         if link
         else "<p>Linking nights: no previous night to measure against.</p>"
     )
+    epoch_note = (
+        f" Over a {e(h.epoch)} epoch the published figures count the people who match among tonight's viewers "
+        "(with their earlier nights of the epoch), not among everyone in the epoch: they can overstate the risk, "
+        "never understate it."
+        if h.epoch != "day"
+        else ""
+    )
     plays = {k: float(v) for k, v in h.plays_by_title_level.items()}
     not_resisted = "".join(f"<li>{e(x)}</li>" for x in h.does_not_resist)
     return f"""<h2>People and their viewing histories</h2>
@@ -257,7 +269,7 @@ Suppressed for history protection: {h.suppressed_rows_for_history:,} plays; for 
 <h3>Attacker who knows a person's attributes and some of their plays</h3>
 <table><tr><th>plays known</th><th>singled out, before</th><th>fewer than k, before</th><th>singled out, published</th>
 <th>fewer than k, published</th></tr>{rows}</table>
-<p class="sub">Before: the night at the finest levels the policy allows. Published: what the extract shows{bounded}.</p>
+<p class="sub">Before: the night at the finest levels the policy allows. Published: what the extract shows{bounded}.{epoch_note}</p>
 {link_html}
 <h3>What this does not resist</h3><ul>{not_resisted}</ul>
 """
