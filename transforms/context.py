@@ -13,7 +13,10 @@ Output tree (readers see only `<export>/day=.../` folders that are complete):
 Private trees (raw-derived data: never beside the extract):
 
     <work-root>/<export>/<day>/<run>/                        datasets the stages hand over (below)
+    <work-root>/<export>/_history/day=YYYY-MM-DD/            published histories of an epoch (pseudonymized)
+    <work-root>/<export>/_history/.staging-<run>/            a night's history state before its swap
     <quarantine-root>/<export>/day=YYYY-MM-DD/               rejected raw rows (raw zone's access domain)
+    <quarantine-root>/.trash/<export>/                       quarantined days being purged
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ DAY_PREFIX = "day="
 STAGING = ".staging"
 LOCKS = ".locks"
 TRASH = ".trash"
+HISTORY = "_history"
+HISTORY_STAGING_PREFIX = ".staging-"
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -123,6 +128,15 @@ class Layout:
     def quarantine_dir(self, export: str, day: str) -> Path | None:
         root = self.quarantine_export_dir(export)
         return None if root is None else root / f"{DAY_PREFIX}{day}"
+
+    def quarantine_trash(self, export: str) -> Path | None:
+        return None if self.quarantine_root is None else self.quarantine_root / TRASH / export
+
+    def history_root(self, export: str) -> Path:
+        return self.work_export_dir(export) / HISTORY
+
+    def history_staging(self, export: str, run_slug: str) -> Path:
+        return self.history_root(export) / f"{HISTORY_STAGING_PREFIX}{run_slug}"
 
 
 @dataclass(frozen=True)

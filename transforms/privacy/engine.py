@@ -372,16 +372,23 @@ class Engine:
         return cache[key]
 
     def _small_classes(self, ft: FreqTable, rc: RowClasses, alive: np.ndarray | None) -> np.ndarray:
-        """Per row class: does it violate a row model (k people, l sensitive values) among alive rows?"""
-        p = self.p
-        small = rc.people(alive) < p.k
-        if p.l:
+        """Per row class: does it violate a row model (`models/`) among alive rows? Only the
+        statistics the models read are computed."""
+        models = [m for m in self.p.models if m.needs]
+        needs = frozenset().union(*(m.needs for m in models))
+        stats: dict[str, np.ndarray] = {}
+        if "people" in needs:
+            stats["people"] = rc.people(alive)
+        if "l_values" in needs:
             if rc.sensitive is None:  # (class, sensitive value) pairs, indexed once per node
                 rc.sensitive = _pair_index(rc.of_row, ft.sens, int(ft.sens.max()) + 1)
             pairs, pair_cls = rc.sensitive
             live = slice(None) if alive is None else alive
             present = np.bincount(pairs[live], minlength=len(pair_cls)) > 0
-            small |= np.bincount(pair_cls[present], minlength=rc.n) < p.l
+            stats["l_values"] = np.bincount(pair_cls[present], minlength=rc.n)
+        small = np.zeros(rc.n, dtype=bool)
+        for m in models:
+            small |= m.violates(stats)
         return small
 
     def forced(self, node: lattice.Node) -> np.ndarray:

@@ -88,7 +88,7 @@ def run(s: StageRun) -> dict:
         write_index(layout, export)
     quarantine = layout.quarantine_export_dir(export)
     if quarantine is not None:
-        purge(quarantine, quarantine.parent / ".trash" / export, ctx.day_date, policy.quarantine_retention_days)
+        purge(quarantine, layout.quarantine_trash(export), ctx.day_date, policy.quarantine_retention_days)
     leftovers = purge_leftovers(
         [layout.staging_root(export), layout.work_export_dir(export)], ctx.day_date, policy.work_retention_days
     )

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from transforms.backends import Backend, sql
 from transforms.config.policy import Policy
-from transforms.context import DAY_PREFIX, Layout, Views
+from transforms.context import DAY_PREFIX, HISTORY_STAGING_PREFIX, Layout, Views
 from transforms.errors import PrivacyError
 from transforms.ops.exchange import swap_into_place
 from transforms.ops.keys import epoch_label
@@ -53,13 +53,12 @@ from transforms.reporting.manifest import read_manifest, sha256_file
 
 log = logging.getLogger(__name__)
 
-STATE = "_history"
 ITEMS = "items.parquet"
 META = "meta.json"
 
 
 def root(layout: Layout, export: str) -> Path:
-    return layout.work_export_dir(export) / STATE
+    return layout.history_root(export)
 
 
 def night_dir(layout: Layout, export: str, day: str) -> Path:
@@ -196,7 +195,7 @@ def write_state(
     """Write tonight's state beside the others, ready before the swap; refuse a change others depend on."""
     h = policy.privacy.history
     export, tonight = policy.export, day.isoformat()
-    staging = root(layout, export) / f".staging-{run}"
+    staging = layout.history_staging(export, run)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     b.register_parquet(Views.EXTRACT, files)
@@ -281,7 +280,7 @@ def purge_states(layout: Layout, policy: Policy, today: date) -> list[str]:
         if epoch_end(policy.pseudonym.epoch, day) + timedelta(days=h.state_retention_days) < today:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(str(folder))
-    for leftover in base.glob(".staging-*"):
+    for leftover in base.glob(f"{HISTORY_STAGING_PREFIX}*"):
         shutil.rmtree(leftover, ignore_errors=True)
     return removed
 

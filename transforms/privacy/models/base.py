@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+import numpy as np
 
 
 class Model(ABC):
     name: str
+    #: The per-class statistics `violates` reads (`people`, `l_values`); empty for a model the
+    #: engine enforces on whole histories rather than per class.
+    needs: frozenset[str] = frozenset()
 
-    @property
-    @abstractmethod
-    def predicate(self) -> str:
-        """SQL over the class statistics, true when the class violates the model."""
-
-    @property
-    @abstractmethod
-    def params(self) -> dict[str, int]:
-        """The bound parameters the predicate uses."""
+    def violates(self, stats: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """Per class: does it violate the model? `stats` holds one array per name in `needs`.
+        None for a model that is not a rule on classes."""
+        return None
 
     @abstractmethod
     def describe(self) -> str:

@@ -58,14 +58,6 @@ class HistoryModel(Model):
         if not 1 <= self.m <= MAX_M:
             raise ValueError(f"m must be 1 to {MAX_M}, not {self.m}")
 
-    @property
-    def predicate(self) -> str:  # enforced in memory, not by a class predicate
-        return "false"
-
-    @property
-    def params(self) -> dict[str, int]:
-        return {}
-
     def describe(self) -> str:
         return (
             f"anyone who knows a person's attributes and any {self.m} of their plays finds at least {self.k} "
