@@ -2,10 +2,11 @@
    DuckDB has no HMAC function; the pads are key material and only ever bound parameters. #}
 {% macro hmac(message_blob) %}sha256($opad || unhex(sha256($ipad || {{ message_blob }}))){% endmacro %}
 
-{# Join each quasi-identifier's lookup table to a source aliased `g` by its `<qi>_id` column. #}
-{% macro lookup_joins(qis, source_alias="g") %}
-{% for q in qis %}
-JOIN lk_{{ q | ident }} q{{ loop.index0 }} ON q{{ loop.index0 }}.id = {{ source_alias }}.{{ q | ident }}_id
+{# Join each column's lookup table (lk_<column>, aliased <alias>0, <alias>1, ...) to the source
+   aliased `source_alias` by its `<column>_id` code. #}
+{% macro lookup_joins(columns, source_alias="g", alias="q") %}
+{% for c in columns %}
+JOIN lk_{{ c | ident }} {{ alias | ident }}{{ loop.index0 }} ON {{ alias | ident }}{{ loop.index0 }}.id = {{ source_alias | ident }}.{{ c | ident }}_id
 {% endfor %}
 {% endmacro %}
 

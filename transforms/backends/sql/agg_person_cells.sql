@@ -1,6 +1,7 @@
 -- Grain of `person_cells`: one row per (person, finest cell): the dimensions' codes at their
 -- published level, and the person's contribution to each measure, raw and clipped to the
 -- policy's bounds per person and cell (the clipped values are what every cell sums).
+{% from "_macros.sql" import lookup_joins %}
 CREATE OR REPLACE TEMP TABLE person_cells AS
 SELECT g.{{ person | ident }} AS person,
 {% for d in dims %}
@@ -13,7 +14,5 @@ SELECT g.{{ person | ident }} AS person,
        , least(coalesce(sum(g.{{ m.column | ident }}), 0), $max_seconds)::BIGINT AS {{ m.name | ident }}
 {% endfor %}
 FROM {{ source | ident }} g
-{% for d in dims %}
-JOIN lk_{{ d.column | ident }} k{{ loop.index0 }} ON k{{ loop.index0 }}.id = g.{{ d.column | ident }}_id
-{% endfor %}
+{{ lookup_joins(dims | map(attribute="column") | list, "g", "k") }}
 GROUP BY ALL;

@@ -1,5 +1,6 @@
 -- Grain: one row per (person, label code of each attribute at its lowest allowed level[, sensitive
 -- value]), with the rows it stands for: the frequency table the search evaluates in memory.
+{% from "_macros.sql" import lookup_joins %}
 WITH f AS (
     SELECT {% for a in attributes %}s.{{ a.column | ident }}_id, {% endfor %}p.pid,
            {% if sensitive %}s.{{ sensitive | ident }}{% else %}NULL{% endif %} AS sens, count(*) AS rows
@@ -12,8 +13,6 @@ SELECT f.pid,
 {% endfor %}
        f.sens, sum(f.rows) AS rows
 FROM f
-{% for a in attributes %}
-JOIN lk_{{ a.column | ident }} q{{ loop.index0 }} ON q{{ loop.index0 }}.id = f.{{ a.column | ident }}_id
-{% endfor %}
+{{ lookup_joins(attributes | map(attribute="column") | list, "f") }}
 GROUP BY ALL
 ORDER BY ALL;

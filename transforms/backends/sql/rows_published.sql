@@ -1,13 +1,12 @@
 -- Grain: one row per published play: the pseudonym, kept columns and each quasi-identifier as
 -- the decision publishes it (pub_<qi>: label and companions per lookup id). Plays of suppressed
 -- frequency rows (suppressed: person and lowest codes) are absent; gated values replaced.
+{% from "_macros.sql" import lookup_joins %}
 WITH coded AS (
     SELECT g.*{% for a in attributes %}, q{{ loop.index0 }}.g{{ a.lowest | int }} AS a{{ loop.index0 }}{% endfor %}
 
     FROM generalized g
-{% for a in attributes %}
-    JOIN lk_{{ a.column | ident }} q{{ loop.index0 }} ON q{{ loop.index0 }}.id = g.{{ a.column | ident }}_id
-{% endfor %}
+    {{ lookup_joins(attributes | map(attribute="column") | list, "g") }}
 ),
 kept AS (
     SELECT c.* FROM coded c
