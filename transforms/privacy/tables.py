@@ -599,7 +599,7 @@ def _trade_into(t, m, dset, opened, group, v, reservoir, in_reservoir) -> np.nda
     idx = t.index
     finest = idx.finest
     dims_m = t.margins[m]
-    radix = (t.codes.max(axis=0) + 2).astype(np.int64)
+    radix, finest_keys, sub_keys, first_at = _finest_lookup(t)
     rows = np.flatnonzero(opened)
     n_groups = int(group.max()) + 1
     mass = np.bincount(group[rows], weights=v[rows], minlength=n_groups)
@@ -619,14 +619,10 @@ def _trade_into(t, m, dset, opened, group, v, reservoir, in_reservoir) -> np.nda
     x_codes = g_codes[r].copy()
     for d in dset:
         x_codes[:, d] = t.codes[y, d]
-    everything = tuple(range(t.dims))
-    finest_keys = pd.Index(_key(t.codes[finest], everything, radix))
-    at = finest_keys.get_indexer(_key(x_codes, everything, radix))
+    at = finest_keys.get_indexer(_key(x_codes, tuple(range(t.dims)), radix))
     exists = at >= 0
-    sub = tuple(range(1, t.dims))
     pos = _position(t, (0,))
-    sub_keys, first_at = np.unique(_key(t.codes[finest], sub, radix), return_index=True)
-    where = pd.Index(sub_keys).get_indexer(_key(x_codes, sub, radix))
+    where = sub_keys.get_indexer(_key(x_codes, tuple(range(1, t.dims)), radix))
     seen = where >= 0
     reservoir_at = np.zeros(len(at))
     reservoir_at[seen] = reservoir[pos[first_at[where[seen]]]]
@@ -635,6 +631,19 @@ def _trade_into(t, m, dset, opened, group, v, reservoir, in_reservoir) -> np.nda
     valid = ~exists | opened[np.maximum(at, 0)]
     per_pair = np.where(valid, np.maximum(np.minimum(give, mass[g] - np.where(exists, own, 0.0)), 0.0), 0.0)
     return np.bincount(y, weights=per_pair, minlength=len(t))
+
+
+def _finest_lookup(t: Table):
+    """(radix, finest cells by all their codes, distinct positions without the key, the first
+    finest cell at each): fixed for a table, so built once (cached)."""
+    cache = t.__dict__
+    if "_finest_lookup" not in cache:
+        finest = t.index.finest
+        radix = (t.codes.max(axis=0) + 2).astype(np.int64)
+        finest_keys = pd.Index(_key(t.codes[finest], tuple(range(t.dims)), radix))
+        sub_keys, first_at = np.unique(_key(t.codes[finest], tuple(range(1, t.dims)), radix), return_index=True)
+        cache["_finest_lookup"] = (radix, finest_keys, pd.Index(sub_keys), first_at)
+    return cache["_finest_lookup"]
 
 
 def _subrectangle_gains(t: Table, suppressed: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -758,12 +767,11 @@ def _escalate(
     full_margin = t.margins.index(tuple(range(t.dims)))
     key = t.codes[:, 0]
     order = np.lexsort((*(t.codes[failing].T[::-1]), t.margin[failing]))
-    block_cells: dict[int, np.ndarray] = {}
+    by_block = np.argsort(key, kind="stable")  # cells grouped by block, in cell order within one
+    bounds = np.searchsorted(key[by_block], np.arange(int(key.max()) + 2))
 
     def cells_of(b: int) -> np.ndarray:
-        if b not in block_cells:
-            block_cells[b] = np.flatnonzero(key == b)
-        return block_cells[b]
+        return by_block[bounds[b] : bounds[b + 1]]
 
     deficit_of = lambda y: max(  # noqa: E731
         (float(q[y] - t.values[m][y]) for m, q in need.items() if q[y] > 0), default=0.0

@@ -137,7 +137,7 @@ def run(s: StageRun) -> dict:
     )
     out = {
         "margin": margin,
-        "grouping": [shape.grouping(shape.margins[i]) for i in margin],
+        "grouping": np.array([shape.grouping(m) for m in shape.margins], dtype=object)[margin],
         **{f"d{i}": codes[:, i] for i in range(n)},
         **{m: values[m] for m in measures},
         "suppressed": decision.suppressed,
