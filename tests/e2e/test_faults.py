@@ -6,13 +6,15 @@ import hashlib
 import json
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
 from tests.support import DAY, POLICY_PATH, ROOT
-from transforms.context import RunContext
+from transforms.context import Layout, RunContext
 from transforms.errors import RunInProgressError
+from transforms.exports.rows.history import night_dir, read_night
 from transforms.ops.faults import ENV, InjectedCrash
 from transforms.ops.keys import Key, KeyRing
 from transforms.ops.locks import day_lock
@@ -25,17 +27,17 @@ KEY_A = KeyRing("ka", {"ka": Key("ka", b"a" * 32)})
 KEY_B = KeyRing("kb", {"kb": Key("kb", b"b" * 32)})
 
 
-def _ctx(raw, out, run_id, day=DAY):
-    return RunContext(str(POLICY_PATH), str(day), run_id, str(raw), str(out / "extracts"), str(out / "work"))
+def _ctx(raw, out, run_id, day=DAY, policy=POLICY_PATH):
+    return RunContext(str(policy), str(day), run_id, str(raw), str(out / "extracts"), str(out / "work"))
 
 
 def _partition(out, day=DAY):
     return out / "extracts" / "viewing_sessions" / f"day={day}"
 
 
-def _state(out) -> str:
+def _state(out, day=DAY) -> str:
     """Which complete version is published ('ka'/'kb'), checked file by file against the manifest."""
-    part = _partition(out)
+    part = _partition(out, day)
     manifest = json.loads((part / "_manifest.json").read_text())
     listed = {f["path"]: f["sha256"] for f in manifest["files"]}
     on_disk = {p.name for p in part.glob("*.parquet")}
@@ -69,6 +71,90 @@ def test_crash_leaves_old_or_new_and_the_next_run_recovers(raw_day, tmp_path, mo
     assert sorted(p.name for p in export_dir.iterdir()) == ["_index.html", f"day={DAY}"]
     staging = tmp_path / "extracts" / ".staging" / "viewing_sessions" / str(DAY)
     assert not staging.exists() or not any(staging.iterdir())
+
+
+WEEK = [DAY, DAY + timedelta(days=1)]  # Monday and Tuesday of one ISO week (2026-W48)
+
+
+@pytest.fixture(scope="module")
+def week_raw(tmp_path_factory):
+    """Two consecutive nights of one population: a week epoch links their plays (fixed seed)."""
+    from devtools.fake_logs import generate_days
+
+    raw = tmp_path_factory.mktemp("week-raw")
+    generate_days(raw, WEEK[0], len(WEEK), events=2000, seed=23)
+    return raw
+
+
+def _week_policy(tmp_path) -> Path:
+    """The shipped policy with a week pseudonym epoch (its history protection then spans the week)."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "reference").symlink_to(POLICY_PATH.parent / "reference")
+    text = POLICY_PATH.read_text()
+    assert "  epoch: day " in text
+    path = folder / "viewing_sessions.yaml"
+    path.write_text(text.replace("  epoch: day ", "  epoch: week "))
+    return path
+
+
+def _history(out, day) -> dict[str, bytes]:
+    """A night's private history state on disk, file by file."""
+    folder = night_dir(Layout(out / "extracts", out / "work"), "viewing_sessions", str(day))
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())} if folder.exists() else {}
+
+
+@pytest.mark.parametrize("point", ["history.after_exchange", "publish.after_state"])
+def test_a_crash_around_the_history_state_leaves_old_or_new_and_the_next_run_recovers(
+    week_raw, tmp_path, monkeypatch, point
+):
+    """Tuesday of a week epoch, rerun with another key, dies after its new history state is in
+    place but before its partition is: the old partition stands, the new state is ignored (it
+    does not describe what is published), and the next run publishes the new night with a state
+    that matches it."""
+    path = _week_policy(tmp_path)
+    layout = Layout(tmp_path / "extracts", tmp_path / "work")
+    monday, tuesday = (str(d) for d in WEEK)
+    for day in WEEK:
+        run_all(_ctx(week_raw, tmp_path, "first", day, path), KEY_A)
+    monday_state = _history(tmp_path, monday)
+    first = read_night(layout, "viewing_sessions", tuesday)
+    assert first is not None and [ref["day"] for ref in first.history] == [monday]
+    assert _state(tmp_path, WEEK[1]) == "ka"
+
+    monkeypatch.setenv(ENV, point)
+    with pytest.raises(InjectedCrash) as crash:
+        run_all(_ctx(week_raw, tmp_path, "crashing", WEEK[1], path), KEY_B)
+    assert crash.value.args == (point,)
+    monkeypatch.delenv(ENV)
+    assert _state(tmp_path, WEEK[1]) == "ka"  # the partition was not swapped: the old one, whole
+    assert _state(tmp_path, WEEK[0]) == "ka"
+    # The state in place is the crashed run's: not what is published, so no night counts on it.
+    in_place = _history(tmp_path, tuesday)
+    assert hashlib.sha256(in_place["items.parquet"]).hexdigest() != first.items_sha256
+    assert read_night(layout, "viewing_sessions", tuesday) is None
+    assert _history(tmp_path, monday) == monday_state
+
+    run_all(_ctx(week_raw, tmp_path, "again", WEEK[1], path), KEY_B)
+    assert _state(tmp_path, WEEK[1]) == "kb"
+    again = read_night(layout, "viewing_sessions", tuesday)
+    assert again is not None and again.items_sha256 != first.items_sha256
+    assert again.history == [
+        {"day": monday, "items_sha256": read_night(layout, "viewing_sessions", monday).items_sha256}
+    ]
+    assert _history(tmp_path, monday) == monday_state
+    # State and partition agree: a rerun of the night succeeds and gives the same bytes.
+    published = {p.name: p.read_bytes() for p in _partition(tmp_path, WEEK[1]).glob("*.parquet")}
+    state = _history(tmp_path, tuesday)
+    run_all(_ctx(week_raw, tmp_path, "rerun", WEEK[1], path), KEY_B)
+    assert {p.name: p.read_bytes() for p in _partition(tmp_path, WEEK[1]).glob("*.parquet")} == published
+    assert _history(tmp_path, tuesday) == state
+    # No aside, duplicate or staging folders left, public or private.
+    export_dir = tmp_path / "extracts" / "viewing_sessions"
+    assert sorted(p.name for p in export_dir.iterdir()) == ["_index.html", f"day={monday}", f"day={tuesday}"]
+    assert not any((tmp_path / "extracts" / ".staging").rglob("*.parquet"))
+    history_root = night_dir(layout, "viewing_sessions", monday).parent
+    assert sorted(p.name for p in history_root.iterdir()) == [f"day={monday}", f"day={tuesday}"]
 
 
 def test_rerun_gives_the_same_manifest_apart_from_run_and_time(raw_day, tmp_path):

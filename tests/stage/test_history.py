@@ -377,3 +377,48 @@ def test_a_title_hierarchy_from_an_arx_file_protects_the_same_way(raw_day, tmp_p
     assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, policy.privacy.history.m) == []
     manifest = json.loads((partition(tmp_path, DAY) / "_manifest.json").read_text())
     assert manifest["history"]["title_level"] in {"title", "series", "genre", "type", "*"}
+
+
+def test_purge_states_removes_a_whole_epoch_once_its_retention_ended(tmp_path, policy):
+    """A state is kept while its epoch's nights may still be rerun or backfilled: counted from the
+    end of its epoch, not from its own night. Leftover staging folders of crashed runs go too."""
+    from transforms.context import Layout
+    from transforms.exports.rows.history import night_dir, purge_states, root
+
+    week = load_policy(policy_file(tmp_path, epoch="week"))
+    assert week.privacy.history.state_retention_days == 7
+    layout = Layout(tmp_path / "extracts", tmp_path / "work")
+    days = ["2026-11-20", "2026-11-23", "2026-11-25", "2026-12-01"]  # W47 (ends 11-22), W48 (11-29), W49
+    for day in days:
+        folder = night_dir(layout, week.export, day)
+        folder.mkdir(parents=True)
+        (folder / "items.parquet").write_bytes(b"items")
+        (folder / "meta.json").write_text("{}")
+    base = root(layout, week.export)
+    for leftover in (".staging-crashed", ".staging-other_run"):
+        (base / leftover).mkdir()
+        (base / leftover / "items.parquet").write_bytes(b"half")
+    (base / "day=not-a-day").mkdir()
+
+    def left() -> list[str]:
+        return sorted(p.name for p in base.iterdir())
+
+    # 12-06: W47 ended 11-22, 14 days ago; W48 ended 11-29, exactly 7 days ago (kept: not older).
+    removed = purge_states(layout, week, date(2026, 12, 6))
+    assert removed == [str(night_dir(layout, week.export, "2026-11-20"))]
+    assert left() == ["day=2026-11-23", "day=2026-11-25", "day=2026-12-01", "day=not-a-day"]
+    assert (night_dir(layout, week.export, "2026-11-23") / "items.parquet").read_bytes() == b"items"
+    # A day later the whole of W48 goes at once, Monday with Wednesday; W49 stays.
+    removed = purge_states(layout, week, date(2026, 12, 7))
+    assert removed == [str(night_dir(layout, week.export, d)) for d in ("2026-11-23", "2026-11-25")]
+    assert left() == ["day=2026-12-01", "day=not-a-day"]
+    assert purge_states(layout, week, date(2026, 12, 7)) == []
+    # With nightly pseudonyms (the shipped policy) the epoch is the night itself.
+    assert policy.pseudonym.epoch == "day"
+    assert purge_states(layout, policy, date(2026, 12, 8)) == []
+    assert purge_states(layout, policy, date(2026, 12, 9)) == [str(night_dir(layout, policy.export, "2026-12-01"))]
+    # No history model: nothing is touched.
+    plain = policy.model_copy(update={"privacy": policy.privacy.model_copy(update={"history": None})})
+    night_dir(layout, policy.export, "2026-11-01").mkdir()
+    assert purge_states(layout, plain, date(2027, 1, 1)) == []
+    assert left() == ["day=2026-11-01", "day=not-a-day"]

@@ -250,3 +250,10 @@ def test_an_aggregate_needs_a_count_of_distinct_people(tmp_path):
     path = _write_aggregate(tmp_path, lambda d: d.update(measures=[{"name": "plays", "kind": "count"}]))
     with pytest.raises(PolicyError, match="one measure must count distinct people"):
         load_policy(path)
+
+
+@pytest.mark.parametrize("m", [True, "3", 2.0])
+def test_m_must_be_a_strict_integer(tmp_path, m):
+    """YAML `m: true` is not 1 and `m: "3"` is not 3: a typo in the guarantee is refused, not coerced."""
+    with pytest.raises(PolicyError, match=r"privacy\.history\.m: .*m must be a whole number from 1 to 5"):
+        load_policy(_write(tmp_path, lambda d: d["privacy"]["history"].__setitem__("m", m)))

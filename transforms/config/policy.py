@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from transforms.config.contract import DIRECT_IDENTIFIERS, EVENT_COLUMNS, SUBSCRIBER_COLUMNS, TITLE_COLUMNS
 from transforms.errors import PolicyError
@@ -85,7 +94,8 @@ class History(_Strict):
     """(k, k^m)-anonymity of each person's plays: the attacker who knows a person's attributes
     and any m of their plays finds at least k people who match (over the pseudonym's epoch)."""
 
-    m: int = 2
+    #: Strict: YAML `m: true` or `m: "3"` is a mistake, not 1 or 3.
+    m: StrictInt = 2
     #: Published attributes of the person an attacker is assumed to know (age band, ...).
     person: list[str] = Field(min_length=1)
     #: What the extract publishes about a play that an attacker may know (title, part of day, device).
@@ -95,6 +105,15 @@ class History(_Strict):
     #: Private per-epoch state (published pseudonymized items) is kept this many days after the
     #: epoch ends, for reruns and backfills; then purged.
     state_retention_days: int = Field(default=7, ge=0)
+
+    @field_validator("m", mode="before")
+    @classmethod
+    def _m_is_a_number(cls, v: object) -> object:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(
+                f"m must be a whole number from 1 to 5 (unquoted, not true/false), not {v!r} ({type(v).__name__})"
+            )
+        return v
 
     @field_validator("m")
     @classmethod

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from transforms.context import MANIFEST, Layout
+from transforms.context import DATA_DOCS, MANIFEST, REPORTS, Layout
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +279,35 @@ class AggregateManifest(BaseModel):
 
 AnyManifest = Manifest | AggregateManifest
 MODELS: dict[str, type[BaseModel]] = {"rows": Manifest, "aggregate": AggregateManifest}
+
+
+def night_fields(ctx, policy, stats: dict, created_at: str) -> dict[str, Any]:
+    """The fields every kind's manifest shares, from the run context, the policy and the stages'
+    summaries: which night and run, the policy, the pseudonym, the self-test, the validation and
+    the stage timings (each kind adds its own between them)."""
+    pseudo, val = stats["pseudonymize"], stats["validate"]
+    return {
+        "export": policy.export,
+        "day": ctx.day,
+        "run_id": ctx.run_id,
+        "created_at": created_at,
+        "policy": PolicyRef(file=Path(policy.source_path).name, digest=policy.digest),
+        "pseudonym": PseudonymInfo(
+            column=policy.pseudonym.column,
+            key_id=pseudo["key_id"],
+            recipient=pseudo["recipient"],
+            epoch=policy.pseudonym.epoch,
+            epoch_label=pseudo["epoch"],
+        ),
+        "self_test": SelfTest(**val["self_test"]),
+        "validation": Validation(
+            success=val["success"],
+            expectations=val["expectations"],
+            suites=val["suites"],
+            data_docs=f"{REPORTS}/{DATA_DOCS}/index.html",
+        ),
+        "stage_seconds": {name: summary["seconds"] for name, summary in stats.items() if "seconds" in summary},
+    }
 
 
 def sha256_file(path: Path) -> str:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from transforms.config.policy import Policy
-from transforms.context import DATA_DOCS, REPORTS, RunContext
+from transforms.context import RunContext
 from transforms.exports.aggregate.extract import published_columns
 from transforms.reporting import manifest as mf
 from transforms.reporting.html import bar_chart, card, e
@@ -15,30 +13,20 @@ METHOD = (
     "then secondary suppression by certificates: for every primary cell, a change of suppressed "
     "cells only that keeps every published cell and margin relation and raises the cell to its "
     "requirement (hypercube-style moves along one or two dimensions, and trades with fully "
-    "suppressed titles); cells are added, cheapest in people first, until every primary cell has one"
+    "suppressed titles), or, within a work budget, an exact linear program over the suppressed cells; "
+    "cells are added, cheapest in people first, until every primary cell has one"
 )
 
 
 def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str) -> mf.AggregateManifest:
-    pull, anon, pseudo, val = stats["pull"], stats["anonymize"], stats["pseudonymize"], stats["validate"]
+    pull, anon = stats["pull"], stats["anonymize"]
     hierarchies = policy.hierarchies()
     primary = anon["primary_few_people"] + anon["primary_dominated"]
     counted = anon["plays_counted"]
     hours = next(iter(anon["seconds_counted"]), None)
     hidden = counted - anon["plays_visible"]
     return mf.AggregateManifest(
-        export=policy.export,
-        day=ctx.day,
-        run_id=ctx.run_id,
-        created_at=created_at,
-        policy=mf.PolicyRef(file=Path(policy.source_path).name, digest=policy.digest),
-        pseudonym=mf.PseudonymInfo(
-            column=policy.pseudonym.column,
-            key_id=pseudo["key_id"],
-            recipient=pseudo["recipient"],
-            epoch=policy.pseudonym.epoch,
-            epoch_label=pseudo["epoch"],
-        ),
+        **mf.night_fields(ctx, policy, stats, created_at),
         protection=mf.Protection(**policy.protection.model_dump()),
         dimensions={
             qi.column: hierarchies[qi.column].level_names[qi.level_range(hierarchies[qi.column])[0]]
@@ -90,14 +78,6 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
             people_published=anon["people_visible"],
             people_fully_suppressed=anon["people_in"] - anon["people_visible"],
         ),
-        self_test=mf.SelfTest(**val["self_test"]),
-        validation=mf.Validation(
-            success=val["success"],
-            expectations=val["expectations"],
-            suites=val["suites"],
-            data_docs=f"{REPORTS}/{DATA_DOCS}/index.html",
-        ),
-        stage_seconds={name: summary["seconds"] for name, summary in stats.items() if "seconds" in summary},
     )
 
 

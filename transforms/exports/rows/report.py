@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from transforms.config.policy import Policy
-from transforms.context import DATA_DOCS, REPORTS, RunContext
+from transforms.context import RunContext
 from transforms.privacy.metrics import DESCRIPTION
 from transforms.reporting import manifest as mf
 from transforms.reporting.html import bar_chart, card, e
 
 
 def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str) -> mf.Manifest:
-    pull, anon, pseudo, val = stats["pull"], stats["anonymize"], stats["pseudonymize"], stats["validate"]
+    pull, anon = stats["pull"], stats["anonymize"]
     return mf.Manifest(
-        export=policy.export,
-        day=ctx.day,
-        run_id=ctx.run_id,
-        created_at=created_at,
-        policy=mf.PolicyRef(file=Path(policy.source_path).name, digest=policy.digest),
-        pseudonym=mf.PseudonymInfo(
-            column=policy.pseudonym.column,
-            key_id=pseudo["key_id"],
-            recipient=pseudo["recipient"],
-            epoch=policy.pseudonym.epoch,
-            epoch_label=pseudo["epoch"],
-        ),
+        **mf.night_fields(ctx, policy, stats, created_at),
         k=policy.privacy.k,
         suppression_limit=policy.privacy.suppression_limit,
         quasi_identifiers=policy.qi_columns,
@@ -66,14 +53,6 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
             gated_values=anon["gated_values"],
             gated_rows=anon["gated_rows"],
         ),
-        self_test=mf.SelfTest(**val["self_test"]),
-        validation=mf.Validation(
-            success=val["success"],
-            expectations=val["expectations"],
-            suites=val["suites"],
-            data_docs=f"{REPORTS}/{DATA_DOCS}/index.html",
-        ),
-        stage_seconds={name: summary["seconds"] for name, summary in stats.items() if "seconds" in summary},
     )
 
 
