@@ -3,7 +3,7 @@
     python benchmarks/bench_pseudonymize.py --ids 1000000 10000000
 
 Both compute HMAC-SHA256 under the same derived key over the same ids and must agree. The SQL
-side is the pipeline's own step (backends/sql/pseudonymize_persons.sql) on the DuckDB backend.
+side is the pipeline's own step (backends/duckdb/sql/pseudonymize_persons.sql) on the DuckDB backend.
 """
 
 from __future__ import annotations

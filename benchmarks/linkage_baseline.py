@@ -23,7 +23,8 @@ from pathlib import Path
 
 import duckdb
 
-from transforms.backends import sql
+from transforms.backends import render, sql
+from transforms.backends.duckdb import DuckDBBackend
 from transforms.config.policy import load_policy
 from transforms.context import RunContext
 from transforms.ops.keys import load_key_ring
@@ -74,12 +75,15 @@ def main() -> None:
             f"FROM ({finest(before, attributes)}) f JOIN read_parquet('{before}/persons.parquet') p "
             "ON p.pseudonym = f.viewer_id"
         )
-        statement = sql(
-            "history_linkage",
-            {"sample": args.sample},
-            person_attributes=list(h.person),
-            title=h.title,
-            person=policy.pseudonym.column,
+        statement = render(
+            sql(
+                "history_linkage",
+                {"sample": args.sample},
+                person_attributes=list(h.person),
+                title=h.title,
+                person=policy.pseudonym.column,
+            ),
+            DuckDBBackend.sql_dir,
         )[0]
         both, tried, linked = con.execute(statement.text, statement.params).fetchone()
     print(

@@ -14,10 +14,15 @@ from transforms.ops.keys import Key, derive_domain_key, epoch_label, hmac_pads, 
 
 
 def hmac_sql(message: str) -> str:
-    """The project's HMAC macro (backends/sql/_macros.sql) around a message expression."""
+    """The project's HMAC macro (backends/duckdb/sql/_macros.sql) around a message expression."""
     from transforms.backends.base import _environment
+    from transforms.backends.duckdb import DuckDBBackend
 
-    return _environment().from_string('{% from "_macros.sql" import hmac %}{{ hmac(m) }}').render(m=message)
+    return (
+        _environment(str(DuckDBBackend.sql_dir))
+        .from_string('{% from "_macros.sql" import hmac %}{{ hmac(m) }}')
+        .render(m=message)
+    )
 
 
 # RFC 4231 test cases 1, 2, 3, 4, 6, 7 (case 5 tests truncation, which HMAC itself does not do).

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.backends.base import SQL_DIR, ident, sql
+from transforms.backends.base import ident, render, sql
+from transforms.backends.duckdb import DuckDBBackend
+
+SQL_DIR = DuckDBBackend.sql_dir
 
 
 def test_identifiers_must_be_plain_names():
@@ -16,11 +19,11 @@ def test_identifiers_must_be_plain_names():
 
 def test_a_template_refuses_an_unsafe_identifier():
     with pytest.raises(ValueError, match="not a safe SQL identifier"):
-        sql("count_rows", table="t; DELETE FROM x")
+        render(sql("count_rows", table="t; DELETE FROM x"), SQL_DIR)
 
 
 def test_each_statement_gets_only_the_parameters_it_uses():
-    statements = sql("frame_sample", {"n": 5, "unused": 1}, source="extract")
+    statements = render(sql("frame_sample", {"n": 5, "unused": 1}, source="extract"), SQL_DIR)
     assert len(statements) == 1
     assert statements[0].params == {"n": 5}
     assert "$n" in statements[0].text and "5" not in statements[0].text
@@ -28,7 +31,7 @@ def test_each_statement_gets_only_the_parameters_it_uses():
 
 def test_a_missing_parameter_is_named():
     with pytest.raises(KeyError, match=r"needs parameters \['n'\]"):
-        sql("frame_sample", {}, source="extract")
+        render(sql("frame_sample", {}, source="extract"), SQL_DIR)
 
 
 def test_no_template_formats_a_value_into_sql_text():

@@ -1,16 +1,17 @@
 """The engine seam: the heavy steps run as named SQL on a backend (DuckDB today).
 
 Stages and the privacy engine never talk to an engine directly; they ask a `Backend` to
-register datasets (Parquet files, small Arrow tables), run named SQL steps rendered from
-`sql/*.sql` (DuckDB dialect, values bound as `$name` parameters), fetch small results and
-write Parquet. A second engine is a folder beside `duckdb/` implementing `base.Backend`.
+register datasets (Parquet files, small Arrow tables), run named SQL steps (`sql(name, ...)`,
+rendered by the backend from its own `<engine>/sql/*.sql`, values bound as `$name`
+parameters), fetch small results and write Parquet. A second engine is a folder beside
+`duckdb/` implementing `base.Backend`, with its own `sql/` holding the same step names.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from transforms.backends.base import Backend, InputError, Statement, sql
+from transforms.backends.base import Backend, InputError, Query, Statement, render, sql
 
 
 def open_backend(engine: str, spill_dir: Path | None = None) -> Backend:
@@ -22,4 +23,4 @@ def open_backend(engine: str, spill_dir: Path | None = None) -> Backend:
     raise ValueError(f"unknown engine {engine!r}; engines: duckdb")
 
 
-__all__ = ["Backend", "InputError", "Statement", "open_backend", "sql"]
+__all__ = ["Backend", "InputError", "Query", "Statement", "open_backend", "render", "sql"]

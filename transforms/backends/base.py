@@ -1,10 +1,13 @@
 """What every engine implements, and the named SQL steps they run.
 
-A step is a file `sql/<name>.sql` holding one or more statements (DuckDB dialect) separated
-by `;` at the end of a line. Files are Jinja templates for the *shape* of a statement only
-(which columns, how many lookups to join): identifiers pass through the `ident` filter,
-which refuses anything that is not a plain lower-case name. Every *value* (days, k,
-thresholds, paths, labels) is a bound `$name` parameter, never SQL text.
+A step is asked for by name (`sql("pull_stage", params, **shape)`: a `Query`, nothing rendered
+yet) and rendered by the backend that runs it from its own folder, `<engine>/sql/<name>.sql`,
+in its own dialect: one or more statements separated by `;` at the end of a line. A second
+engine brings its folder with the same step names; callers do not change. Files are Jinja
+templates for the *shape* of a statement only (which columns, how many lookups to join):
+identifiers pass through the `ident` filter, which refuses anything that is not a plain
+lower-case name. Every *value* (days, k, thresholds, paths, labels) is a bound `$name`
+parameter, never SQL text.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from typing import Any
 
 import pyarrow as pa
 
-SQL_DIR = Path(__file__).resolve().parent / "sql"
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
@@ -44,11 +46,11 @@ class InputError(Exception):
 
 
 @cache
-def _environment():
+def _environment(folder: str):
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(SQL_DIR)),
+        loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 (SQL, not HTML; identifiers are checked by `ident`)
         trim_blocks=False,  # a block tag never swallows the newline that separates two tokens
@@ -69,10 +71,25 @@ class Statement:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def sql(step: str, params: dict[str, Any] | None = None, **shape: Any) -> list[Statement]:
-    """Render `sql/<step>.sql` with `shape`, split it into statements, bind each one's parameters."""
-    text = _environment().get_template(f"{step}.sql").render(**shape)
-    params = params or {}
+@dataclass(frozen=True)
+class Query:
+    """A named step with its bound values and the shape of its statements, not yet rendered."""
+
+    step: str
+    params: dict[str, Any]
+    shape: dict[str, Any]
+
+
+def sql(step: str, params: dict[str, Any] | None = None, **shape: Any) -> Query:
+    """Ask for the named step `step`, with `params` bound and `shape` for its template."""
+    return Query(step, params or {}, shape)
+
+
+def render(query: Query, folder: Path) -> list[Statement]:
+    """Render `<folder>/<step>.sql` with the query's shape, split it into statements, bind
+    each one's parameters (only those it uses; a missing one is named)."""
+    step, params = query.step, query.params
+    text = _environment(str(folder)).get_template(f"{step}.sql").render(**query.shape)
     out = []
     for part in re.split(r";\s*\n", text):
         body = "\n".join(line for line in part.splitlines() if not line.strip().startswith("--")).strip()
@@ -90,6 +107,12 @@ class Backend(ABC):
     """An engine that runs the named steps over datasets registered under view names."""
 
     name: str
+    #: The engine's named steps, in its dialect.
+    sql_dir: Path
+
+    def statements(self, query: Query | list[Statement]) -> list[Statement]:
+        """The query rendered in this engine's dialect (statements pass as they are)."""
+        return render(query, self.sql_dir) if isinstance(query, Query) else query
 
     @abstractmethod
     def register_parquet(self, view: str, paths: list[Path] | Path) -> None:
@@ -100,19 +123,19 @@ class Backend(ABC):
         """Make a small in-memory table readable as `view` (lookups, decisions)."""
 
     @abstractmethod
-    def run(self, statements: list[Statement]) -> None:
+    def run(self, statements: Query | list[Statement]) -> None:
         """Run statements that create tables or views; nothing is returned."""
 
     @abstractmethod
-    def fetch(self, statements: list[Statement]) -> pa.Table:
+    def fetch(self, statements: Query | list[Statement]) -> pa.Table:
         """Run statements and return the last one's (small) result."""
 
     @abstractmethod
-    def write_parquet(self, statements: list[Statement], path: Path, row_group_size: int = 500_000) -> None:
+    def write_parquet(self, statements: Query | list[Statement], path: Path, row_group_size: int = 500_000) -> None:
         """Write the last statement's result (a SELECT) to one zstd Parquet file at `path`."""
 
     @abstractmethod
-    def write_csv(self, statements: list[Statement], path: Path, separator: str) -> None:
+    def write_csv(self, statements: Query | list[Statement], path: Path, separator: str) -> None:
         """Write the last statement's result to a CSV file with a header."""
 
     @abstractmethod
@@ -122,13 +145,14 @@ class Backend(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def materialize(self, table: str, statements: list[Statement]) -> None:
+    def materialize(self, table: str, statements: Query | list[Statement]) -> None:
         """Run the statements, keeping the last one's result as the temporary table `table`."""
+        statements = self.statements(statements)
         last = statements[-1]
         create = Statement(last.step, f"CREATE OR REPLACE TEMP TABLE {ident(table)} AS {last.text}", last.params)
         self.run([*statements[:-1], create])
 
-    def scalar(self, statements: list[Statement]) -> Any:
+    def scalar(self, statements: Query | list[Statement]) -> Any:
         table = self.fetch(statements)
         return table.column(0)[0].as_py() if table.num_rows else None
 

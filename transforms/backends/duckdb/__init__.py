@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from transforms.backends.base import Backend, InputError, Statement
+from transforms.backends.base import Backend, InputError, Query, Statement
 
 DEFAULT_MEMORY_LIMIT = "4GB"
 
@@ -36,6 +36,7 @@ def connect(spill_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
 
 class DuckDBBackend(Backend):
     name = "duckdb"
+    sql_dir = Path(__file__).resolve().parent / "sql"
 
     def __init__(self, spill_dir: Path | None = None) -> None:
         self.con = connect(spill_dir)
@@ -55,11 +56,13 @@ class DuckDBBackend(Backend):
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise InputError(first_line(exc)) from None
 
-    def run(self, statements: list[Statement]) -> None:
+    def run(self, statements: Query | list[Statement]) -> None:
+        statements = self.statements(statements)
         for st in statements:
             self._execute(st.text, st.params)
 
-    def fetch(self, statements: list[Statement]) -> pa.Table:
+    def fetch(self, statements: Query | list[Statement]) -> pa.Table:
+        statements = self.statements(statements)
         for st in statements[:-1]:
             self._execute(st.text, st.params)
         last = statements[-1]
@@ -68,7 +71,8 @@ class DuckDBBackend(Backend):
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise InputError(first_line(exc)) from None
 
-    def write_parquet(self, statements: list[Statement], path: Path, row_group_size: int = 500_000) -> None:
+    def write_parquet(self, statements: Query | list[Statement], path: Path, row_group_size: int = 500_000) -> None:
+        statements = self.statements(statements)
         for st in statements[:-1]:
             self._execute(st.text, st.params)
         last = statements[-1]
@@ -78,7 +82,8 @@ class DuckDBBackend(Backend):
             {**last.params, "_path": str(path)},
         )
 
-    def write_csv(self, statements: list[Statement], path: Path, separator: str) -> None:
+    def write_csv(self, statements: Query | list[Statement], path: Path, separator: str) -> None:
+        statements = self.statements(statements)
         for st in statements[:-1]:
             self._execute(st.text, st.params)
         last = statements[-1]
