@@ -402,12 +402,15 @@ class Repair:
                 rows = sets.violating(k)
                 if not len(rows):
                     continue
+                # Per violating set, its rarest free item (fewest people; ties by item id):
+                # a set always has one, since sets of fixed items only are not checked.
                 members = sets.pairs[rows]
-                item_support = np.where(
-                    self.fixed[h.item[members]], np.iinfo(np.int64).max // 4, self.support[h.item[members]]
-                )
-                pick = np.argmin(item_support * (h.items + 1) + h.item[members], axis=1)
-                self._remove(pd.unique(members[np.arange(len(members)), pick]))
+                row = np.repeat(np.arange(len(members)), members.shape[1])
+                entry = members.ravel()
+                item = h.item[entry]
+                order = np.lexsort((item, self.support[item], self.fixed[item], row))
+                first = np.r_[True, row[order][1:] != row[order][:-1]]
+                self._remove(pd.unique(entry[order][first]))
                 break
             else:
                 return np.flatnonzero(~self.alive)
