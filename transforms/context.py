@@ -15,6 +15,7 @@ Private trees (raw-derived data: never beside the extract):
     <work-root>/<export>/<day>/<run>/                        datasets the stages hand over (below)
     <work-root>/<export>/_history/day=YYYY-MM-DD/            published histories of an epoch (pseudonymized)
     <work-root>/<export>/_history/.staging-<run>/            a night's history state before its swap
+    <work-root>/<export>/_history/.previous-day=YYYY-MM-DD/  the state it replaces, until the partition swaps
     <quarantine-root>/<export>/day=YYYY-MM-DD/               rejected raw rows (raw zone's access domain)
     <quarantine-root>/.trash/<export>/                       quarantined days being purged
 """
@@ -38,6 +39,7 @@ LOCKS = ".locks"
 TRASH = ".trash"
 HISTORY = "_history"
 HISTORY_STAGING_PREFIX = ".staging-"
+HISTORY_PREVIOUS_PREFIX = ".previous-"
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -134,6 +136,9 @@ class Layout:
 
     def history_root(self, export: str) -> Path:
         return self.work_export_dir(export) / HISTORY
+
+    def history_previous(self, export: str, day: str) -> Path:
+        return self.history_root(export) / f"{HISTORY_PREVIOUS_PREFIX}{DAY_PREFIX}{day}"
 
     def history_staging(self, export: str, run_slug: str) -> Path:
         return self.history_root(export) / f"{HISTORY_STAGING_PREFIX}{run_slug}"

@@ -110,8 +110,8 @@ def test_a_crash_around_the_history_state_leaves_old_or_new_and_the_next_run_rec
 ):
     """Tuesday of a week epoch, rerun with another key, dies after its new history state is in
     place but before its partition is: the old partition stands, the new state is ignored (it
-    does not describe what is published), and the next run publishes the new night with a state
-    that matches it."""
+    does not describe what is published) and the state it replaced still counts (it does), and
+    the next run publishes the new night with a state that matches it."""
     path = _week_policy(tmp_path)
     layout = Layout(tmp_path / "extracts", tmp_path / "work")
     monday, tuesday = (str(d) for d in WEEK)
@@ -129,10 +129,12 @@ def test_a_crash_around_the_history_state_leaves_old_or_new_and_the_next_run_rec
     monkeypatch.delenv(ENV)
     assert _state(tmp_path, WEEK[1]) == "ka"  # the partition was not swapped: the old one, whole
     assert _state(tmp_path, WEEK[0]) == "ka"
-    # The state in place is the crashed run's: not what is published, so no night counts on it.
+    # The state in place is the crashed run's: not what is published, so no night counts on it;
+    # the one it replaced describes the published partition and still counts.
     in_place = _history(tmp_path, tuesday)
     assert hashlib.sha256(in_place["items.parquet"]).hexdigest() != first.items_sha256
-    assert read_night(layout, "viewing_sessions", tuesday) is None
+    kept = read_night(layout, "viewing_sessions", tuesday)
+    assert kept is not None and kept.items_sha256 == first.items_sha256
     assert _history(tmp_path, monday) == monday_state
 
     run_all(_ctx(week_raw, tmp_path, "again", WEEK[1], path), KEY_B)

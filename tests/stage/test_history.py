@@ -315,6 +315,31 @@ def test_two_nights_of_an_epoch_protected_at_once_cannot_both_publish(week_raw, 
 
 
 @pytest.mark.slow
+def test_a_rerun_that_dies_before_its_partition_swaps_leaves_later_nights_protected(week_raw, tmp_path, monkeypatch):
+    """Tuesday rerun with another key dies after its new state is in place, before its
+    partition swaps: Tuesday's old partition stays published, so Wednesday must still be
+    protected against it (its replaced state is kept aside until the swap)."""
+    from transforms.ops.faults import ENV, InjectedCrash
+
+    path = policy_file(tmp_path, epoch="week")
+    policy = load_policy(path)
+    for day in NIGHTS[:2]:
+        run_all(ctx(path, week_raw, tmp_path, day), KEY)
+    other = KeyRing("h2", {"h2": Key("h2", b"i" * 32)})
+    monkeypatch.setenv(ENV, "publish.after_state")
+    with pytest.raises(InjectedCrash):
+        run_all(ctx(path, week_raw, tmp_path, NIGHTS[1], run="dies"), other)
+    monkeypatch.delenv(ENV)
+    run_all(ctx(path, week_raw, tmp_path, NIGHTS[2]), KEY)
+    manifest = json.loads((partition(tmp_path, NIGHTS[2]) / "_manifest.json").read_text())
+    assert manifest["history"]["epoch_nights"] == [d.isoformat() for d in NIGHTS[:2]]
+    rows = []
+    for day in NIGHTS:
+        rows += [{**r, "night": day.isoformat()} for r in rows_of(partition(tmp_path, day).glob("*.parquet"))]
+    assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, 2, night="night") == []
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("events", "seed"), [(2000, 23), (2500, 7)])
 def test_earlier_nights_items_are_never_removed_to_protect_a_later_night(tmp_path, events, seed):
     """Over several nights of a week and sizes where the repair picks among many items: the

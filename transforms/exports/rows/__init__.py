@@ -50,6 +50,7 @@ class RowsExport(ExportKind):
             )
             history.commit_state(layout, policy.export, s.ctx.day, staged)
             yield
+            history.drop_previous(layout, policy.export, s.ctx.day)
 
     def purge(self, s) -> int:
         return len(history.purge_states(s.ctx.layout, s.policy, s.ctx.day_date))

@@ -16,7 +16,10 @@ Uses:
 
 Crash safety: a night's state is written before its partition is swapped into place, and it
 counts only while its `extract_sha256` equals the published manifest's: a crash in between
-leaves a state that is ignored, and the next run of the night replaces it.
+leaves a state that is ignored, and the next run of the night replaces it. The state it
+replaced is kept aside (`.previous-day=...`) until the partition swaps, and counts while the
+partition it describes is still the published one: so a rerun that dies between the two swaps
+leaves the epoch's later nights protected against what is really published.
 
 Concurrency: nights of one epoch publish one at a time (an epoch lock), and a night's publish
 checks that the epoch's published nights are still the ones anonymize protected it against.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +48,7 @@ import pyarrow.parquet as pq
 
 from transforms.backends import Backend, sql
 from transforms.config.policy import Policy
-from transforms.context import DAY_PREFIX, HISTORY_STAGING_PREFIX, Layout, Views
+from transforms.context import DAY_PREFIX, HISTORY_PREVIOUS_PREFIX, HISTORY_STAGING_PREFIX, Layout, Views
 from transforms.errors import PrivacyError
 from transforms.ops.exchange import swap_into_place
 from transforms.ops.keys import epoch_label
@@ -75,17 +79,18 @@ class Night:
 
 
 def read_night(layout: Layout, export: str, day: str) -> Night | None:
-    """A published night's state, if present and consistent with its published manifest."""
-    folder = night_dir(layout, export, day)
-    try:
-        meta = json.loads((folder / META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    """A published night's state, if present and consistent with its published manifest: the
+    live one, or the one it replaced while the partition swap it waits for has not happened."""
     manifest = read_manifest(layout.manifest(export, day))
     published = sorted(f.sha256 for f in manifest.files) if manifest else None
-    if published != meta.get("extract_sha256"):
-        return None  # written before a swap that did not happen: not what was published
-    return Night(day, meta["epoch"], folder / ITEMS, meta["items_sha256"], meta.get("history", []))
+    for folder in (night_dir(layout, export, day), layout.history_previous(export, day)):
+        try:
+            meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if published is not None and published == meta.get("extract_sha256"):
+            return Night(day, meta["epoch"], folder / ITEMS, meta["items_sha256"], meta.get("history", []))
+    return None  # written before a swap that did not happen: not what was published
 
 
 def epoch_nights(layout: Layout, export: str, epoch: str, exclude: str) -> list[Night]:
@@ -230,7 +235,22 @@ def write_state(
 
 
 def commit_state(layout: Layout, export: str, day: str, staging: Path) -> None:
+    """Tonight's state goes live; the state that describes the published partition, if any,
+    is kept aside first (copied whole, then renamed) until `drop_previous`."""
+    live = read_night(layout, export, day)
+    previous = layout.history_previous(export, day)
+    if live is not None and live.items.parent != previous:
+        copy = previous.with_name(previous.name + ".copy")
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(live.items.parent, copy)
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(copy, previous)
     swap_into_place(staging, night_dir(layout, export, day), crash="history.after_exchange")
+
+
+def drop_previous(layout: Layout, export: str, day: str) -> None:
+    """After the partition swap: the replaced state no longer describes anything published."""
+    shutil.rmtree(layout.history_previous(export, day), ignore_errors=True)
 
 
 def linkage(b: Backend, policy: Policy, layout: Layout, day: date, sample: int = 5_000) -> dict | None:
@@ -277,6 +297,14 @@ def purge_states(layout: Layout, policy: Policy, today: date) -> list[str]:
             day = date.fromisoformat(folder.name.removeprefix(DAY_PREFIX))
         except ValueError:
             continue
+        if epoch_end(policy.pseudonym.epoch, day) + timedelta(days=h.state_retention_days) < today:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+    for folder in sorted(base.glob(f"{HISTORY_PREVIOUS_PREFIX}{DAY_PREFIX}*")):
+        try:
+            day = date.fromisoformat(folder.name.removeprefix(f"{HISTORY_PREVIOUS_PREFIX}{DAY_PREFIX}"))
+        except ValueError:
+            continue  # a copy being made (`.copy`): the next publish of the night replaces it
         if epoch_end(policy.pseudonym.epoch, day) + timedelta(days=h.state_retention_days) < today:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(str(folder))
