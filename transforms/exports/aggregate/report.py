@@ -167,5 +167,9 @@ over several nights.</li>
 <li>What the published cells say about whole groups (a country where nobody watched a genre, a title popular
 with one age band): that is the point of the table, not a leak about one person.</li>
 <li>Published tables joined with other releases computed from the same plays with other margins.</li>
+<li>Knowledge beyond the table: the ranges above assume an attacker who knows the published cells, the
+margins, the titles, countries and age bands, and that counts are non-negative. Someone who also knows
+which cells are empty, or that a friend is in a suppressed cell, can narrow some suppressed cells further
+(the test suite measures the first on a sample; neither is guaranteed).</li>
 </ul>
 """
