@@ -168,14 +168,15 @@ def protect(t: Table, need: dict[str, np.ndarray], max_rounds: int = 200) -> Dec
 
 
 #: Linear programs per round for cells the certificates miss. Each is one HiGHS solve over the
-#: suppressed cells, so the budget is work (unknowns times solves): LP_WORK // suppressed cells
-#: per round for cells of the key dimension (about 80 on a night of a few thousand plays, none
-#: on a title-level night of 100,000 plays or more, with about 70,000 unknowns at 0.5 s a
-#: solve: there the failing cells escalate instead, and 5% fewer plays stay visible). Cells
+#: suppressed cells, and a solve's time grows about with the square of its unknowns, so the
+#: budget is LP_WORK // suppressed cells ** 2 per round for cells of the key dimension: about
+#: 65 on a night of a few thousand plays (5,500 unknowns, milliseconds a solve), none on a
+#: title-level night of 100,000 plays or more (70,000 unknowns, about 0.5 s a solve), where
+#: the failing cells escalate instead (measured there: 20 s for 5% more plays visible). Cells
 #: without the key (totals per country, per age band) always get their solve: their escalation
 #: suppresses whole slices. A count, not a clock: the same cells give the same suppressions on
 #: any machine.
-LP_WORK = 400_000
+LP_WORK = 2_000_000_000
 
 
 def _exact_reach(
@@ -193,7 +194,7 @@ def _exact_reach(
     from scipy.optimize import linprog
 
     keyless = [y for y in failing.tolist() if 0 not in t.margins[t.margin[y]]]
-    budget = len(keyless) + LP_WORK // max(1, int(suppressed.sum()))
+    budget = len(keyless) + LP_WORK // max(1, int(suppressed.sum())) ** 2
     order = sorted(failing.tolist(), key=lambda y: (0 in t.margins[t.margin[y]], t.margin[y], y))[:budget]
     if not order:
         return
