@@ -283,8 +283,19 @@ def test_linking_nights_is_measured_and_reported(week_raw, tmp_path):
     link = manifest["history"]["linkage"]
     assert link["previous_night"] == NIGHTS[0].isoformat() and link["people_tried"] > 100
     assert 0.0 <= link["linked_share"] <= 1.0
+    # Before protection (both nights at their finest levels) the attack links people; protection
+    # (per-night pseudonyms and generalized titles) links fewer.
+    assert link["people_tried_before"] >= link["people_tried"]  # some are wholly suppressed once protected
+    assert link["linked_share_before"] > 0.1
+    assert link["linked_share"] < link["linked_share_before"]
     report = (partition(tmp_path, NIGHTS[1]) / "_reports" / "privacy_report.html").read_text()
-    for needle in ("People and their viewing histories", "Resists:", "What this does not resist", "Linking nights"):
+    for needle in (
+        "People and their viewing histories",
+        "Resists:",
+        "What this does not resist",
+        "Linking nights",
+        "Had neither night been protected",
+    ):
         assert needle in report
     # The private state holds no raw identifier: pseudonyms, link tokens and published labels only.
     state = Path(tmp_path) / "work" / "viewing_sessions" / "_history" / f"day={NIGHTS[1]}" / "items.parquet"

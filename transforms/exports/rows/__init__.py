@@ -46,7 +46,15 @@ class RowsExport(ExportKind):
         with history.epoch_lock(layout, policy, s.ctx.day_date):
             nights = history.confirm_set(layout, policy, s.ctx.day_date, s.stats["anonymize"]["history"])
             staged = history.write_state(
-                s.backend, layout, policy, s.ctx.day_date, files, s.work.persons, nights, s.ctx.run_slug
+                s.backend,
+                layout,
+                policy,
+                s.ctx.day_date,
+                files,
+                s.work.persons,
+                nights,
+                s.ctx.run_slug,
+                s.work.decision / history.FINEST,
             )
             history.commit_state(layout, policy.export, s.ctx.day, staged)
             yield

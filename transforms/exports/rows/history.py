@@ -2,6 +2,9 @@
 
     <work-root>/<export>/_history/day=YYYY-MM-DD/items.parquet   (pseudonym, link token, day, item)
     <work-root>/<export>/_history/day=YYYY-MM-DD/meta.json       epoch, digests, nights checked against
+    <work-root>/<export>/_history/day=YYYY-MM-DD/finest.parquet  (pseudonym, link token, person attributes,
+                                                                 title) at the finest levels: the baseline
+                                                                 of the linking attack, never published
 
 An item is what the extract published about a person and one of their plays, minus the watch
 time: the person attributes and the play attributes the history policy names. The state is
@@ -58,6 +61,8 @@ from transforms.reporting.manifest import read_manifest, sha256_file
 log = logging.getLogger(__name__)
 
 ITEMS = "items.parquet"
+FINEST = "finest.parquet"  # the night at its finest allowed levels: the linking attack's baseline
+FINEST_VIEW = "finest_tonight"
 META = "meta.json"
 
 
@@ -196,6 +201,7 @@ def write_state(
     persons: Path,
     nights: list[Night],
     run: str,
+    finest: Path | None = None,
 ) -> Path:
     """Write tonight's state beside the others, ready before the swap; refuse a change others depend on."""
     h = policy.privacy.history
@@ -209,6 +215,8 @@ def write_state(
         sql("history_items", {"day": tonight}, columns=[*h.person, *h.play], person=policy.pseudonym.column),
         staging / ITEMS,
     )
+    if finest is not None and finest.exists():
+        shutil.copyfile(finest, staging / FINEST)
     items_sha = sha256_file(staging / ITEMS)
     previous = read_night(layout, export, tonight)
     if previous is not None and previous.items_sha256 != items_sha:
@@ -253,36 +261,66 @@ def drop_previous(layout: Layout, export: str, day: str) -> None:
     shutil.rmtree(layout.history_previous(export, day), ignore_errors=True)
 
 
+def finest_attributes(policy: Policy) -> list[dict]:
+    """The history's person attributes and title, each at the finest level the policy allows."""
+    h, hierarchies = policy.privacy.history, policy.hierarchies()
+    by_column = {qi.column: qi for qi in policy.quasi_identifiers}
+    return [{"column": c, "level": by_column[c].level_range(hierarchies[c])[0]} for c in (*h.person, h.title)]
+
+
+def write_finest(b: Backend, policy: Policy, path: Path) -> None:
+    """Tonight at its finest allowed levels (needs `generalized`, the lookups and `persons`),
+    as the view `finest_tonight` and as a file for tonight's state."""
+    b.materialize(
+        FINEST_VIEW, sql("history_finest", attributes=finest_attributes(policy), person=policy.pseudonym.column)
+    )
+    b.write_parquet(sql("select_all", table=FINEST_VIEW), path)
+
+
 def linkage(b: Backend, policy: Policy, layout: Layout, day: date, sample: int = 5_000) -> dict | None:
     """How many people an attacker links from the previous night to tonight by attributes and titles.
 
     The attacker takes a person's previous-night published profile (person attributes and the
     set of titles) and picks tonight's pseudonym with the same attributes whose titles overlap
     most (Jaccard); a unique best match that is the same person (same link token) is a link.
-    Measured on up to `sample` people present both nights (chosen by link token)."""
+    Measured on up to `sample` people present both nights (chosen by link token): on what was
+    published (`linked_share`) and, where the previous night's state has it, on both nights at
+    their finest allowed levels, as if neither were protected (`linked_share_before`; needs
+    the view `finest_tonight`, see `write_finest`)."""
     previous = read_night(layout, policy.export, (day - timedelta(days=1)).isoformat())
     if previous is None:
         return None
     h = policy.privacy.history
-    b.register_parquet("previous_items", previous.items)
-    row = b.fetch(
-        sql(
-            "history_linkage",
-            {"sample": sample},
-            person_attributes=h.person,
-            title=h.title,
-            person=policy.pseudonym.column,
-        )
-    ).to_pylist()[0]
-    both = int(row["people_in_both"] or 0)
-    tried = int(row["tried"] or 0)
-    return {
+
+    def attack(previous_items: Path, tonight: str) -> tuple[int, int, int]:
+        b.register_parquet("previous_items", previous_items)
+        row = b.fetch(
+            sql(
+                "history_linkage",
+                {"sample": sample},
+                person_attributes=h.person,
+                title=h.title,
+                person=policy.pseudonym.column,
+                tonight=tonight,
+            )
+        ).to_pylist()[0]
+        return int(row["people_in_both"] or 0), int(row["tried"] or 0), int(row["linked"] or 0)
+
+    both, tried, linked = attack(previous.items, "published")
+    out = {
         "previous_night": previous.day,
         "people_in_both_nights": both,
         "people_tried": tried,
-        "linked": int(row["linked"] or 0),
-        "linked_share": round(float(row["linked"] or 0) / tried, 6) if tried else 0.0,
+        "linked": linked,
+        "linked_share": round(linked / tried, 6) if tried else 0.0,
     }
+    baseline = previous.items.parent / FINEST
+    if baseline.exists():
+        _, tried_before, linked_before = attack(baseline, FINEST_VIEW)
+        out["people_tried_before"] = tried_before
+        out["linked_before"] = linked_before
+        out["linked_share_before"] = round(linked_before / tried_before, 6) if tried_before else 0.0
+    return out
 
 
 def purge_states(layout: Layout, policy: Policy, today: date) -> list[str]:

@@ -204,6 +204,7 @@ def run(s: StageRun) -> dict:
         result.history["epoch_nights"] = [n.day for n in nights]
         # What publish checks again, under the epoch lock, before tonight's state goes live.
         result.history["protected_against"] = [{"day": n.day, "items_sha256": n.items_sha256} for n in nights]
+        history.write_finest(b, policy, s.work.decision / history.FINEST)
         result.history["linkage"] = history.linkage(b, policy, s.ctx.layout, s.ctx.day_date)
     result.engine_seconds = engine.seconds
     log.info(

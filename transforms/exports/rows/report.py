@@ -222,9 +222,16 @@ def history_html(m: mf.Manifest) -> str:
     approximate = any(not v["before"].exact or v["before"].capped_people for v in h.risk.values())
     bounded = "; some figures before are lower bounds (the check was bounded)" if approximate else ""
     link = h.linkage
+    before = (
+        f" Had neither night been protected (both at their finest allowed levels), the same attack would link "
+        f"<b>{pct(link['linked_share_before'])}</b> of {link['people_tried_before']:,}."
+        if link and "linked_share_before" in link
+        else " (No baseline before protection: the previous night's state predates it.)"
+    )
     link_html = (
         f"<p>Linking nights: of {link['people_tried']:,} people present on {e(link['previous_night'])} and tonight, "
-        f"an attacker matching attributes and titles links <b>{pct(link['linked_share'])}</b> to their pseudonym tonight.</p>"
+        f"an attacker matching attributes and titles links <b>{pct(link['linked_share'])}</b> to their pseudonym "
+        f"tonight.{before}</p>"
         if link
         else "<p>Linking nights: no previous night to measure against.</p>"
     )

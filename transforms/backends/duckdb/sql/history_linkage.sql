@@ -1,9 +1,10 @@
 -- The linking attack, measured: previous night's profiles (person attributes + set of titles) against
--- tonight's published rows, for up to $sample people present both nights (by link token).
+-- tonight's rows (`tonight`: the published ones, or the night at its finest levels), for up to
+-- $sample people present both nights (by link token).
 WITH tonight_items AS (
     SELECT DISTINCT p.link_token, e.{{ person | ident }} AS pseudonym,
            {% for c in person_attributes %}e.{{ c | ident }}, {% endfor %}e.{{ title | ident }} AS title
-    FROM published e JOIN persons p ON p.pseudonym = e.{{ person | ident }}
+    FROM {{ tonight | ident }} e JOIN persons p ON p.pseudonym = e.{{ person | ident }}
 ),
 tonight_people AS (
     SELECT pseudonym, any_value(link_token) AS link_token, {{ person_attributes | map("ident") | join(", ") }},
