@@ -40,7 +40,8 @@ def _run(stage: str, ctx: dict) -> dict:
 
     from transforms.orchestration import run_task
 
-    return run_task(stage, ctx, AirflowFailException, _key_ring if stage == "pseudonymize" else None)
+    # The key is checked when the run starts (pull), before any raw data is read, and used by pseudonymize.
+    return run_task(stage, ctx, AirflowFailException, _key_ring if stage in ("pull", "pseudonymize") else None)
 
 
 def _on_failure(context) -> None:

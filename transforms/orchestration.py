@@ -137,7 +137,9 @@ def run_task(
 ) -> dict:
     """Run one stage as an Airflow task.
 
-    A retryable error (the raw day not there yet, a lock held, a filesystem error, any
+    `ring`, where given, is loaded (and so checked) before the stage starts: the DAG passes it
+    to the first stage too, so a missing, short or demo key fails the run before any raw data
+    is read. A retryable error (the raw day not there yet, a lock held, a filesystem error, any
     OSError) is raised as is, for Airflow's retries; any other is raised as `fail(message)`,
     which the DAG maps to AirflowFailException so the task fails at once: an unexpected error
     (a bug) fails at once too, with its class named and its traceback kept in the task log.

@@ -58,3 +58,16 @@ def test_an_error_outside_the_family_is_retried_only_if_it_is_the_filesystem(mon
         run_task("pull", ctx, Failed)
     if not retried:
         assert "unexpected KeyError in pull" in str(info.value)
+
+
+def test_the_key_is_checked_before_the_stage_reads_anything(monkeypatch):
+    ran = []
+    monkeypatch.setattr("transforms.pipeline.run_stage", lambda *a, **k: ran.append(a))
+
+    def no_key():
+        raise errors.KeyConfigError("no pseudonymization key: set the Airflow Variable pseudonymization_secret")
+
+    ctx = {"policy_path": "p", "day": "2026-11-23", "run_id": "r", "raw_root": "a", "out_root": "b", "work_root": "c"}
+    with pytest.raises(Failed, match="no pseudonymization key"):
+        run_task("pull", ctx, Failed, no_key)
+    assert ran == []
