@@ -16,7 +16,7 @@ Private trees (raw-derived data: never beside the extract):
     <work-root>/<export>/_history/day=YYYY-MM-DD/            published histories of an epoch (pseudonymized)
     <work-root>/<export>/_history/.staging-<run>/            a night's history state before its swap
     <work-root>/<export>/_history/.previous-day=YYYY-MM-DD/  the state it replaces, until the partition swaps
-    <quarantine-root>/<export>/day=YYYY-MM-DD/               rejected raw rows (raw zone's access domain)
+    <quarantine-root>/<export>/day=YYYY-MM-DD/rejected.parquet  rejected raw rows, one copy per day (raw zone only)
     <quarantine-root>/.trash/<export>/                       quarantined days being purged
 """
 
@@ -32,6 +32,7 @@ REPORTS = "_reports"
 PRIVACY_REPORT = "privacy_report.html"
 DATA_DOCS = "data_docs"
 DATA_FILE = "part-00000.parquet"
+QUARANTINE_FILE = "rejected.parquet"
 INDEX = "_index.html"
 DAY_PREFIX = "day="
 STAGING = ".staging"

@@ -102,7 +102,16 @@ def test_a_day_with_no_valid_row_stops_after_quarantining_it(tmp_path):
     )
     with pytest.raises(RawDataError, match=r"none of the 2 rows for 2026-11-23 is valid"):
         run_stage("pull", ctx)
-    assert list((tmp_path / "quarantine" / "viewing_sessions").rglob("rejected-*.parquet"))
+    first = (tmp_path / "quarantine" / "viewing_sessions" / "day=2026-11-23" / "rejected.parquet").read_bytes()
+    # Retries and reruns of the day (another run id) keep one copy, not one per attempt.
+    again = RunContext(**{**ctx.__dict__, "run_id": "bad-day-retry"})
+    with pytest.raises(RawDataError):
+        run_stage("pull", again)
+    files = [p for p in (tmp_path / "quarantine" / "viewing_sessions").rglob("*") if p.is_file()]
+    assert [p.relative_to(tmp_path / "quarantine").as_posix() for p in files] == [
+        "viewing_sessions/day=2026-11-23/rejected.parquet"
+    ]
+    assert files[0].read_bytes() == first  # the same day gives the same rejected rows
 
 
 def test_warning_checks_alert_without_blocking(tmp_path):

@@ -4,7 +4,8 @@ Reads   <raw-root>/viewing_events/dt=DAY/*.jsonl.gz (or *.parquet), subscribers/
         and titles/dt=DAY/*.parquet (the catalogue)
 Writes  work/staged.parquet: one row per valid play, typed, with birth date, gender and plan
         work/catalogue.parquet: the night's catalogue, the columns the policy reads
-        <quarantine-root>/<export>/day=DAY/rejected-<run>.parquet: the rejected raw rows
+        <quarantine-root>/<export>/day=DAY/rejected.parquet: the rejected raw rows (one copy per
+        day: the latest run's, written aside and renamed into place)
 
 DuckDB's `read_json` would turn a malformed line into a row of nulls and ignore keys it was not
 told about; reading each line as text and parsing it ourselves keeps the malformed line for
@@ -15,12 +16,14 @@ order they are tested, are `contract.REJECT_REASONS`; docs/DESIGN.md has the tab
 from __future__ import annotations
 
 import logging
+import os
 from datetime import date, timedelta
 from pathlib import Path
 
 from transforms.backends import Backend, InputError, sql
 from transforms.config import contract
 from transforms.config.policy import Policy
+from transforms.context import QUARANTINE_FILE
 from transforms.errors import RawDataError, RawSchemaError, UnclassifiedColumnError
 from transforms.runtime import StageRun
 
@@ -150,9 +153,12 @@ def run(s: StageRun) -> dict:
     quarantine = s.ctx.layout.quarantine_dir(s.policy.export, s.ctx.day)
     out["quarantine_file"] = None
     if quarantine is not None:
-        # Rejected raw rows stay in the raw zone's access domain, never beside the extract.
-        path = quarantine / f"rejected-{s.ctx.run_slug}.parquet"
-        s.backend.write_parquet(sql("pull_rejected"), path)
+        # Rejected raw rows stay in the raw zone's access domain, never beside the extract. One
+        # copy per day whatever the number of attempts and reruns: the latest run's replaces it.
+        path = quarantine / QUARANTINE_FILE
+        partial = quarantine / f".{QUARANTINE_FILE}.{s.ctx.run_slug}"
+        s.backend.write_parquet(sql("pull_rejected"), partial)
+        os.replace(partial, path)
         out["quarantine_file"] = str(path)
     if out["valid_rows"] == 0:
         where = f"; the rows are in {out['quarantine_file']}" if out["quarantine_file"] else ""
