@@ -115,3 +115,22 @@ def test_self_test_catches_an_unkeyed_hash_of_an_identifier(candidate, policy, t
     ):
         assert hits(tampered(file, tmp_path, viewer_id=leaked)).hits == 1, leaked
     assert hits(tampered(file, tmp_path, device_class=profile)).hits == 1  # a raw id in a label column
+
+
+def test_great_expectations_logs_no_info_noise_in_a_task(tmp_path):
+    """Importing GX logs hundreds of INFO lines ("Skipping registering function ..."), and each
+    context one more: a fresh process with INFO logging, as an Airflow task has, shows none."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
+        "import transforms\n"
+        "import expectations.rows\n"
+        "from pathlib import Path; from transforms.checks.gx import gx_context\n"
+        f"gx_context(Path({str(tmp_path / 'docs')!r}))\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "ok"
+    assert "great_expectations" not in out, out[:500]

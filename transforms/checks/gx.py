@@ -36,6 +36,10 @@ def gx_context(docs_dir: Path):
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # This module sets its own logger to INFO when imported (one line per context); see transforms/__init__.py.
+    level = os.environ.get("EXPORT_GX_LOG_LEVEL", "WARNING")
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(level)
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.add_data_docs_site(
