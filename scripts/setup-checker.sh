@@ -7,7 +7,7 @@ PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 STAMP="$ROOT/.venv-checker/.installed"
 if [[ ! -f "$STAMP" || "$ROOT/requirements-checker.txt" -nt "$STAMP" ]]; then
-    echo "setup: creating .venv-checker for pycanon" >&2
+    echo "setup: creating .venv-checker (about 420 MB, 20 s) for the independent k-anonymity checker pycanon: its pins conflict with Airflow's" >&2
     "$PYTHON" -m venv "$ROOT/.venv-checker"
     "$ROOT/.venv-checker/bin/python" -m pip install --quiet --disable-pip-version-check \
         -r "$ROOT/requirements-checker.txt" 2> >(grep -v "^WARNING: Location" >&2)
