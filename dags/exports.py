@@ -47,11 +47,17 @@ def _run(stage: str, ctx: dict) -> dict:
 def _on_failure(context) -> None:
     import logging
 
+    from airflow.sdk import Variable
+
+    from transforms.orchestration import send_failure_alert
+
     ti, exc = context.get("task_instance"), context.get("exception")
     reason = str(exc).splitlines()[0] if exc else "unknown"
     logging.getLogger("viewing_export").error(
         "%s failed at %s: %s", getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), reason
     )
+    # An email through Airflow's SMTP notifier, if `viewing_export_alert_to` is set (README).
+    send_failure_alert(context, lambda name, default: Variable.get(name, default=default))
 
 
 def make_dag(header) -> DAG:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -33,6 +34,11 @@ SETTINGS = {
 #: The key's Variable name contains "secret", so Airflow masks its value in logs.
 KEY_VARIABLE = "pseudonymization_secret"
 KEY_CONNECTION = "pseudonymization_key"
+#: Failure alerts (optional): who gets them, from whom, and the SMTP connection to send through.
+ALERT_TO_VARIABLE = "viewing_export_alert_to"
+ALERT_FROM_VARIABLE = "viewing_export_alert_from"
+ALERT_CONN_VARIABLE = "viewing_export_alert_conn_id"
+DEFAULT_ALERT_CONN = "smtp_default"
 
 
 @dataclass(frozen=True)
@@ -156,3 +162,54 @@ def run_task(
         raise  # disk, permissions, a mount away: waiting can help
     except Exception as exc:
         raise fail(f"unexpected {type(exc).__name__} in {stage} (a bug: see the traceback above)") from exc
+
+
+def failure_message(dag_id: str, task_id: str, day: str | None, reason: str) -> tuple[str, str]:
+    """The subject and HTML body of a failure alert: what failed and how to fix it. `reason` is
+    the error's first line: the project's errors say what and how to fix, and never carry data
+    or key material (unexpected errors are reduced to their class by `run_task`)."""
+    import html
+
+    when = f" for {day}" if day else ""
+    subject = f"[viewing-export] {dag_id} failed at {task_id}{when}"
+    body = (
+        f"<p><b>{html.escape(dag_id)}</b> failed at task <b>{html.escape(task_id)}</b>{html.escape(when)}.</p>"
+        f"<p>Reason: {html.escape(reason)}</p>"
+        "<p>Nothing was published for that night: the previous partition, if any, is unchanged. "
+        "What to do for each kind of failure: docs/OPERATIONS.md, 'When it fails'; the task log has "
+        "the details. Rerun the night once fixed: trigger the DAG with the param <code>day</code>.</p>"
+    )
+    return subject, body
+
+
+def send_failure_alert(
+    context: dict,
+    get_variable: Callable[[str, str | None], str | None],
+    notifier: Callable[..., Any] | None = None,
+) -> bool:
+    """Send the failure alert through Airflow's SMTP notifier when `viewing_export_alert_to` is
+    set (comma-separated addresses); False when alerts are not configured. A failure to send is
+    logged, never raised: the task has failed already."""
+    to = get_variable(ALERT_TO_VARIABLE, None)
+    if not to:
+        return False
+    ti, exc = context.get("task_instance"), context.get("exception")
+    reason = str(exc).splitlines()[0] if exc and str(exc) else (type(exc).__name__ if exc else "unknown")
+    params = context.get("params") or {}
+    subject, body = failure_message(
+        getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), params.get("day") or context.get("ds"), reason
+    )
+    if notifier is None:
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier as notifier
+    try:
+        notifier(
+            to=[a.strip() for a in to.split(",") if a.strip()],
+            from_email=get_variable(ALERT_FROM_VARIABLE, None),
+            subject=subject,
+            html_content=body,
+            smtp_conn_id=get_variable(ALERT_CONN_VARIABLE, None) or DEFAULT_ALERT_CONN,
+        ).notify(context)
+    except Exception as exc_send:  # the alert is best effort; the failure is in the task log anyway
+        log.error("failure alert not sent (%s): %s", type(exc_send).__name__, str(exc_send).splitlines()[0][:200])
+        return False
+    return True
