@@ -82,6 +82,7 @@ def main() -> None:
                 person_attributes=list(h.person),
                 title=h.title,
                 person=policy.pseudonym.column,
+                tonight="published",
             ),
             DuckDBBackend.sql_dir,
         )[0]

@@ -12,4 +12,4 @@ it, so task logs keep what matters. `EXPORT_GX_LOG_LEVEL=INFO` brings its messag
 import logging as _logging
 import os as _os
 
-_logging.getLogger("great_expectations").setLevel(_os.environ.get("EXPORT_GX_LOG_LEVEL", "WARNING"))
+_logging.getLogger("great_expectations").setLevel(_os.environ.get("EXPORT_GX_LOG_LEVEL", "WARNING").upper())

@@ -77,6 +77,31 @@ def test_an_attacker_who_knows_attributes_and_two_plays_finds_k_people(night, po
     assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, policy.privacy.history.m) == []
 
 
+def test_suppression_by_group_is_counted_and_shown(night, policy):
+    """Per published value of each attribute: plays and plays suppressed, which add up to the
+    night's counts, agree with the published extract, and appear in the report."""
+    part = partition(night, DAY)
+    manifest = json.loads((part / "_manifest.json").read_text())
+    by_value = manifest["anonymization"]["suppressed_by_value"]
+    assert set(by_value) == set(policy.qi_columns)
+    counts = manifest["counts"]
+    valid = counts["input_rows"] - counts["rejected_rows"]
+    rows = rows_of(part.glob("*.parquet"))
+    for attribute in ("gender", "age_band", "plan", "location"):
+        groups = by_value[attribute]
+        if len(groups) == 40:  # capped list: only check the listed groups against the extract
+            continue
+        assert sum(g["plays"] for g in groups) == valid
+        assert sum(g["suppressed"] for g in groups) == counts["suppressed_rows"]
+        published = {}
+        for r in rows:
+            published[r[attribute]] = published.get(r[attribute], 0) + 1
+        for g in groups:  # what stays of each group is what the extract holds for it
+            assert published.get(g["value"], 0) == g["plays"] - g["suppressed"], (attribute, g)
+    report = (part / "_reports" / "privacy_report.html").read_text()
+    assert "Suppression by group" in report
+
+
 def test_the_checker_fails_on_the_night_before_protection(raw_day, tmp_path, policy):
     """Labelled at the finest levels the policy allows, the same night singles most people out."""
     context, _ = run_stages(raw_day, tmp_path, policy, KEY, upto="generalize")

@@ -71,3 +71,15 @@ def test_the_key_is_checked_before_the_stage_reads_anything(monkeypatch):
     with pytest.raises(Failed, match="no pseudonymization key"):
         run_task("pull", ctx, Failed, no_key)
     assert ran == []
+
+
+def test_an_engine_io_error_is_retried_like_any_filesystem_error(monkeypatch):
+    from transforms.backends import InputError
+
+    def boom(*args, **kwargs):
+        raise InputError("IO Error: could not write file (disk full)")
+
+    monkeypatch.setattr("transforms.pipeline.run_stage", boom)
+    ctx = {"policy_path": "p", "day": "2026-11-23", "run_id": "r", "raw_root": "a", "out_root": "b", "work_root": "c"}
+    with pytest.raises(InputError):
+        run_task("validate", ctx, Failed)

@@ -37,8 +37,9 @@ def quoted(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
-class InputError(Exception):
-    """An engine could not read its input (truncated, unreadable or malformed files).
+class InputError(OSError):
+    """An engine could not read or write its files (truncated, unreadable or malformed input; a
+    full or missing disk): an OSError, so the task glue retries it like any filesystem error.
 
     The message is the engine's first line with any quoted input cut off: raw lines hold
     personal data.

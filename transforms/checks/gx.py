@@ -37,7 +37,7 @@ def gx_context(docs_dir: Path):
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     # This module sets its own logger to INFO when imported (one line per context); see transforms/__init__.py.
-    level = os.environ.get("EXPORT_GX_LOG_LEVEL", "WARNING")
+    level = os.environ.get("EXPORT_GX_LOG_LEVEL", "WARNING").upper()
     logging.getLogger("great_expectations.data_context.types.base").setLevel(level)
 
     context = gx.get_context(mode="ephemeral")

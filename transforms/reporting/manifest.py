@@ -60,6 +60,8 @@ class Anonymization(_Part):
     loss_by_attribute: dict[str, float]
     class_size_histogram: dict[str, int]
     metrics: str
+    #: Per attribute, per published value: plays, plays suppressed and their share (largest first).
+    suppressed_by_value: dict[str, list[dict[str, Any]]] = {}
 
 
 class HistoryRisk(_Part):
@@ -376,4 +378,33 @@ def warnings(layout: Layout, manifest: AnyManifest, suppression_limit: float | N
         out.append(f"suppression used {share:.1%} of the {suppression_limit:.0%} limit")
     if c.input_rows and c.rejected_rows / c.input_rows > REJECTED_SHARE:
         out.append(f"{c.rejected_rows / c.input_rows:.1%} of input rows were rejected (see rejected_by_reason)")
+    out += biased_suppression(manifest)
+    return out
+
+
+#: A group loses "far more than the average" when its suppressed share is at least this many
+#: times the overall share and this many points above it, among groups of at least GROUP_MIN_PLAYS.
+GROUP_BIAS_RATIO, GROUP_BIAS_POINTS, GROUP_MIN_PLAYS = 3.0, 0.10, 100
+
+
+def biased_suppression(manifest: AnyManifest) -> list[str]:
+    """Groups (a value of one attribute) that suppression hits far harder than the night as a
+    whole: analysts comparing groups must know."""
+    anonymization = getattr(manifest, "anonymization", None)
+    if anonymization is None or not anonymization.suppressed_by_value:
+        return []
+    overall = manifest.suppressed_share
+    out = []
+    for attribute, groups in anonymization.suppressed_by_value.items():
+        for g in groups:
+            share = g["share"]
+            if (
+                g["plays"] >= GROUP_MIN_PLAYS
+                and share >= GROUP_BIAS_RATIO * overall
+                and share >= overall + GROUP_BIAS_POINTS
+            ):
+                out.append(
+                    f"{attribute} = {g['value']}: {share:.0%} of its {g['plays']:,} plays suppressed, against "
+                    f"{overall:.1%} overall; comparisons across {attribute} are biased tonight"
+                )
     return out

@@ -53,7 +53,7 @@ from transforms.backends import Backend, sql
 from transforms.config.policy import Policy
 from transforms.context import DAY_PREFIX, HISTORY_PREVIOUS_PREFIX, HISTORY_STAGING_PREFIX, Layout, Views
 from transforms.errors import PrivacyError
-from transforms.ops.exchange import swap_into_place
+from transforms.ops.exchange import recover, swap_into_place
 from transforms.ops.keys import epoch_label
 from transforms.ops.locks import day_lock
 from transforms.reporting.manifest import read_manifest, sha256_file
@@ -141,6 +141,11 @@ def confirm_set(layout: Layout, policy: Policy, day: date, protected: dict) -> l
     if policy.pseudonym.epoch == "day":
         return []
     export, tonight = policy.export, day.isoformat()
+    # Where the filesystem cannot exchange, a crash between a swap's two renames leaves a night's
+    # partition or state aside (invisible); under the epoch lock no swap is half done, so put
+    # them back first: such a night must count here.
+    recover(layout.export_dir(export))
+    recover(root(layout, export))
     epoch = epoch_label(policy.pseudonym.epoch, day)
     refs = protected.get("protected_against", [])
     nights = []
@@ -339,10 +344,11 @@ def purge_states(layout: Layout, policy: Policy, today: date) -> list[str]:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(str(folder))
     for folder in sorted(base.glob(f"{HISTORY_PREVIOUS_PREFIX}{DAY_PREFIX}*")):
+        name = folder.name.removeprefix(f"{HISTORY_PREVIOUS_PREFIX}{DAY_PREFIX}").removesuffix(".copy")
         try:
-            day = date.fromisoformat(folder.name.removeprefix(f"{HISTORY_PREVIOUS_PREFIX}{DAY_PREFIX}"))
+            day = date.fromisoformat(name)  # also a half-made copy a crash left (`.copy`)
         except ValueError:
-            continue  # a copy being made (`.copy`): the next publish of the night replaces it
+            continue
         if epoch_end(policy.pseudonym.epoch, day) + timedelta(days=h.state_retention_days) < today:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(str(folder))

@@ -68,6 +68,7 @@ class ProtectResult:
     gated_rows: dict[str, int] = field(default_factory=dict)
     history: dict[str, object] = field(default_factory=dict)
     engine_seconds: dict[str, float] = field(default_factory=dict)
+    suppressed_by_value: dict[str, list[dict]] = field(default_factory=dict)
 
     @property
     def suppression_share(self) -> float:
@@ -187,6 +188,7 @@ def run(s: StageRun) -> dict:
         history=m.history,
     )
     write_decision(b, policy, s.work)
+    result.suppressed_by_value = suppressed_by_value(b, policy)
     for gate in policy.privacy.rare_values:
         rare = b.fetch(sql("rows_gated_values", {"k": policy.privacy.k}, key=gate.key, person=policy.pseudonym.column))
         path = s.work.decision / f"gated_{gate.key}.parquet"
@@ -229,6 +231,31 @@ def write_decision(b: Backend, policy: Policy, work: WorkFiles) -> None:
     b.write_parquet(sql("select_all", table="suppressed"), decision / "suppressed.parquet")
     if policy.privacy.rare_values:
         b.materialize("published_ungated", published_sql(policy, None, ordered=False, gated=False))
+
+
+#: Values listed per attribute in the suppression-by-group figures (the largest groups first).
+MAX_GROUPS = 40
+
+
+def suppressed_by_value(b: Backend, policy: Policy) -> dict[str, list[dict]]:
+    """Per quasi-identifier, per published value (before gating): plays and plays suppressed,
+    largest groups first (at most MAX_GROUPS). Needs the lookups and the decision registered."""
+    hierarchies = policy.hierarchies()
+    qis = policy.quasi_identifiers
+    attributes = [{"column": qi.column, "lowest": qi.level_range(hierarchies[qi.column])[0]} for qi in qis]
+    rows = b.fetch(sql("rows_suppressed_by_value", attributes=attributes, person=policy.pseudonym.column)).to_pylist()
+    n = len(qis)
+    out: dict[str, list[dict]] = {qi.column: [] for qi in qis}
+    for r in rows:
+        # GROUPING() sets a bit for every attribute not grouped: the one clear bit is the attribute.
+        i = next(j for j in range(n) if not (r["grouping_id"] >> (n - 1 - j)) & 1)
+        groups = out[qis[i].column]
+        if len(groups) < MAX_GROUPS:
+            plays, dropped = int(r["plays"]), int(r["suppressed"])
+            groups.append(
+                {"value": r[f"v{i}"], "plays": plays, "suppressed": dropped, "share": round(dropped / plays, 6)}
+            )
+    return out
 
 
 def register_decision(b: Backend, policy: Policy, work: WorkFiles) -> None:

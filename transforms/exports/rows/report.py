@@ -30,6 +30,7 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
             risk_after=anon["risk_after"],
             l_diversity=anon["l_diversity"],
             loss_by_attribute=anon["loss_by_attribute"],
+            suppressed_by_value=anon.get("suppressed_by_value", {}),
             class_size_histogram=anon["class_size_histogram"],
             metrics=DESCRIPTION,
         ),
@@ -197,6 +198,7 @@ def body(m: mf.Manifest, policy: Policy) -> str:
 discernibility {a.discernibility:,.0f}. Levels from: {e(a.levels_source)}; lattice search evaluated
 {m.search.evaluated} of {m.search.lattice} generalizations.</p>
 <h3>Loss by attribute</h3>{bar_chart(a.loss_by_attribute, "", fmt="{:.3f}")}
+{suppression_by_group(a.suppressed_by_value, m.suppressed_share)}
 <h2>Combinations and re-identification risk</h2>
 <p>{c.classes:,} published combinations, {c.avg_class_people:,} people on average. Prosecutor risk is 1 / people
 in a record's combination.</p>
@@ -259,3 +261,20 @@ Suppressed for history protection: {h.suppressed_rows_for_history:,} plays; for 
 {link_html}
 <h3>What this does not resist</h3><ul>{not_resisted}</ul>
 """
+
+
+def suppression_by_group(by_value: dict[str, list[dict]], overall: float) -> str:
+    """Whom suppression hits: per attribute, the share of each published value's plays
+    suppressed, beside the night's overall share (groups far above it are also warnings)."""
+    if not by_value:
+        return ""
+    parts = [
+        f"<h3>Suppression by group</h3><p>Share of each group's plays suppressed; {overall:.1%} overall. "
+        "A group far above that is under-represented in the extract tonight: compare groups with care.</p>"
+    ]
+    for attribute, groups in by_value.items():
+        if len(groups) < 2:
+            continue  # one value (e.g. `*`): nothing to compare
+        shares = {str(g["value"]): 100 * g["share"] for g in groups[:12]}
+        parts.append(f"<h4>{e(attribute)}</h4>{bar_chart(shares, '%', fmt='{:.1f}')}")
+    return "".join(parts)
