@@ -52,3 +52,58 @@ def test_no_template_formats_a_value_into_sql_text():
         for expr in re.findall(r"{{(.*?)}}", path.read_text()):
             expr = expr.strip()
             assert any(re.fullmatch(a, expr) for a in allowed), f"{path.name}: {{{{ {expr} }}}} may paste a value"
+
+
+def test_the_margin_check_keeps_parents_with_equal_measures_apart():
+    """Two titles with the same published viewers, plays and hours: each is checked against its
+    own children (once, they were grouped by their measures and their children added up)."""
+    import pyarrow as pa
+
+    from transforms.backends.duckdb import DuckDBBackend
+
+    b = DuckDBBackend()
+    b.register_arrow(
+        "cells",
+        pa.table(
+            {
+                "grouping": ["title_id"] * 2 + ["title_id,location"] * 4,
+                "suppressed": [False, False, False, True, False, True],
+                "d0": [0, 1, 0, 0, 1, 1],
+                "d1": [-1, -1, 0, 1, 0, 1],
+                "people": [5, 5, 3, 2, 3, 2],
+            }
+        ),
+    )
+    b.register_arrow("labels_0", pa.table({"code": [0, 1], "label": ["A", "B"]}))
+    b.register_arrow("labels_1", pa.table({"code": [0, 1], "label": ["X", "Y"]}))
+    b.register_arrow(
+        "extract",
+        pa.table(
+            {
+                "title_id": ["A", "B", "A", "B"],
+                "location": ["*", "*", "X", "X"],
+                "grouping": ["title_id", "title_id", "title_id,location", "title_id,location"],
+                "viewers": [5, 5, 3, 3],
+                "plays": [5, 5, 3, 3],
+                "watch_hours": [1.0, 1.0, 0.5, 0.5],
+            }
+        ),
+    )
+    relations = [{"parent": "title_id", "child": "title_id,location", "dimension": "location", "keep": ["title_id"]}]
+    params = {"parent0": "title_id", "child0": "title_id,location", "dimension0": "location", "additive0": True}
+    rows = b.fetch(
+        sql(
+            "agg_frame_margins",
+            params,
+            relations=relations,
+            dims=[{"column": "title_id"}, {"column": "location"}],
+            grouping="grouping",
+            people="viewers",
+            plays="plays",
+            hours="watch_hours",
+        )
+    ).to_pylist()
+    assert sorted((r["parent_0"], r["children"], r["children_published"], r["children_plays"]) for r in rows) == [
+        ("A", 2, 1, 3),
+        ("B", 2, 1, 3),
+    ]

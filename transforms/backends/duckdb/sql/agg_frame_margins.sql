@@ -1,4 +1,5 @@
--- Grain: one row per (published parent cell, dimension it sums over): the parent as published,
+-- Grain: one row per (published parent cell, dimension it sums over): the parent (its key, so
+-- that two parents with equal measures stay apart) as published,
 -- and its children along that dimension in the decision (all of them, and the published ones
 -- as published). `all_cells` is every cell of the decision with its labels and whether the
 -- extract holds it; `extract` is the written file.
@@ -16,6 +17,7 @@ LEFT JOIN labels_{{ loop.index0 }} x{{ loop.index0 }} ON x{{ loop.index0 }}.code
 {% for r in relations %}
 {{ "UNION ALL" if not loop.first }}
 SELECT $parent{{ loop.index0 }} AS parent, $dimension{{ loop.index0 }} AS dimension, $additive{{ loop.index0 }} AS people_add_up,
+       {% for d in dims %}p.{{ d.column | ident }} AS parent_{{ loop.index0 }}, {% endfor %}
        p.{{ people | ident }} AS parent_people, {% if plays %}p.{{ plays | ident }}{% else %}0{% endif %} AS parent_plays,
        {% if hours %}p.{{ hours | ident }}{% else %}0.0{% endif %} AS parent_hours,
        count(*) AS children, count(e.{{ grouping | ident }}) AS children_published,
