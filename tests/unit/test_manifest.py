@@ -98,3 +98,22 @@ def test_an_unreadable_manifest_is_ignored_not_fatal(tmp_path):
     path.write_text("{not json")
     assert read_manifest(path) is None
     assert read_manifest(tmp_path / "missing.json") is None
+
+
+def test_a_group_suppression_hits_far_harder_than_the_night_is_a_warning():
+    from transforms.reporting.manifest import uneven_groups
+
+    by_value = {
+        "age_band": [
+            {"value": "35-54", "plays": 5000, "suppressed": 100, "share": 0.02},
+            {"value": "75+", "plays": 600, "suppressed": 420, "share": 0.7},
+            {"value": "<13", "plays": 50, "suppressed": 50, "share": 1.0},  # too small to judge
+        ],
+        "gender": [{"value": "F", "plays": 3000, "suppressed": 150, "share": 0.05}],
+    }
+    warnings = uneven_groups(by_value, overall=0.05)
+    assert warnings == [
+        "suppression hits age_band unevenly: 75+: 70% of 600 plays suppressed, against 5.0% overall; "
+        "compare age_band groups with care (report: Suppression by group)"
+    ]
+    assert uneven_groups(by_value, overall=0.5) == []

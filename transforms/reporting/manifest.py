@@ -391,20 +391,30 @@ def biased_suppression(manifest: AnyManifest) -> list[str]:
     """Groups (a value of one attribute) that suppression hits far harder than the night as a
     whole: analysts comparing groups must know."""
     anonymization = getattr(manifest, "anonymization", None)
-    if anonymization is None or not anonymization.suppressed_by_value:
+    if anonymization is None:
         return []
-    overall = manifest.suppressed_share
+    return uneven_groups(anonymization.suppressed_by_value, manifest.suppressed_share)
+
+
+def uneven_groups(by_value: dict[str, list[dict[str, Any]]], overall: float) -> list[str]:
+    """One warning per attribute with groups far above the overall suppressed share (the worst
+    three named)."""
     out = []
-    for attribute, groups in anonymization.suppressed_by_value.items():
-        for g in groups:
-            share = g["share"]
-            if (
-                g["plays"] >= GROUP_MIN_PLAYS
-                and share >= GROUP_BIAS_RATIO * overall
-                and share >= overall + GROUP_BIAS_POINTS
-            ):
-                out.append(
-                    f"{attribute} = {g['value']}: {share:.0%} of its {g['plays']:,} plays suppressed, against "
-                    f"{overall:.1%} overall; comparisons across {attribute} are biased tonight"
-                )
+    for attribute, groups in by_value.items():
+        hit = [
+            g
+            for g in groups
+            if g["plays"] >= GROUP_MIN_PLAYS
+            and g["share"] >= GROUP_BIAS_RATIO * overall
+            and g["share"] >= overall + GROUP_BIAS_POINTS
+        ]
+        if not hit:
+            continue
+        hit.sort(key=lambda g: (-g["share"], str(g["value"])))
+        worst = "; ".join(f"{g['value']}: {g['share']:.0%} of {g['plays']:,} plays" for g in hit[:3])
+        more = f" (and {len(hit) - 3} more)" if len(hit) > 3 else ""
+        out.append(
+            f"suppression hits {attribute} unevenly: {worst}{more} suppressed, against {overall:.1%} "
+            f"overall; compare {attribute} groups with care (report: Suppression by group)"
+        )
     return out
