@@ -49,12 +49,14 @@ def _on_failure(context) -> None:
 
     from airflow.sdk import Variable
 
-    from transforms.orchestration import send_failure_alert
+    from transforms.orchestration import failure_reason, send_failure_alert
 
-    ti, exc = context.get("task_instance"), context.get("exception")
-    reason = str(exc).splitlines()[0] if exc else "unknown"
+    ti = context.get("task_instance")
     logging.getLogger("viewing_export").error(
-        "%s failed at %s: %s", getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), reason
+        "%s failed at %s: %s",
+        getattr(ti, "dag_id", "?"),
+        getattr(ti, "task_id", "?"),
+        failure_reason(context.get("exception")),
     )
     # An email through Airflow's SMTP notifier, if `viewing_export_alert_to` is set (README).
     send_failure_alert(context, lambda name, default: Variable.get(name, default=default))

@@ -12,4 +12,6 @@ it, so task logs keep what matters. `EXPORT_GX_LOG_LEVEL=INFO` brings its messag
 import logging as _logging
 import os as _os
 
-_logging.getLogger("great_expectations").setLevel(_os.environ.get("EXPORT_GX_LOG_LEVEL", "WARNING").upper())
+#: The level of Great Expectations' loggers (checks/gx.py applies it to the one GX resets on import).
+GX_LOG_LEVEL = _os.environ.get("EXPORT_GX_LOG_LEVEL", "WARNING").upper()
+_logging.getLogger("great_expectations").setLevel(GX_LOG_LEVEL)

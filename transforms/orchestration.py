@@ -164,6 +164,13 @@ def run_task(
         raise fail(f"unexpected {type(exc).__name__} in {stage} (a bug: see the traceback above)") from exc
 
 
+def failure_reason(exc: BaseException | None) -> str:
+    """The first line of a task's error (what failed and how to fix it), for logs and alerts."""
+    if exc is None:
+        return "unknown"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def failure_message(dag_id: str, task_id: str, day: str | None, reason: str) -> tuple[str, str]:
     """The subject and HTML body of a failure alert: what failed and how to fix it. `reason` is
     the error's first line: the project's errors say what and how to fix, and never carry data
@@ -193,11 +200,13 @@ def send_failure_alert(
     to = get_variable(ALERT_TO_VARIABLE, None)
     if not to:
         return False
-    ti, exc = context.get("task_instance"), context.get("exception")
-    reason = str(exc).splitlines()[0] if exc and str(exc) else (type(exc).__name__ if exc else "unknown")
+    ti = context.get("task_instance")
     params = context.get("params") or {}
     subject, body = failure_message(
-        getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), params.get("day") or context.get("ds"), reason
+        getattr(ti, "dag_id", "?"),
+        getattr(ti, "task_id", "?"),
+        params.get("day") or context.get("ds"),
+        failure_reason(context.get("exception")),
     )
     if notifier is None:
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier as notifier

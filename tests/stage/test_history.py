@@ -63,6 +63,11 @@ def partition(out: Path, day: date) -> Path:
     return out / "extracts" / "viewing_sessions" / f"day={day}"
 
 
+def nights_rows(out: Path, days) -> list[dict]:
+    """The published rows of several nights, each with its `night` (for the checker's epoch mode)."""
+    return [{**r, "night": day.isoformat()} for day in days for r in rows_of(partition(out, day).glob("*.parquet"))]
+
+
 @pytest.fixture(scope="module")
 def night(raw_day, tmp_path_factory, policy):
     """One night through every stage, the shipped policy."""
@@ -221,10 +226,7 @@ def test_a_week_epoch_protects_the_union_of_its_nights(week_raw, tmp_path):
     policy = load_policy(path)
     for day in NIGHTS:
         run_all(ctx(path, week_raw, tmp_path, day), KEY)
-    rows = []
-    for day in NIGHTS:
-        for r in rows_of(partition(tmp_path, day).glob("*.parquet")):
-            rows.append({**r, "night": day.isoformat()})
+    rows = nights_rows(tmp_path, NIGHTS)
     pseudonyms = [{r["viewer_id"] for r in rows if r["night"] == d.isoformat()} for d in NIGHTS]
     assert pseudonyms[0] & pseudonyms[1], "within a week, a person keeps their pseudonym"
     assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, 2, night="night") == []
@@ -279,9 +281,7 @@ def test_a_rerun_gives_the_same_bytes_and_a_change_others_depend_on_is_refused(w
         shutil.rmtree(tmp_path / "work" / "viewing_sessions" / "_history" / f"day={day}")
     for day in NIGHTS:
         run_all(ctx(path, changed, tmp_path, day, run="redo"), KEY)
-    rows = []
-    for day in NIGHTS:
-        rows += [{**r, "night": day.isoformat()} for r in rows_of(partition(tmp_path, day).glob("*.parquet"))]
+    rows = nights_rows(tmp_path, NIGHTS)
     policy = load_policy(path)
     assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, 2, night="night") == []
 
@@ -292,9 +292,7 @@ def test_a_backfill_in_the_middle_of_an_epoch_is_protected_with_both_sides(week_
     policy = load_policy(path)
     for day in (NIGHTS[0], NIGHTS[2], NIGHTS[1]):  # Tuesday comes late
         run_all(ctx(path, week_raw, tmp_path, day), KEY)
-    rows = []
-    for day in NIGHTS:
-        rows += [{**r, "night": day.isoformat()} for r in rows_of(partition(tmp_path, day).glob("*.parquet"))]
+    rows = nights_rows(tmp_path, NIGHTS)
     assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, 2, night="night") == []
     tuesday = json.loads((partition(tmp_path, NIGHTS[1]) / "_manifest.json").read_text())
     assert tuesday["history"]["epoch_nights"] == [NIGHTS[0].isoformat(), NIGHTS[2].isoformat()]
@@ -344,9 +342,7 @@ def test_two_nights_of_an_epoch_protected_at_once_cannot_both_publish(week_raw, 
         run_stage("publish", tuesday, KEY)
     assert not partition(tmp_path, NIGHTS[1]).exists()
     run_all(ctx(path, week_raw, tmp_path, NIGHTS[1], run="again"), KEY)  # the rerun the error asks for
-    rows = []
-    for day in NIGHTS:
-        rows += [{**r, "night": day.isoformat()} for r in rows_of(partition(tmp_path, day).glob("*.parquet"))]
+    rows = nights_rows(tmp_path, NIGHTS)
     assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, 2, night="night") == []
 
 
@@ -369,9 +365,7 @@ def test_a_rerun_that_dies_before_its_partition_swaps_leaves_later_nights_protec
     run_all(ctx(path, week_raw, tmp_path, NIGHTS[2]), KEY)
     manifest = json.loads((partition(tmp_path, NIGHTS[2]) / "_manifest.json").read_text())
     assert manifest["history"]["epoch_nights"] == [d.isoformat() for d in NIGHTS[:2]]
-    rows = []
-    for day in NIGHTS:
-        rows += [{**r, "night": day.isoformat()} for r in rows_of(partition(tmp_path, day).glob("*.parquet"))]
+    rows = nights_rows(tmp_path, NIGHTS)
     assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, 2, night="night") == []
 
 
@@ -388,10 +382,9 @@ def test_earlier_nights_items_are_never_removed_to_protect_a_later_night(tmp_pat
     generate_days(raw, NIGHTS[0], 2, events=events, seed=seed)
     path = policy_file(tmp_path, epoch="week")
     policy = load_policy(path)
-    rows = []
     for day in NIGHTS[:2]:
         run_all(ctx(path, raw, tmp_path, day), KEY)
-        rows += [{**r, "night": day.isoformat()} for r in rows_of(partition(tmp_path, day).glob("*.parquet"))]
+    rows = nights_rows(tmp_path, NIGHTS[:2])
     assert violations(rows, "viewer_id", attributes(policy), policy.privacy.k, 2, night="night") == []
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from transforms import GX_LOG_LEVEL
 from transforms.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,7 @@ def gx_context(docs_dir: Path):
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     # This module sets its own logger to INFO when imported (one line per context); see transforms/__init__.py.
-    level = os.environ.get("EXPORT_GX_LOG_LEVEL", "WARNING").upper()
-    logging.getLogger("great_expectations.data_context.types.base").setLevel(level)
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(GX_LOG_LEVEL)
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

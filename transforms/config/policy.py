@@ -16,16 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictInt,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from transforms.config.contract import DIRECT_IDENTIFIERS, EVENT_COLUMNS, SUBSCRIBER_COLUMNS, TITLE_COLUMNS
 from transforms.errors import PolicyError
@@ -94,8 +85,8 @@ class History(_Strict):
     """(k, k^m)-anonymity of each person's plays: the attacker who knows a person's attributes
     and any m of their plays finds at least k people who match (over the pseudonym's epoch)."""
 
-    #: Strict: YAML `m: true` or `m: "3"` is a mistake, not 1 or 3.
-    m: StrictInt = 2
+    #: Strict (see `_m_is_a_number`): YAML `m: true` or `m: "3"` is a mistake, not 1 or 3.
+    m: int = 2
     #: Published attributes of the person an attacker is assumed to know (age band, ...).
     person: list[str] = Field(min_length=1)
     #: What the extract publishes about a play that an attacker may know (title, part of day, device).
@@ -495,6 +486,11 @@ class Policy(_Strict):
                 )
             out[qi.column] = h
         return out
+
+    def lowest_levels(self) -> dict[str, int]:
+        """Each quasi-identifier's finest level the policy allows (its level, when fixed)."""
+        hierarchies = self.hierarchies()
+        return {qi.column: qi.level_range(hierarchies[qi.column])[0] for qi in self.quasi_identifiers}
 
     def level_ranges(self, hierarchies: dict[str, Hierarchy]) -> list[tuple[int, int]]:
         return [qi.level_range(hierarchies[qi.column]) for qi in self.quasi_identifiers]

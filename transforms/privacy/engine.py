@@ -170,6 +170,9 @@ class Engine:
         self._title_info: hist.TitleInfo | None = None
         self.outcome: Outcome | None = None
         self.seconds: dict[str, float] = {}
+        # The models that are rules on classes (k, l), and the class statistics they read.
+        self._class_models = [m for m in problem.models if m.needs]
+        self._class_needs = frozenset().union(*(m.needs for m in self._class_models))
 
     @property
     def history(self) -> hist.HistoryModel | None:
@@ -374,8 +377,7 @@ class Engine:
     def _small_classes(self, ft: FreqTable, rc: RowClasses, alive: np.ndarray | None) -> np.ndarray:
         """Per row class: does it violate a row model (`models/`) among alive rows? Only the
         statistics the models read are computed."""
-        models = [m for m in self.p.models if m.needs]
-        needs = frozenset().union(*(m.needs for m in models))
+        models, needs = self._class_models, self._class_needs
         stats: dict[str, np.ndarray] = {}
         if "people" in needs:
             stats["people"] = rc.people(alive)

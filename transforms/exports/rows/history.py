@@ -268,9 +268,8 @@ def drop_previous(layout: Layout, export: str, day: str) -> None:
 
 def finest_attributes(policy: Policy) -> list[dict]:
     """The history's person attributes and title, each at the finest level the policy allows."""
-    h, hierarchies = policy.privacy.history, policy.hierarchies()
-    by_column = {qi.column: qi for qi in policy.quasi_identifiers}
-    return [{"column": c, "level": by_column[c].level_range(hierarchies[c])[0]} for c in (*h.person, h.title)]
+    h, lowest = policy.privacy.history, policy.lowest_levels()
+    return [{"column": c, "level": lowest[c]} for c in (*h.person, h.title)]
 
 
 def write_finest(b: Backend, policy: Policy, path: Path) -> None:
@@ -335,23 +334,16 @@ def purge_states(layout: Layout, policy: Policy, today: date) -> list[str]:
     if h is None or not base.exists():
         return []
     removed = []
-    for folder in sorted(base.glob(f"{DAY_PREFIX}*")):
-        try:
-            day = date.fromisoformat(folder.name.removeprefix(DAY_PREFIX))
-        except ValueError:
-            continue
-        if epoch_end(policy.pseudonym.epoch, day) + timedelta(days=h.state_retention_days) < today:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(str(folder))
-    for folder in sorted(base.glob(f"{HISTORY_PREVIOUS_PREFIX}{DAY_PREFIX}*")):
-        name = folder.name.removeprefix(f"{HISTORY_PREVIOUS_PREFIX}{DAY_PREFIX}").removesuffix(".copy")
-        try:
-            day = date.fromisoformat(name)  # also a half-made copy a crash left (`.copy`)
-        except ValueError:
-            continue
-        if epoch_end(policy.pseudonym.epoch, day) + timedelta(days=h.state_retention_days) < today:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(str(folder))
+    # Published nights' states, and states a rerun replaced (with any half-made copy a crash left).
+    for prefix in (DAY_PREFIX, f"{HISTORY_PREVIOUS_PREFIX}{DAY_PREFIX}"):
+        for folder in sorted(base.glob(f"{prefix}*")):
+            try:
+                day = date.fromisoformat(folder.name.removeprefix(prefix).removesuffix(".copy"))
+            except ValueError:
+                continue
+            if epoch_end(policy.pseudonym.epoch, day) + timedelta(days=h.state_retention_days) < today:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(str(folder))
     for leftover in base.glob(f"{HISTORY_STAGING_PREFIX}*"):
         shutil.rmtree(leftover, ignore_errors=True)
     return removed

@@ -240,9 +240,8 @@ MAX_GROUPS = 40
 def suppressed_by_value(b: Backend, policy: Policy) -> dict[str, list[dict]]:
     """Per quasi-identifier, per published value (before gating): plays and plays suppressed,
     largest groups first (at most MAX_GROUPS). Needs the lookups and the decision registered."""
-    hierarchies = policy.hierarchies()
     qis = policy.quasi_identifiers
-    attributes = [{"column": qi.column, "lowest": qi.level_range(hierarchies[qi.column])[0]} for qi in qis]
+    attributes = [{"column": c, "lowest": level} for c, level in policy.lowest_levels().items()]
     rows = b.fetch(sql("rows_suppressed_by_value", attributes=attributes, person=policy.pseudonym.column)).to_pylist()
     n = len(qis)
     out: dict[str, list[dict]] = {qi.column: [] for qi in qis}
@@ -269,10 +268,9 @@ def register_decision(b: Backend, policy: Policy, work: WorkFiles) -> None:
 def published_sql(policy: Policy, levels: dict[str, int] | None, ordered: bool, gated: bool = True):
     """The published rows: `generalized` with each lookup id's published label, suppressed rows
     absent, gated values replaced. Needs the lookups and the decision registered."""
-    hierarchies = policy.hierarchies()
+    lowest = policy.lowest_levels()
     attributes = [
-        {"column": qi.column, "lowest": qi.level_range(hierarchies[qi.column])[0], "companions": qi.publish}
-        for qi in policy.quasi_identifiers
+        {"column": qi.column, "lowest": lowest[qi.column], "companions": qi.publish} for qi in policy.quasi_identifiers
     ]
     return sql(
         "rows_published",
