@@ -1,7 +1,8 @@
 """Great Expectations inside a task: an ephemeral context, pandas frames, Data Docs to a folder.
 
 Results use the BASIC format with no unexpected values listed, so a report can say that an
-email reached a column without ever printing the email.
+email reached a column without ever printing the email. The Data Docs are made to render offline
+(data_docs_assets.py): GX's pages would load their scripts, styles and fonts from CDNs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from transforms import GX_LOG_LEVEL
+from transforms.checks.data_docs_assets import make_offline
 from transforms.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ def run_suites(
                     label += f" [{cfg.meta['check']}]"
                 summary.failed.append(label)
     context.build_data_docs(site_names=["local"])
+    make_offline(docs_dir)
     summary.success = not summary.failed
     summary.data_docs = str(docs_dir / "index.html")
     return summary
