@@ -17,6 +17,9 @@ POINTS = (
     "publish.after_state",  # private history state in place, partition not swapped
     "publish.after_exchange",  # new partition in place, old one not yet deleted
     "purge.after_first",  # one expired partition deleted, others not yet
+    "dp.after_reserve",  # DP budget reserved in the ledger, no noise drawn yet
+    "dp.after_staging",  # DP release written and fsynced in staging, not moved into place
+    "dp.after_store",  # DP release moved into place, its ledger entry not yet written
 )
 
 
