@@ -104,7 +104,7 @@ def build_suites(policy: Policy, columns: list[str]) -> dict[str, gx.Expectation
             column="unaccounted_rows",
             min_value=0,
             max_value=0,
-            meta={"check": "input = rejected + clipped + plays in published + plays in suppressed finest cells"},
+            meta={"check": "input = rejected + minors + clipped + plays in published + in suppressed finest cells"},
         )
     )
     run.add_expectation(

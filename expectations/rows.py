@@ -161,7 +161,7 @@ def build_suites(
             column="unaccounted_rows",
             min_value=0,
             max_value=0,
-            meta={"check": "input = published + suppressed + rejected"},
+            meta={"check": "input = published + suppressed + rejected + minors dropped"},
         )
     )
     run.add_expectation(

@@ -10,7 +10,6 @@ PY="$ROOT/.venv/bin/python"
 VAR="$ROOT/var"
 DAY="${DAY:-$(date -u -d yesterday +%F)}"
 EVENTS="${EVENTS:-100000}"
-NEXT="$(date -u -d "$DAY + 1 day" +%F)"
 
 export AIRFLOW_HOME="$VAR/airflow"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
@@ -36,14 +35,16 @@ echo "demo: generating $EVENTS fake viewing events for $DAY in $VAR/raw" >&2
 "$PY" -m transforms generate --raw-root "$VAR/raw" --day "$DAY" --events "$EVENTS" --seed 7 >/dev/null
 echo "demo: preparing Airflow (SQLite metadata DB in $AIRFLOW_HOME)" >&2
 "$PY" -m airflow db migrate >"$VAR/airflow-migrate.log" 2>&1
+# The logical date names the day exported: <day>T03:00:00+00:00, as the nightly run of that
+# day has it (docs/OPERATIONS.md). `dags test` runs the DAG once, without the scheduler.
 echo "demo: running the DAG viewing_sessions_export for $DAY (log: $VAR/demo-dag.log)" >&2
-if ! "$PY" -m airflow dags test viewing_sessions_export "${NEXT}T03:00:00+00:00" >"$VAR/demo-dag.log" 2>&1; then
+if ! "$PY" -m airflow dags test viewing_sessions_export "${DAY}T03:00:00+00:00" >"$VAR/demo-dag.log" 2>&1; then
     echo "demo: the DAG run failed; last lines of $VAR/demo-dag.log:" >&2
     tail -n 30 "$VAR/demo-dag.log" >&2
     exit 1
 fi
 echo "demo: running the DAG title_audience_export for $DAY (log: $VAR/demo-dag-audience.log)" >&2
-if ! "$PY" -m airflow dags test title_audience_export "${NEXT}T03:00:00+00:00" >"$VAR/demo-dag-audience.log" 2>&1; then
+if ! "$PY" -m airflow dags test title_audience_export "${DAY}T03:00:00+00:00" >"$VAR/demo-dag-audience.log" 2>&1; then
     echo "demo: the DAG run failed; last lines of $VAR/demo-dag-audience.log:" >&2
     tail -n 30 "$VAR/demo-dag-audience.log" >&2
     exit 1
@@ -64,7 +65,8 @@ print(f"report:     {part}/_reports/privacy_report.html")
 print(f"data docs:  {part}/{m['validation']['data_docs']}")
 print(f"all nights: {part.parent}/_index.html")
 print(f"rows:       {c['input_rows']:,} in = {c['published_rows']:,} published + "
-      f"{c['suppressed_rows']:,} suppressed + {c['rejected_rows']:,} rejected")
+      f"{c['suppressed_rows']:,} suppressed + {c['rejected_rows']:,} rejected + {c['minor_rows']:,} of minors "
+      f"(under {m['minors']['under']}, {m['minors']['action']})")
 print(f"privacy:    k={m['k']}, smallest class {c['min_class_people']} people, key id {m['pseudonym']['key_id']}, "
       f"recipient {m['pseudonym']['recipient']}")
 print(f"levels:     {', '.join(f'{k}={v}' for k, v in m['levels'].items())}")
@@ -85,5 +87,5 @@ print(f"cells:      {cells['total']:,} in the night's margins = {cells['publishe
       f"{cells['primary_few_people'] + cells['primary_dominated']:,} primary + {cells['secondary']:,} secondary "
       f"suppressions (min {a['protection']['min_viewers']} viewers per cell)")
 print(f"plays:      {counts['input_rows']:,} in = {counts['published_rows']:,} in published finest cells + "
-      f"{counts['suppressed_rows']:,} not + {counts['rejected_rows']:,} rejected")
+      f"{counts['suppressed_rows']:,} not + {counts['rejected_rows']:,} rejected + {counts['minor_rows']:,} of minors")
 PYEOF

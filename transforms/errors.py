@@ -29,9 +29,15 @@ class KeyConfigError(ExportError):
 
 
 class RawDataError(ExportError):
-    """The raw day cannot be read yet: missing, empty, truncated or unreadable files.
+    """The raw day's files are there but cannot be used: truncated, corrupt or unreadable, no
+    rows, no valid row, an empty catalogue. Reading them again gives the same answer, so the
+    task fails at once: upstream must re-deliver the day, then the day is rerun.
+    """
 
-    Upstream may still be delivering the day, so a retry can succeed.
+
+class RawDayMissing(RawDataError):
+    """The raw day is not there yet: a folder missing or holding no files (events, subscribers
+    or catalogue). Upstream may still be delivering it, so a retry can succeed.
     """
 
     retryable = True
@@ -63,6 +69,13 @@ class StageOrderError(ExportError):
 
 class RunInProgressError(ExportError):
     """Another run of the same export and day holds its lock; waiting and retrying helps."""
+
+    retryable = True
+
+
+class ExportBusyError(ExportError):
+    """Another night of the same export holds the export's turn (one night at a time, see
+    `transforms.orchestration.Turn`); it ends or fails, then this run goes on."""
 
     retryable = True
 

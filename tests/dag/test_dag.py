@@ -1,8 +1,9 @@
-"""DAG integrity: team rules as assertions (loads cleanly, owner, tags, retries, gate before publish)."""
+"""DAG integrity: team rules as assertions (loads cleanly, owner, tags, retries, gate before publish,
+the timetable that names the day exported, one night at a time)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
 import pytest
@@ -30,6 +31,7 @@ def test_team_rules(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags, f"{dag_id} has no tags"
         assert dag.doc_md, f"{dag_id} has no doc_md"
+        # Scheduled and manual runs; backfill runs are counted apart, so `prepare` waits for the turn.
         assert dag.max_active_runs == 1, f"{dag_id} must not run two days' exports at once"
         for task in dag.tasks:
             assert task.owner not in ("", "airflow"), f"{dag_id}.{task.task_id} has no owner"
@@ -56,12 +58,74 @@ def test_publish_emits_the_extract_asset(dagbag):
     assert [a.name for a in outlets] == ["viewing_sessions_extract"]
 
 
-def test_schedule_processes_the_day_that_just_ended(dagbag):
-    dag = dagbag.dags["viewing_sessions_export"]
-    tick = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
-    interval = dag.timetable.infer_manual_data_interval(run_after=tick)
-    assert interval.start == tick - timedelta(days=1)
-    assert interval.end == tick
+def _serialized(dag):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    return DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+
+
+def test_the_nightly_run_at_0300_exports_the_day_that_just_ended_and_its_logical_date_names_it(dagbag):
+    from airflow.timetables.base import DataInterval, TimeRestriction
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    from transforms.orchestration import resolve_day
+
+    for dag in dagbag.dags.values():
+        assert isinstance(dag.timetable, CronDataIntervalTimetable)
+        assert dag.catchup is False
+        previous = DataInterval(datetime(2026, 11, 22, 3, tzinfo=UTC), datetime(2026, 11, 23, 3, tzinfo=UTC))
+        info = _serialized(dag).timetable.next_dagrun_info(
+            last_automated_data_interval=previous, restriction=TimeRestriction(None, None, catchup=True)
+        )
+        assert info.run_after == datetime(2026, 11, 24, 3, tzinfo=UTC)  # starts at 03:00 UTC
+        assert info.logical_date == datetime(2026, 11, 23, 3, tzinfo=UTC)
+        assert resolve_day(None, info.logical_date, info.run_after) == date(2026, 11, 23)
+
+
+#: The command docs/OPERATIONS.md gives to export the days 2026-11-22 to 2026-11-24 (the real
+#: backfill in tests/dag/test_backfill.py runs it through the scheduler).
+BACKFILL = (
+    "airflow backfill create --dag-id viewing_sessions_export --from-date 2026-11-22T03:00:00+00:00 "
+    "--to-date 2026-11-24T03:00:00+00:00 --max-active-runs 1"
+)
+
+
+def test_the_documented_backfill_command_exports_the_days_it_names(dagbag):
+    from transforms.orchestration import resolve_day
+
+    ops = " ".join((ROOT / "docs" / "OPERATIONS.md").read_text().split())
+    assert BACKFILL in ops
+    dag = _serialized(dagbag.dags["viewing_sessions_export"])
+
+    def days(first: datetime, last: datetime) -> list[str]:
+        # What `airflow backfill create` iterates (airflow/models/backfill.py, _get_info_list).
+        infos = dag.iter_dagrun_infos_between(first, last)
+        return [str(resolve_day(None, i.logical_date, i.run_after)) for i in infos]
+
+    first, last = datetime(2026, 11, 22, 3, tzinfo=UTC), datetime(2026, 11, 24, 3, tzinfo=UTC)
+    assert days(first, last) == ["2026-11-22", "2026-11-23", "2026-11-24"]
+    # The trap the docs warn about: a bare last date is its midnight, before that night's 03:00.
+    assert days(datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC)) == ["2026-11-22", "2026-11-23"]
+
+
+def test_retry_policy_suits_a_nightly_job(dagbag):
+    for dag in dagbag.dags.values():
+        for t in _serialized(dag).tasks:
+            if t.task_id == "prepare":
+                continue
+            # Retryable errors only (the rest fail at once): waits of 10-20, 20-40 and 40-60 min.
+            assert (t.retries, t.retry_delay, t.retry_exponential_backoff) == (3, timedelta(minutes=10), 2.0)
+            assert t.max_retry_delay == timedelta(hours=1)
+
+
+def test_prepare_waits_for_the_exports_turn_without_holding_a_worker(dagbag):
+    for dag in dagbag.dags.values():
+        prepare = dag.get_task("prepare")
+        assert prepare.mode == "reschedule" and _serialized(dag).get_task("prepare").reschedule
+        assert prepare.timeout == 24 * 3600
+        assert 1 <= prepare.poke_interval <= 60
+        # A retry (Airflow's reschedule race, apache/airflow#71172) costs a minute.
+        assert (prepare.retries, prepare.retry_delay) == (5, timedelta(minutes=1))
 
 
 def test_dag_files_are_thin_and_import_nothing_heavy():

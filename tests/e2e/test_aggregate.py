@@ -22,7 +22,9 @@ from transforms.pipeline import run_all
 POLICY = ROOT / "policies" / "title_audience.yaml"
 DIMS = ["title_id", "location", "age_band"]
 MARGINS = [tuple(m) for m in [DIMS, DIMS[:2], [DIMS[0], DIMS[2]], DIMS[:1], DIMS[1:2], DIMS[2:], []]]
-BOUNDS = [13, 18, 25, 35, 45, 55, 65, 75]
+# The shipped 10-year bands [13, 18, 25, ...] with the minors rule (under 16, coarse): bounds at
+# or below 16 merge, so everyone under 18 is `<18`.
+BOUNDS = [18, 25, 35, 45, 55, 65, 75]
 
 
 def band(age: int) -> str:

@@ -84,7 +84,8 @@ def test_run_twice_gives_the_same_extract(raw_day, tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
         summary = json.loads(r.stdout)
         assert (
-            summary["input_rows"] == summary["published_rows"] + summary["suppressed_rows"] + summary["rejected_rows"]
+            summary["input_rows"]
+            == summary["published_rows"] + summary["suppressed_rows"] + summary["rejected_rows"] + summary["minor_rows"]
         )
         part = out / "viewing_sessions" / f"day={DAY}" / "part-00000.parquet"
         digests.append(hashlib.sha256(part.read_bytes()).hexdigest())

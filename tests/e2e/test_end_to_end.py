@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 def published(raw_day, tmp_path_factory):
     migrate()
     out = tmp_path_factory.mktemp("out")
-    state, logs = run_dag("viewing_sessions_export", "2026-11-24T03:00:00+00:00", airflow_env(raw_day, out))
+    state, logs = run_dag("viewing_sessions_export", f"{DAY}T03:00:00+00:00", airflow_env(raw_day, out))
     return {"state": state, "out": out, "logs": logs}
 
 
@@ -71,7 +71,8 @@ def test_counts_reconcile_and_manifest_is_complete(published):
     part = _partition(published)
     manifest = json.loads((part / "_manifest.json").read_text())
     c = manifest["counts"]
-    assert c["input_rows"] == c["published_rows"] + c["suppressed_rows"] + c["rejected_rows"]
+    assert c["input_rows"] == c["published_rows"] + c["suppressed_rows"] + c["rejected_rows"] + c["minor_rows"]
+    assert c["minor_rows"] == manifest["minors"]["rows_dropped"] > 0
     assert sum(c["rejected_by_reason"].values()) == c["rejected_rows"] > 0
     rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{part / '*.parquet'}')").fetchall()[0][0]
     assert rows == c["published_rows"]
@@ -240,3 +241,57 @@ def test_report_renders_in_headless_chromium(published, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", data[16:24]) == (1100, 2600)
     assert len(data) > 50_000  # text and charts
+
+
+def test_no_minor_is_published_and_the_dropped_are_counted(published, raw_day):
+    """Independently of the pipeline: who is under 16 on the day (from the raw snapshot), their
+    pseudonyms under the test key, and not one of them in the extract."""
+    day = f"DATE '{DAY.isoformat()}'"
+    subs = str(raw_day / "subscribers" / f"dt={DAY}" / "*.parquet")
+    minors = duckdb.sql(
+        f"SELECT DISTINCT account_id, profile_id FROM read_parquet('{subs}') "
+        f"WHERE date_sub('year', CAST(birth_date AS DATE), {day}) < 16"
+    ).fetchall()
+    adults = duckdb.sql(
+        f"SELECT DISTINCT account_id, profile_id FROM read_parquet('{subs}') "
+        f"WHERE date_sub('year', CAST(birth_date AS DATE), {day}) >= 16"
+    ).fetchall()
+    key = derive_domain_key(Key("k1", TEST_SECRET), "analytics", DAY.isoformat())
+
+    def pseudonyms(people):
+        return {"k1:" + hmac.new(key, f"{a}\x1f{p}".encode(), hashlib.sha256).hexdigest()[:32] for a, p in people}
+
+    part = _partition(published)
+    published_ids = {
+        r[0] for r in duckdb.sql(f"SELECT DISTINCT viewer_id FROM read_parquet('{part / '*.parquet'}')").fetchall()
+    }
+    assert minors and not (pseudonyms(minors) & published_ids)
+    assert pseudonyms(adults) & published_ids  # the check can fail: adults' pseudonyms are found
+    m = json.loads((part / "_manifest.json").read_text())["minors"]
+    assert m["action"] == "drop" and 0 < m["people_dropped"] <= len(minors)
+    # No band below 18 is published, and the report says what happened to minors.
+    bands = {r[0] for r in duckdb.sql(f"SELECT DISTINCT age_band FROM read_parquet('{part / '*.parquet'}')").fetchall()}
+    assert not bands & {"<13", "13-17"}
+    report = (part / "_reports" / "privacy_report.html").read_text()
+    assert f"People under <b>16</b> on the day are left out: {m['rows_dropped']:,} plays" in report
+
+
+def test_every_published_column_is_described_in_the_files_and_the_report(published, policy):
+    import pyarrow.parquet as pq
+
+    part = _partition(published)
+    report = (part / "_reports" / "privacy_report.html").read_text()
+    assert "<h2>Data dictionary</h2>" in report
+    levels = json.loads((part / "_manifest.json").read_text())["levels"]
+    for f in part.glob("*.parquet"):
+        schema = pq.read_schema(f)
+        assert schema.names == policy.published_columns
+        for field in schema:
+            text = (field.metadata or {}).get(b"description", b"").decode()
+            assert len(text) > 20, f"{field.name} has no description"
+            assert f"<code>{field.name}</code>" in report
+        # The description says the level the night published.
+        title = schema.field("title_id").metadata[b"description"].decode()
+        assert f"level `{levels['title_id']}`" in title
+    for label in ("*", "unknown", "other"):
+        assert f"<td><code>{label}</code></td>" in report

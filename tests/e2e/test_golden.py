@@ -8,7 +8,12 @@ says why in its commit. Recorded last: history protection (issue 9) changed the 
 (catalogue, habits) and the shipped policy (titles through the catalogue, (k, k^m), epoch day).
 Then the manifest gained `anonymization.suppressed_by_value` (suppression by group) and its
 warnings (groups suppression hits unevenly); the Parquet digests did not move, and the manifests
-without those hash to the digests recorded before.
+without those hash to the digests recorded before. Recorded last (issue 15): the files carry
+each column's description as Arrow field metadata, and the minors rule (under 16) drops minors'
+plays from the shipped row policy (414 plays here; the search then keeps fine watch-time buckets)
+and merges the age bands below 18. For `rows_only` (age published as `*` that night) the rows
+are the same as before (EXCEPT ALL both ways empty): only the file metadata and the manifest's
+new fields (`minors`, `counts.minor_rows`, `finer_levels`, `cost_driver`) changed.
 """
 
 from __future__ import annotations
@@ -27,12 +32,12 @@ GOLDEN_KEY = "k1secretk1secretk1secretk1secret!!"
 EXPECTED = {
     # policy: (sha256 of part-00000.parquet, sha256 of the manifest without run id and times)
     POLICY_PATH: (
-        "7bdf5b6a53ad2c1572349bfc11190a19ad196cfb5db704dec3fe70031be78924",
-        "74b9532118f3336648991faca1ad0540d0d135bceb28bc7f62f7230ab21104d7",
+        "8b86eb04ef189a448d7a886dda54b6bb24cad81e9e305cf79155e129c5b1c4cd",
+        "bfbd12722d4df800c25f5fcb4f0799e6894dcea4e804ee9bc1339236d7e37bdd",
     ),
     ROWS_POLICY_PATH: (
-        "0cf97bb55b592114e28dffffbf1af20b007628a933eab374fae96de4b0b79a4e",
-        "319791e0177305fd45b9536dd9aa7c2bb48fefa3210bcf8a24205e9547566704",
+        "f4615cc44fa6c4f7c856419e4b99ca4ee11f3ba4e0cb0e343f27ada09586d796",
+        "f31bf5b4521e165017ab2bb98d63c08ae24f0a693f2a87de53f3df6a3952afac",
     ),
 }
 VOLATILE = ("run_id", "created_at", "stage_seconds")

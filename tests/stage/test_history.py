@@ -90,7 +90,7 @@ def test_suppression_by_group_is_counted_and_shown(night, policy):
     by_value = manifest["anonymization"]["suppressed_by_value"]
     assert set(by_value) == set(policy.qi_columns)
     counts = manifest["counts"]
-    valid = counts["input_rows"] - counts["rejected_rows"]
+    valid = counts["input_rows"] - counts["rejected_rows"] - counts["minor_rows"]
     rows = rows_of(part.glob("*.parquet"))
     for attribute in ("gender", "age_band", "plan", "location"):
         groups = by_value[attribute]

@@ -11,7 +11,7 @@ import pytest
 from tests.support.rawday import BASE, dumps, event, write_day
 from tests.support.runs import context, query
 from transforms.backends.duckdb import DuckDBBackend
-from transforms.errors import RawDataError, RawSchemaError, UnclassifiedColumnError
+from transforms.errors import RawDataError, RawDayMissing, RawSchemaError, UnclassifiedColumnError
 from transforms.stages.pull import stage_day
 
 DAY = date(2026, 11, 23)
@@ -94,11 +94,14 @@ def test_truncated_gzip_names_the_file(tmp_path, policy):
     with pytest.raises(RawDataError, match=r"part-00000\.jsonl\.gz") as err:
         pull(tmp_path, policy)
     assert "ada@example.com" not in str(err.value)
+    # Reading it again gives the same answer: the task fails at once and says what to do.
+    assert not err.value.retryable and "re-deliver the day, then rerun it" in str(err.value)
 
 
 def test_missing_day_says_what_to_check(tmp_path, policy):
-    with pytest.raises(RawDataError, match="no viewing_events files for 2026-11-23"):
+    with pytest.raises(RawDayMissing, match="no viewing_events files for 2026-11-23") as err:
         pull(tmp_path, policy)
+    assert err.value.retryable  # upstream may still be delivering it
 
 
 def test_parquet_events_are_accepted(tmp_path, policy):
@@ -127,8 +130,9 @@ def test_truncated_parquet_names_the_file(tmp_path, policy):
     part = tmp_path / "viewing_events" / f"dt={DAY}" / "part-00000.parquet"
     data = part.read_bytes()
     part.write_bytes(data[: len(data) // 2])
-    with pytest.raises(RawDataError, match=r"part-00000\.parquet"):
+    with pytest.raises(RawDataError, match=r"part-00000\.parquet") as err:
         pull(tmp_path, policy)
+    assert not err.value.retryable
 
 
 def test_empty_day_stops_the_run(tmp_path, policy):
@@ -136,13 +140,14 @@ def test_empty_day_stops_the_run(tmp_path, policy):
 
     write_day(tmp_path, [], [SUB], titles=[catalogue_row("MV000001", "A Film")])
     (tmp_path / "viewing_events" / f"dt={DAY}" / "part-00000.jsonl.gz").write_bytes(gzip.compress(b""))
-    with pytest.raises(RawDataError, match="hold no rows"):
+    with pytest.raises(RawDataError, match="hold no rows") as err:
         pull(tmp_path, policy)
+    assert not err.value.retryable  # delivered, but empty: a re-delivery, not a wait
 
 
 def test_a_day_without_catalogue_stops_naming_the_folder(tmp_path, policy):
     write_day(tmp_path, dumps([event(1)]), [SUB], titles=[])
-    with pytest.raises(RawDataError, match=r"no titles files for 2026-11-23 under .*titles/dt=2026-11-23"):
+    with pytest.raises(RawDayMissing, match=r"no titles files for 2026-11-23 under .*titles/dt=2026-11-23"):
         pull(tmp_path, policy)
 
 

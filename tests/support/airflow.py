@@ -28,7 +28,11 @@ def migrate() -> None:
 
 
 def run_dag(dag_id: str, logical_date: str, env: dict[str, str], conf: dict | None = None) -> tuple[dict, str]:
-    """Run the DAG with dag.test() in a subprocess; return its final state and everything it printed."""
+    """Run the DAG with dag.test() in a subprocess; return its final state and everything it printed.
+
+    The logical date names the day exported (`<day>T03:00:00+00:00`) unless `conf` sets `day`. A
+    `dag.test()` run never waits for a retry or the export's turn: such an error fails it at once.
+    """
     args = [sys.executable, "-m", "tests.support.run_dag", dag_id, logical_date]
     if conf is not None:
         args.append(json.dumps(conf))

@@ -2,6 +2,8 @@
 
     python -m tests.support.run_dag DAG_ID LOGICAL_DATE [CONF_JSON]
 
+LOGICAL_DATE names the day exported (`2026-11-23T03:00:00+00:00`, as the nightly run of
+2026-11-23 has it), unless CONF_JSON sets the param `day`.
 The end-to-end tests call it in a subprocess so they capture every line Airflow, the stages
 and third-party libraries print, exactly as an operator would see it.
 """

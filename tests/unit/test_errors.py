@@ -8,8 +8,10 @@ from transforms import errors
 from transforms.orchestration import run_task
 
 RETRYABLE = {
-    errors.RawDataError: True,  # the day may still be arriving
+    errors.RawDayMissing: True,  # the day may still be arriving
+    errors.RawDataError: False,  # the files are there but damaged: a re-delivery, not a wait
     errors.RunInProgressError: True,  # another run of the day holds the lock
+    errors.ExportBusyError: True,  # another night of the export holds its turn
     errors.PublishError: True,  # a filesystem error; the previous partition is kept
     errors.RawSchemaError: False,
     errors.UnclassifiedColumnError: False,  # a person must classify the new field

@@ -18,12 +18,15 @@ def h(policy):
 def test_age_bands(h):
     assert h["age_band"].labels(37) == ["37", "35-39", "35-44", "35-54", "*"]
     assert h["age_band"].labels(80) == ["80", "80+", "75+", "75+", "*"]
-    assert h["age_band"].labels(9) == ["9", "<13", "<13", "<13", "*"]
+    # The minors rule (under 16) merges the bands at or below 16: children share `<18` with 16-17.
+    assert h["age_band"].labels(9) == ["9", "<18", "<18", "<18", "*"]
+    assert h["age_band"].labels(16) == ["16", "<18", "<18", "<18", "*"]
+    assert h["age_band"].labels(18) == ["18", "18-19", "18-24", "18-34", "*"]
     assert h["age_band"].labels(None) == ["unknown", "unknown", "unknown", "unknown", "*"]
 
 
 def test_age_domain_is_every_label_the_level_can_produce(h):
-    assert h["age_band"].domain(3) == ["<13", "13-17", "18-34", "35-54", "55-74", "75+", "unknown"]
+    assert h["age_band"].domain(3) == ["<18", "18-34", "35-54", "55-74", "75+", "unknown"]
     assert h["age_band"].domain(0) is None
 
 

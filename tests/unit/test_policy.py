@@ -257,3 +257,45 @@ def test_m_must_be_a_strict_integer(tmp_path, m):
     """YAML `m: true` is not 1 and `m: "3"` is not 3: a typo in the guarantee is refused, not coerced."""
     with pytest.raises(PolicyError, match=r"privacy\.history\.m: .*m must be a whole number from 1 to 5"):
         load_policy(_write(tmp_path, lambda d: d["privacy"]["history"].__setitem__("m", m)))
+
+
+def test_minors_default_to_16_and_the_shipped_policies_say_what_happens_to_them(policy, tmp_path):
+    assert (policy.minors.under, policy.minors.action) == (16, "drop")
+    audience = load_policy(AGGREGATE_PATH)
+    assert (audience.minors.under, audience.minors.action) == (16, "coarse")
+    default = load_policy(_write(tmp_path, lambda d: d.pop("minors")))
+    assert (default.minors.under, default.minors.action) == (16, "coarse")
+
+
+def test_minors_coarse_never_publishes_a_band_of_minors_alone(tmp_path):
+    def coarse(d):
+        d["minors"] = {"under": 16, "action": "coarse"}
+
+    p = load_policy(_write(tmp_path, coarse))
+    h = p.hierarchies()["age_band"]
+    for level in range(1, h.height - 1):
+        labels = {h.labels(age)[level] for age in range(0, 16)}
+        # Every age under 16 falls in one band, and someone of 16 or 17 falls in it too.
+        assert labels == {"<18"} and h.labels(17)[level] == "<18"
+    assert p.minors_band == "<18"
+
+
+def test_minors_coarse_refuses_exact_ages_and_bands_that_end_below_the_age(tmp_path):
+    def exact(d):
+        d["minors"] = {"under": 16, "action": "coarse"}
+        qi(d, "age_band")["min_level"] = "value"
+
+    with pytest.raises(PolicyError, match="exact ages must never be published"):
+        load_policy(_write(tmp_path, exact))
+
+    def too_old(d):
+        d["minors"] = {"under": 25, "action": "coarse"}
+        qi(d, "age_band")["hierarchy"]["levels"][0]["bounds"] = [13, 18, 20]
+
+    with pytest.raises(PolicyError, match="no bound above 25"):
+        load_policy(_write(tmp_path, too_old))
+
+
+def test_minors_action_must_be_drop_or_coarse(tmp_path):
+    with pytest.raises(PolicyError, match=r"minors\.action"):
+        load_policy(_write(tmp_path, lambda d: d.__setitem__("minors", {"under": 16, "action": "publish"})))

@@ -132,8 +132,15 @@ class Backend(ABC):
         """Run statements and return the last one's (small) result."""
 
     @abstractmethod
-    def write_parquet(self, statements: Query | list[Statement], path: Path, row_group_size: int = 500_000) -> None:
-        """Write the last statement's result (a SELECT) to one zstd Parquet file at `path`."""
+    def write_parquet(
+        self,
+        statements: Query | list[Statement],
+        path: Path,
+        row_group_size: int = 500_000,
+        descriptions: dict[str, str] | None = None,
+    ) -> None:
+        """Write the last statement's result (a SELECT) to one zstd Parquet file at `path`;
+        `descriptions` (column -> text) go into the file's Arrow field metadata (`description`)."""
 
     @abstractmethod
     def write_csv(self, statements: Query | list[Statement], path: Path, separator: str) -> None:

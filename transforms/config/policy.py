@@ -55,6 +55,8 @@ class QuasiIdentifier(_Strict):
     #: How much generalizing this attribute costs against the others in the search's objective
     #: (ARX's attribute weights): raise it for what analysts need most (titles, age bands).
     weight: float = Field(default=1.0, gt=0, le=100)
+    #: What the published column means, for the data dictionary (report, Parquet metadata).
+    description: str = ""
 
     @field_validator("column")
     @classmethod
@@ -135,6 +137,18 @@ class Privacy(_Strict):
     history: History | None = None
 
 
+class Minors(_Strict):
+    """People younger than `under` years on the day (by their birth date): never published in an
+    age band of their own. `drop`: their plays leave the run at pull, before pseudonymization,
+    and are counted (manifest `minors`). `coarse`: the age attribute's bands at or below `under`
+    are merged at every level, so the lowest band reaches from 0 to the first bound above
+    `under` and always spans people older than it too. People with no birth date are not
+    known to be minors: they are published with the age `unknown`."""
+
+    under: int = Field(default=16, ge=1, le=25)
+    action: Literal["drop", "coarse"] = "coarse"
+
+
 #: Column names the engine uses for its own indexes (the person index, the record number).
 RESERVED_COLUMNS = frozenset({"pid", "_record"})
 
@@ -147,6 +161,8 @@ class Measure(_Strict):
     kind: Literal["distinct_people", "count", "sum_hours"]
     #: The raw column summed (sum_hours only); it must be classified `measure`.
     column: str | None = None
+    #: What the measure means, for the data dictionary (default: said from its kind and bounds).
+    description: str = ""
 
     @field_validator("name")
     @classmethod
@@ -230,6 +246,8 @@ class Policy(_Strict):
     #: Default: every set of dimensions that includes the first, each other dimension alone,
     #: and the grand total.
     margins: list[list[str]] | None = None
+    #: People under an age (default 16): their plays dropped, or published only in a coarse band.
+    minors: Minors = Field(default_factory=Minors)
 
     # Set by the loader, not by the YAML.
     source_path: str = ""
@@ -476,8 +494,13 @@ class Policy(_Strict):
         """Every quasi-identifier's hierarchy, keyed by published column, levels checked."""
         out = {}
         for qi in self.quasi_identifiers:
-            h = qi.hierarchy.build(self.resolve)
-            qi.level_range(h)
+            h = self._age_coarsened(qi).build(self.resolve)
+            lo, _ = qi.level_range(h)
+            if qi.derive == "age_years" and self.minors.action == "coarse" and lo == 0:
+                raise PolicyError(
+                    f"{self.section}.{qi.column}: minors.action is coarse, so exact ages must never be "
+                    f"published; set min_level (or level) to a band, e.g. {h.level_names[1]!r}"
+                )
             unknown = sorted(set(qi.publish) - set(h.companions))
             if unknown:
                 raise PolicyError(
@@ -486,6 +509,31 @@ class Policy(_Strict):
                 )
             out[qi.column] = h
         return out
+
+    def _age_coarsened(self, qi: QuasiIdentifier) -> HierarchySpec:
+        """The age attribute's hierarchy with the bands at or below minors.under merged (with
+        action drop too: the lowest band then holds no minor, but its label stays honest)."""
+        if qi.derive != "age_years":
+            return qi.hierarchy
+        coarsen = getattr(qi.hierarchy, "merged_below", None)
+        if coarsen is None:
+            raise PolicyError(
+                f"{self.section}.{qi.column}: minors.action coarse needs an intervals hierarchy for the "
+                "age (its bands are merged below minors.under); use one, or minors.action: drop"
+            )
+        try:
+            return coarsen(self.minors.under)
+        except ValueError as exc:
+            raise PolicyError(f"{self.section}.{qi.column}: {exc}") from None
+
+    @property
+    def minors_band(self) -> str | None:
+        """The lowest age band, e.g. `<18`: the only one minors appear in (coarse), the one that
+        holds the youngest people published (drop); None if no age is published."""
+        for qi in self.quasi_identifiers:
+            if qi.derive == "age_years":
+                return self._age_coarsened(qi).lowest_band()
+        return None
 
     def lowest_levels(self) -> dict[str, int]:
         """Each quasi-identifier's finest level the policy allows (its level, when fixed)."""

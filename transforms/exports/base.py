@@ -47,7 +47,7 @@ class ExportKind(ABC):
 
     @abstractmethod
     def accounting(self, stats: dict) -> dict[str, int]:
-        """input_rows, suppressed_rows, rejected_rows: what the published rows must reconcile with."""
+        """input_rows, suppressed_rows, rejected_rows, minor_rows: what the published rows must reconcile with."""
 
     @contextmanager
     def publishing(self, s: StageRun, files: list[Path]) -> Iterator[None]:

@@ -61,7 +61,36 @@ def card(title: str, value: object, note: str = "", raw: bool = False) -> str:
     return f"<div class='card'>{_e(title)}<b>{shown}</b>{_e(note)}</div>"
 
 
-def render(manifest: AnyManifest, policy_items: list[str], cards: str, body: str) -> str:
+def dictionary_section(entries: list, specials: dict[str, str]) -> str:
+    """The data dictionary: each published column (`entries`: .column, .meaning, .values) and
+    the labels that mean the same in every column."""
+    rows = "".join(
+        f"<tr><td><code>{_e(x.column)}</code></td><td>{_e(x.meaning)}</td><td>{_e(x.values)}</td></tr>" for x in entries
+    )
+    special = "".join(f"<tr><td><code>{_e(k)}</code></td><td colspan=2>{_e(v)}</td></tr>" for k, v in specials.items())
+    return (
+        "<h2>Data dictionary</h2><p class='sub'>Every published column at tonight's levels (also in each Parquet "
+        "field's <code>description</code> metadata).</p>"
+        f"<table><tr><th>column</th><th>meaning</th><th>values tonight</th></tr>{rows}</table>"
+        f"<h3>Labels with the same meaning in every column</h3><table>{special}</table>"
+    )
+
+
+def minors_sentence(manifest: AnyManifest) -> str:
+    """What the minors rule did (both kinds)."""
+    m = manifest.minors
+    if m is None:
+        return "No minors rule was recorded for this night (a manifest from before the rule existed)."
+    if m.action == "drop":
+        return (
+            f"People under <b>{m.under}</b> on the day are left out: {m.rows_dropped:,} plays of "
+            f"{m.people_dropped:,} people were dropped before pseudonymization and are only counted."
+        )
+    band = f", <code>{_e(m.band)}</code>, with people of {m.under} and older" if m.band else ""
+    return f"People under <b>{m.under}</b> on the day are published only in the lowest age band{band}, never in a band of their own."
+
+
+def render(manifest: AnyManifest, policy_items: list[str], cards: str, body: str, dictionary: str = "") -> str:
     """The report: the shared frame around the export kind's policy sentences, cards and body."""
     c, v, st = manifest.counts, manifest.validation, manifest.self_test
     verdict = "<span class='ok'>passed</span>" if manifest.passed() else "<span class='bad'>FAILED</span>"
@@ -72,7 +101,8 @@ def render(manifest: AnyManifest, policy_items: list[str], cards: str, body: str
         for name, passed in v.suites.items()
     )
     warn_html = "".join(f"<li class='warn'>{_e(w)}</li>" for w in manifest.warnings) or "<li>none</li>"
-    policy_html = "".join(f"<li>{i}</li>" for i in policy_items)
+    policy_html = "".join(f"<li>{i}</li>" for i in [*policy_items, minors_sentence(manifest)])
+    minors = f" + {c.minor_rows:,} of minors dropped" if c.minor_rows else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Privacy report: {_e(manifest.export)} {_e(manifest.day)}</title>
 <style>{STYLE}</style></head><body>
@@ -87,11 +117,12 @@ def render(manifest: AnyManifest, policy_items: list[str], cards: str, body: str
 <h2>What the policy does</h2><ul>{policy_html}</ul>
 <h2>Rows in and out</h2>
 <p>{c.input_rows:,} rows in = {c.published_rows:,} published + {c.suppressed_rows:,} suppressed +
-{c.rejected_rows:,} rejected. {c.people_in:,} people in, {c.people_published:,} published
+{c.rejected_rows:,} rejected{minors}. {c.people_in:,} people in, {c.people_published:,} published
 ({c.people_fully_suppressed:,} fully suppressed).</p>
 {bar_chart({k: float(n) for k, n in counts.items()}, " rows")}
 <h3>Rejected rows by reason</h3>{bar_chart(reasons, " rows")}
 {body}
+{dictionary}
 <h2>Checks</h2>
 <p>Self-test: {st.values_tested:,} raw identifier values of the day and {st.forms_tested:,} of their plain
 hashes and encodings were compared with {st.published_values:,} published values: <b>{st.hits} found</b>.</p>

@@ -62,6 +62,14 @@ class Anonymization(_Part):
     metrics: str
     #: Per attribute, per published value: plays, plays suppressed and their share (largest first).
     suppressed_by_value: dict[str, list[dict[str, Any]]] = {}
+    #: The objective's value at the published levels (the search minimizes it).
+    objective_value: float | None = None
+    #: Per attribute published above its lowest allowed level: the node one level finer for it
+    #: (level, feasible, suppressed_share (a lower bound unless exact), objective when feasible).
+    finer_levels: dict[str, dict[str, Any]] = {}
+    #: The attribute with the largest weighted share of the information loss, and why it was not
+    #: published finer (report: "what drove the cost").
+    cost_driver: str | None = None
 
 
 class HistoryRisk(_Part):
@@ -113,10 +121,24 @@ class Counts(_Part):
     avg_class_people: float
     gated_values: dict[str, int]
     gated_rows: dict[str, int]
+    #: Valid plays of minors dropped by the policy's rule (manifest `minors`).
+    minor_rows: int = 0
 
     @property
     def unaccounted(self) -> int:
-        return self.input_rows - self.published_rows - self.suppressed_rows - self.rejected_rows
+        return self.input_rows - self.published_rows - self.suppressed_rows - self.rejected_rows - self.minor_rows
+
+
+class MinorsInfo(_Part):
+    """The policy's minors rule and what it did tonight."""
+
+    under: int
+    action: Literal["drop", "coarse"]
+    #: coarse: the lowest age band, the only one minors appear in (None if no age is published).
+    band: str | None
+    #: drop: valid plays (and their people) removed at pull, before pseudonymization.
+    rows_dropped: int
+    people_dropped: int
 
 
 class SelfTest(_Part):
@@ -162,6 +184,7 @@ class Manifest(BaseModel):
     search: Search
     columns: list[str]
     counts: Counts
+    minors: MinorsInfo | None = None  # None: a manifest written before the minors rule
     self_test: SelfTest
     validation: Validation
     stage_seconds: dict[str, float]
@@ -232,10 +255,12 @@ class AggregateCounts(_Part):
     people_in: int
     people_published: int
     people_fully_suppressed: int
+    #: Valid plays of minors dropped by the policy's rule (manifest `minors`).
+    minor_rows: int = 0
 
     @property
     def unaccounted(self) -> int:
-        return self.input_rows - self.published_rows - self.suppressed_rows - self.rejected_rows
+        return self.input_rows - self.published_rows - self.suppressed_rows - self.rejected_rows - self.minor_rows
 
 
 class AggregateManifest(BaseModel):
@@ -261,6 +286,7 @@ class AggregateManifest(BaseModel):
     audit: Audit
     columns: list[str]
     counts: AggregateCounts
+    minors: MinorsInfo | None = None  # None: a manifest written before the minors rule
     self_test: SelfTest
     validation: Validation
     stage_seconds: dict[str, float]
@@ -300,6 +326,13 @@ def night_fields(ctx, policy, stats: dict, created_at: str) -> dict[str, Any]:
             recipient=pseudo["recipient"],
             epoch=policy.pseudonym.epoch,
             epoch_label=pseudo["epoch"],
+        ),
+        "minors": MinorsInfo(
+            under=policy.minors.under,
+            action=policy.minors.action,
+            band=policy.minors_band,
+            rows_dropped=stats["pull"].get("minor_rows", 0),
+            people_dropped=stats["pull"].get("minor_people", 0),
         ),
         "self_test": SelfTest(**val["self_test"]),
         "validation": Validation(

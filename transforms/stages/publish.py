@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 
 from transforms.context import DATA_DOCS, MANIFEST, PRIVACY_REPORT, REPORTS
 from transforms.errors import StageOrderError
-from transforms.exports import kind_of
+from transforms.exports import dictionary, kind_of
 from transforms.ops.exchange import swap_into_place
 from transforms.ops.faults import crash_point
-from transforms.reporting.html import render, write_index, write_report
+from transforms.reporting.html import dictionary_section, render, write_index, write_report
 from transforms.reporting.manifest import warnings, write_manifest
 from transforms.runtime import StageRun
 
@@ -42,8 +42,13 @@ def run(s: StageRun) -> dict:
     for warning in manifest.warnings:
         log.warning("check (not blocking): %s", warning)
     write_manifest(staging, manifest)
+    levels = manifest.levels if manifest.kind == "rows" else manifest.dimensions
     html_text = render(
-        manifest, kind.policy_in_words(policy), kind.report_cards(manifest), kind.report_body(manifest, policy)
+        manifest,
+        kind.policy_in_words(policy),
+        kind.report_cards(manifest),
+        kind.report_body(manifest, policy),
+        dictionary_section(dictionary.entries(policy, levels), dictionary.SPECIAL_LABELS),
     )
     write_report(staging, html_text)
     crash_point("publish.after_manifest")
@@ -68,5 +73,6 @@ def run(s: StageRun) -> dict:
         "published_rows": c.published_rows,
         "suppressed_rows": c.suppressed_rows,
         "rejected_rows": c.rejected_rows,
+        "minor_rows": c.minor_rows,
         "input_rows": c.input_rows,
     }

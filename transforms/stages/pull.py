@@ -3,6 +3,7 @@
 Reads   <raw-root>/viewing_events/dt=DAY/*.jsonl.gz (or *.parquet), subscribers/dt=DAY/*.parquet
         and titles/dt=DAY/*.parquet (the catalogue)
 Writes  work/staged.parquet: one row per valid play, typed, with birth date, gender and plan
+        (without the plays of minors when the policy's minors rule drops them: counted only)
         work/catalogue.parquet: the night's catalogue, the columns the policy reads
         <quarantine-root>/<export>/day=DAY/rejected.parquet: the rejected raw rows (one copy per
         day: the latest run's, written aside and renamed into place)
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -24,17 +26,21 @@ from transforms.backends import Backend, InputError, sql
 from transforms.config import contract
 from transforms.config.policy import Policy
 from transforms.context import QUARANTINE_FILE
-from transforms.errors import RawDataError, RawSchemaError, UnclassifiedColumnError
+from transforms.errors import PrivacyError, RawDataError, RawDayMissing, RawSchemaError, UnclassifiedColumnError
 from transforms.runtime import StageRun
 
 log = logging.getLogger(__name__)
+
+
+#: Engine errors about its own disk (spilling, a full disk): retried like any OSError.
+_DISK_TROUBLE = re.compile(r"no space left|disk (is )?full|could not write", re.IGNORECASE)
 
 
 def day_files(raw_root: Path, table: str, day: date, patterns: tuple[str, ...]) -> list[str]:
     folder = raw_root / table / f"dt={day.isoformat()}"
     files = sorted(str(p) for pat in patterns for p in folder.glob(pat))
     if not files:
-        raise RawDataError(
+        raise RawDayMissing(
             f"no {table} files for {day} under {folder} (looked for {', '.join(patterns)}); "
             "check that upstream delivered the day, or run a different --day"
         )
@@ -108,6 +114,8 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
         "contract": list(contract.EVENT_COLUMNS),
         "subscriber_files": sub_files,
         "title_files": title_files,
+        "day": day.isoformat(),
+        "minors_under": policy.minors.under if policy.minors.action == "drop" else 0,
     }
     try:
         if fmt == "parquet":
@@ -124,7 +132,13 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
         read = [c for c, action in policy.catalogue.items() if action == "generalize"]
         backend.run(sql("pull_catalogue", params, columns=read))
     except InputError as exc:
-        raise RawDataError(f"cannot read the raw day {day}: {exc}; a retry reads it again") from None
+        if _DISK_TROUBLE.search(str(exc)):
+            raise  # the engine's own disk (spill, full), not the raw files: an OSError, retried
+        # A truncated, corrupt or unreadable file reads the same on every try: fail at once.
+        raise RawDataError(
+            f"cannot read the raw day {day}: {exc}; the files are there but damaged or unreadable: "
+            "have upstream re-deliver the day, then rerun it"
+        ) from None
     counts = backend.fetch(sql("pull_counts")).to_pylist()[0]
     rejected = {str(k): int(v) for k, v in sorted(dict(counts["rejected"] or {}).items())}
     valid = int(counts["valid_rows"])
@@ -138,6 +152,9 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
         "valid_rows": valid,
         "rejected_rows": sum(rejected.values()),
         "rejected_by_reason": rejected,
+        # Valid plays of people under the policy's minors age, dropped here (minors.action drop).
+        "minor_rows": int(counts["minor_rows"]),
+        "minor_people": int(counts["minor_people"]),
         "event_files": len(event_files),
         "subscriber_rows": int(counts["subscribers"]),
         "duplicate_subscribers": int(counts["duplicate_subscribers"]),
@@ -165,6 +182,18 @@ def run(s: StageRun) -> dict:
         raise RawDataError(
             f"none of the {out['input_rows']} rows for {day} is valid (rejected: {out['rejected_by_reason']}){where}; "
             "fix or re-deliver the day upstream"
+        )
+    if out["valid_rows"] == out["minor_rows"]:
+        raise PrivacyError(
+            f"every valid play of {day} is by a person under {s.policy.minors.under} (minors.action drop): "
+            "there is nothing to publish; check the subscribers' birth dates upstream"
+        )
+    if out["minor_rows"]:
+        log.info(
+            "minors rule: %d plays of %d people under %d dropped before pseudonymization",
+            out["minor_rows"],
+            out["minor_people"],
+            s.policy.minors.under,
         )
     s.backend.write_parquet(sql("pull_staged"), s.work.staged)
     s.backend.write_parquet(sql("pull_catalogue_out"), s.work.catalogue)

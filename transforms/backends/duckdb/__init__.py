@@ -7,6 +7,7 @@ private work folder.
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -71,16 +72,45 @@ class DuckDBBackend(Backend):
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise InputError(first_line(exc)) from None
 
-    def write_parquet(self, statements: Query | list[Statement], path: Path, row_group_size: int = 500_000) -> None:
+    def write_parquet(
+        self,
+        statements: Query | list[Statement],
+        path: Path,
+        row_group_size: int = 500_000,
+        descriptions: dict[str, str] | None = None,
+    ) -> None:
         statements = self.statements(statements)
         for st in statements[:-1]:
             self._execute(st.text, st.params)
         last = statements[-1]
         path.parent.mkdir(parents=True, exist_ok=True)
+        metadata = self._field_metadata(last, path, descriptions) if descriptions else ""
         self._execute(
-            f"COPY ({last.text}) TO $_path (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_size)})",
+            f"COPY ({last.text}) TO $_path (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_size)}"
+            f"{metadata})",
             {**last.params, "_path": str(path)},
         )
+
+    def _field_metadata(self, last: Statement, path: Path, descriptions: dict[str, str]) -> str:
+        """A KV_METADATA clause carrying an Arrow schema (`ARROW:schema`, as pyarrow writes it) whose
+        fields hold the descriptions. DuckDB has no per-field metadata; pyarrow, pandas and polars
+        read it from this key. The schema is the one DuckDB writes, taken from an empty copy."""
+        import pyarrow.parquet as pq
+
+        empty = path.with_name(f".{path.name}.schema")
+        try:
+            self._execute(
+                f"COPY (SELECT * FROM ({last.text}) LIMIT 0) TO $_path (FORMAT parquet)",
+                {**last.params, "_path": str(empty)},
+            )
+            schema = pq.read_schema(empty)
+        finally:
+            empty.unlink(missing_ok=True)
+        fields = [
+            f.with_metadata({"description": descriptions[f.name]}) if f.name in descriptions else f for f in schema
+        ]
+        encoded = base64.b64encode(pa.schema(fields).serialize().to_pybytes()).decode("ascii")
+        return f", KV_METADATA {{'ARROW:schema': '{encoded}'}}"  # base64: nothing to escape
 
     def write_csv(self, statements: Query | list[Statement], path: Path, separator: str) -> None:
         statements = self.statements(statements)

@@ -32,6 +32,7 @@ class AggregateExport(ExportKind):
             "input_rows": stats["pull"]["input_rows"],
             "suppressed_rows": anon["plays_counted"] - anon["plays_visible"] + anon["plays_clipped"],
             "rejected_rows": stats["pull"]["rejected_rows"],
+            "minor_rows": stats["pull"].get("minor_rows", 0),
         }
 
     def manifest(self, ctx, policy, stats, created_at):

@@ -19,6 +19,7 @@ from transforms.backends import Backend, sql
 from transforms.config.policy import GROUPING_COLUMN, Policy
 from transforms.context import DATA_FILE, Views, WorkFiles
 from transforms.exports.aggregate.protect import Shape, register_inputs
+from transforms.exports.dictionary import field_descriptions, fixed_levels
 from transforms.runtime import StageRun
 
 CELLS = "cells"
@@ -61,7 +62,11 @@ def write(s: StageRun, folder: Path) -> list[Path]:
     register_decision(b, s.work)
     path = folder / DATA_FILE
     b.run(sql("agg_labels", dims=Shape.of(policy).dims))
-    b.write_parquet(sql("agg_published", **_shape_args(policy)), path)
+    b.write_parquet(
+        sql("agg_published", **_shape_args(policy)),
+        path,
+        descriptions=field_descriptions(policy, fixed_levels(policy)),
+    )
     return [path]
 
 
@@ -161,8 +166,10 @@ def frames(backend: Backend, policy: Policy, files: list[Path], stats: dict) -> 
                 "clipped_plays": anon["plays_clipped"],
                 "plays_in_published_cells": visible,
                 "plays_in_suppressed_cells": hidden,
+                "minor_rows": pull.get("minor_rows", 0),
                 "unaccounted_rows": pull["input_rows"]
                 - pull["rejected_rows"]
+                - pull.get("minor_rows", 0)
                 - anon["plays_clipped"]
                 - visible
                 - hidden,

@@ -71,6 +71,7 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
             suppressed_rows=hidden + anon["plays_clipped"],
             rejected_rows=pull["rejected_rows"],
             rejected_by_reason=pull["rejected_by_reason"],
+            minor_rows=pull.get("minor_rows", 0),
             plays_in_suppressed_cells=hidden,
             clipped_rows=anon["plays_clipped"],
             plays_not_in_catalogue=pull.get("plays_not_in_catalogue", 0),

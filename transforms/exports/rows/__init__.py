@@ -33,6 +33,7 @@ class RowsExport(ExportKind):
             "input_rows": stats["pull"]["input_rows"],
             "suppressed_rows": stats["anonymize"]["suppressed_rows"],
             "rejected_rows": stats["pull"]["rejected_rows"],
+            "minor_rows": stats["pull"].get("minor_rows", 0),
         }
 
     @contextmanager

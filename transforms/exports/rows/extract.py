@@ -19,6 +19,7 @@ import pandas as pd
 from transforms.backends import Backend, sql
 from transforms.config.policy import Policy
 from transforms.context import DATA_FILE, Views
+from transforms.exports.dictionary import field_descriptions
 from transforms.exports.rows.protect import published_sql, register_decision, register_inputs
 from transforms.runtime import StageRun
 
@@ -28,7 +29,11 @@ def write(s: StageRun, folder: Path) -> list[Path]:
     register_inputs(b, policy, s.work)
     register_decision(b, policy, s.work)
     path = folder / DATA_FILE
-    b.write_parquet(published_sql(policy, s.stats["anonymize"]["level_numbers"], ordered=True), path)
+    b.write_parquet(
+        published_sql(policy, s.stats["anonymize"]["level_numbers"], ordered=True),
+        path,
+        descriptions=field_descriptions(policy, s.stats["anonymize"]["levels"]),
+    )
     return [path]
 
 
@@ -85,7 +90,9 @@ def frames(backend: Backend, policy: Policy, files: list[Path], counts: dict[str
                 "unaccounted_rows": counts["input_rows"]
                 - published
                 - counts["suppressed_rows"]
-                - counts["rejected_rows"],
+                - counts["rejected_rows"]
+                - counts["minor_rows"],
+                "minor_rows": counts["minor_rows"],
                 "suppression_share": counts["suppressed_rows"] / max(1, counts["input_rows"]),
                 "min_class_people": int(min_people),
             }

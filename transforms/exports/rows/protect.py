@@ -69,6 +69,9 @@ class ProtectResult:
     history: dict[str, object] = field(default_factory=dict)
     engine_seconds: dict[str, float] = field(default_factory=dict)
     suppressed_by_value: dict[str, list[dict]] = field(default_factory=dict)
+    #: Per attribute above its lowest level: what publishing it one level finer would take.
+    finer_levels: dict[str, dict] = field(default_factory=dict)
+    objective_value: float | None = None
 
     @property
     def suppression_share(self) -> float:
@@ -154,6 +157,7 @@ def run(s: StageRun) -> dict:
             "lower k, raise the limit, or allow higher max_level values in the policy"
         )
     qis = policy.qi_columns
+    finer = {qis[a]: e for a, e in engine.finer_neighbours(found).items()}
     levels = dict(zip(qis, found.best.levels, strict=True))
     engine.apply(levels)
     m = engine.measure(found)
@@ -208,6 +212,17 @@ def run(s: StageRun) -> dict:
         result.history["protected_against"] = [{"day": n.day, "items_sha256": n.items_sha256} for n in nights]
         history.write_finest(b, policy, s.work.decision / history.FINEST)
         result.history["linkage"] = history.linkage(b, policy, s.ctx.layout, s.ctx.day_date)
+    result.objective_value = round(found.best.loss, 6)
+    result.finer_levels = {
+        q: {
+            "level": hierarchies[q].level_names[e.levels[qis.index(q)]],
+            "feasible": e.feasible,
+            "suppressed_share": round(e.suppressed_rows / max(1, m.input_rows), 6),
+            "exact": e.exact,
+            "objective": round(e.loss, 6) if e.feasible else None,
+        }
+        for q, e in finer.items()
+    }
     result.engine_seconds = engine.seconds
     log.info(
         "anonymize: k=%d levels=%s classes=%d suppressed_rows=%d (%.2f%%)",

@@ -31,6 +31,9 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
             l_diversity=anon["l_diversity"],
             loss_by_attribute=anon["loss_by_attribute"],
             suppressed_by_value=anon.get("suppressed_by_value", {}),
+            objective_value=anon.get("objective_value"),
+            finer_levels=anon.get("finer_levels", {}),
+            cost_driver=cost_driver(policy, anon),
             class_size_histogram=anon["class_size_histogram"],
             metrics=DESCRIPTION,
         ),
@@ -45,6 +48,7 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
             suppressed_rows=anon["suppressed_rows"],
             rejected_rows=pull["rejected_rows"],
             rejected_by_reason=pull["rejected_by_reason"],
+            minor_rows=pull.get("minor_rows", 0),
             people_in=anon["input_people"],
             people_published=anon["published_people"],
             people_fully_suppressed=anon["suppressed_people"],
@@ -55,6 +59,32 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
             gated_rows=anon["gated_rows"],
         ),
     )
+
+
+def finer_text(finer: dict | None, limit: float, chosen: float | None) -> str:
+    """What publishing an attribute one level finer would take, in words."""
+    if not finer:
+        return "already at its finest allowed level"
+    if not finer["feasible"]:
+        bound = "" if finer["exact"] else "at least "
+        return (
+            f"one level finer ({finer['level']}) would need {bound}{finer['suppressed_share']:.1%} of rows "
+            f"suppressed, over the {limit:.0%} limit"
+        )
+    more = f" ({finer['objective']:.3f} against {chosen:.3f})" if chosen is not None else ""
+    return f"one level finer ({finer['level']}) meets every model but loses more information overall{more}"
+
+
+def cost_driver(policy: Policy, anon: dict) -> str | None:
+    """The attribute with the largest weighted share of the loss, and why it is not finer."""
+    weights = {qi.column: qi.weight for qi in policy.quasi_identifiers}
+    share = {q: weights.get(q, 1.0) * v for q, v in anon["loss_by_attribute"].items()}
+    if not share or max(share.values()) <= 0:
+        return None
+    q = max(share, key=lambda c: (share[c], c))
+    finer = anon.get("finer_levels", {}).get(q)
+    why = finer_text(finer, policy.privacy.suppression_limit, anon.get("objective_value"))
+    return f"{q} (published at {anon['levels'][q]}, weight {weights.get(q, 1.0):g}): {why}"
 
 
 def history_section(policy: Policy, anon: dict, pull: dict) -> mf.History | None:
@@ -168,10 +198,13 @@ def _history_card(m: mf.Manifest) -> list[str]:
 
 def body(m: mf.Manifest, policy: Policy) -> str:
     a, c = m.anonymization, m.counts
+    weights = {qi.column: qi.weight for qi in policy.quasi_identifiers}
     levels = "".join(
-        f"<tr><td>{e(q)}</td><td>{e(lv)}</td><td>{a.loss_by_attribute.get(q, 0):.3f}</td></tr>"
+        f"<tr><td>{e(q)}</td><td>{e(lv)}</td><td>{weights.get(q, 1.0):g}</td><td>{a.loss_by_attribute.get(q, 0):.3f}</td>"
+        f"<td>{e(finer_text(a.finer_levels.get(q), m.suppression_limit, a.objective_value))}</td></tr>"
         for q, lv in m.levels.items()
     )
+    driver = f"<p><b>What drove the cost:</b> {e(a.cost_driver)}.</p>" if a.cost_driver else ""
     risk = (
         f"<tr><th></th><th>highest</th><th>average</th></tr>"
         f"<tr><td>before (finest allowed levels)</td><td>{a.risk_before['highest']:.3f}</td>"
@@ -193,7 +226,8 @@ def body(m: mf.Manifest, policy: Policy) -> str:
         else ""
     )
     return f"""<h2>Generalization</h2>
-<table><tr><th>attribute</th><th>level published</th><th>loss</th></tr>{levels}</table>
+<table><tr><th>attribute</th><th>level published</th><th>weight</th><th>loss</th><th>why not finer</th></tr>{levels}</table>
+{driver}
 <p>Information loss ({e(a.objective)} objective): Loss {a.loss:.3f}, precision {a.precision:.3f},
 discernibility {a.discernibility:,.0f}. Levels from: {e(a.levels_source)}; lattice search evaluated
 {m.search.evaluated} of {m.search.lattice} generalizations.</p>

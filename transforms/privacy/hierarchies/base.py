@@ -48,6 +48,16 @@ class Hierarchy(ABC):
         """Every label the level can produce, or None when the level is open (raw values)."""
         return [TOP] if level == len(self.level_names) - 1 else None
 
+    def explain(self, level: int) -> str:
+        """The labels of `level` in words, for the data dictionary (report, Parquet metadata)."""
+        if level == self.height - 1:
+            return "`*` (any value: the attribute is not broken down)"
+        labels = self.domain(level)
+        if labels is None:
+            return f"the {self.level_names[level]} as delivered"
+        shown = ", ".join(labels[:24]) + (f", … ({len(labels)} in all)" if len(labels) > 24 else "")
+        return shown
+
     def companion_domain(self, companion: str, level: int) -> list[str] | None:
         """Every value a companion can take at `level`, or None when open."""
         return None

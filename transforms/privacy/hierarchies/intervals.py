@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Hashable
 from typing import Literal
@@ -36,6 +37,25 @@ class IntervalsSpec(Spec):
 
     def build(self, resolve: Resolver) -> Hierarchy:
         return IntervalsOperator(self)
+
+    def merged_below(self, limit: float) -> IntervalsSpec:
+        """The same levels with every bound at or below `limit` removed: the values under `limit`
+        then share the lowest band with values above it, at every level (the minors rule)."""
+        levels = []
+        for lvl in self.levels:
+            keep = [i for i, b in enumerate(lvl.bounds) if b > limit]
+            if not keep:
+                raise ValueError(
+                    f"level {lvl.name!r} has no bound above {_num(limit)}: add one (e.g. 18) so that "
+                    "minors share a band with older people"
+                )
+            labels = [lvl.labels[i] for i in keep] if lvl.labels is not None else None
+            levels.append(IntervalLevel(name=lvl.name, bounds=[lvl.bounds[i] for i in keep], labels=labels))
+        return IntervalsSpec(type="intervals", levels=levels)
+
+    def lowest_band(self) -> str:
+        """The label of values below the first bound (the same at every level once merged)."""
+        return f"<{_num(self.levels[0].bounds[0])}"
 
 
 def _num(x: float) -> str:
@@ -73,6 +93,24 @@ class IntervalsOperator(Hierarchy):
             out.append(f"<{_num(lvl.bounds[0])}" if i < 0 else names[i])
         out.append(TOP)
         return out
+
+    def explain(self, level: int) -> str:
+        if level == 0:
+            return "the exact value (whole numbers)"
+        if level == self.height - 1:
+            return super().explain(level)
+        lvl = self.spec.levels[level - 1]
+        names = self._labels[level - 1]
+        # Below the first bound only when it can happen (no negative hours or seconds).
+        parts = [f"<{_num(lvl.bounds[0])}"] if lvl.bounds[0] > 0 else []
+        for i, lo in enumerate(lvl.bounds):
+            hi = lvl.bounds[i + 1] if i + 1 < len(lvl.bounds) else None
+            span = (
+                f"{_num(lo)}+" if hi is None else f"{_num(lo)}-{_num(hi - 1) if float(hi).is_integer() else _num(hi)}"
+            )
+            # A label that is only numbers says its range itself; a name (`night`, `<1m`) gets it.
+            parts.append(names[i] if re.fullmatch(r"[0-9.+<-]+", names[i]) else f"{names[i]} ({span})")
+        return ", ".join(parts)
 
     def domain(self, level: int) -> list[str] | None:
         if level == 0:

@@ -61,6 +61,15 @@ class LocationOperator(Hierarchy):
         postal_label = f"{country} {postal}" if postal else f"{country} unknown"
         return [postal_label, city_label, region_label, country, TOP]
 
+    def explain(self, level: int) -> str:
+        return [
+            "`CC postal code`",
+            "`City, CC` (a city of the reference table; `other, CC` for any other city of the country)",
+            "`Region, CC` (`other, CC` for a city outside the reference table)",
+            "`CC`, the ISO 3166 country code (`other` for a country outside the reference table)",
+            "`*` (anywhere)",
+        ][level]
+
     def domain(self, level: int) -> list[str] | None:
         if level == 0:
             return None

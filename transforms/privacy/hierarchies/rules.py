@@ -81,6 +81,14 @@ class RulesOperator(Hierarchy):
         out.append(TOP)
         return out
 
+    def explain(self, level: int) -> str:
+        if 2 <= level < self.height - 1:
+            grouped: dict[str, list[str]] = {}
+            for child, parent in self.spec.parents[level - 2].map.items():
+                grouped.setdefault(parent, []).append(child)
+            return ", ".join(f"{p} ({', '.join(cs)})" for p, cs in sorted(grouped.items()))
+        return super().explain(level)
+
     def domain(self, level: int) -> list[str] | None:
         if level == 0:
             return None

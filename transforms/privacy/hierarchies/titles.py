@@ -78,6 +78,16 @@ class TitlesOperator(Hierarchy):
     def companion_values(self, value: Hashable) -> list[dict[str, str]]:
         return [{"title_name": name, "content_type": ctype} for _, name, ctype in self._levels(value)]
 
+    def explain(self, level: int) -> str:
+        return [
+            "a catalogue title id (`EP…` episode, `MV…` movie, `TR…` trailer)",
+            "`series:<id>` (every episode of a series)",
+            "`genre:<genre>:<type>`, e.g. `genre:comedy:episode`; plays of titles missing from the catalogue "
+            "are `genre:unknown:<type>`",
+            "`type:<type>` (`type:movie`, `type:episode`, `type:trailer`)",
+            "`*` (any title)",
+        ][level]
+
     def domain(self, level: int) -> list[str] | None:
         if level == 3:
             return [f"type:{t}" for t in CONTENT_TYPES]

@@ -1,4 +1,7 @@
 SELECT (SELECT count(*) FROM events_ranked WHERE reject_reason IS NULL) AS valid_rows,
+       (SELECT count(*) FROM events_ranked WHERE reject_reason IS NULL AND minor) AS minor_rows,
+       (SELECT count(DISTINCT (account_id, profile_id)) FROM events_ranked WHERE reject_reason IS NULL AND minor)
+           AS minor_people,
        (SELECT count(*) FROM stg_subscribers) AS subscribers,
        (SELECT count(*) FROM stg_subscribers WHERE copies > 1) AS duplicate_subscribers,
        (SELECT coalesce(map(list(reject_reason), list(n)), MAP {}) FROM (

@@ -33,7 +33,10 @@ joined AS (
 )
 SELECT * EXCLUDE (reject_reason),
        CASE WHEN copy_no > 1 THEN 'duplicate_event_id'
-            WHEN NOT has_subscriber THEN 'no_subscriber' END AS reject_reason
+            WHEN NOT has_subscriber THEN 'no_subscriber' END AS reject_reason,
+       -- The minors rule (policy `minors`, action drop): younger than $minors_under years on the
+       -- day. 0 when the rule does not drop. An unknown birth date is not known to be a minor.
+       coalesce(date_sub('year', birth_date, CAST($day AS DATE)) < $minors_under, false) AS minor
 FROM joined;
 
 -- Grain of `rejected`: one row per rejected input line, with its reason (raw data: quarantine only).
