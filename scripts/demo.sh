@@ -49,11 +49,19 @@ if ! "$PY" -m airflow dags test title_audience_export "${DAY}T03:00:00+00:00" >"
     tail -n 30 "$VAR/demo-dag-audience.log" >&2
     exit 1
 fi
+echo "demo: running the DAG title_audience_dp_export for $DAY (log: $VAR/demo-dag-dp.log)" >&2
+if ! "$PY" -m airflow dags test title_audience_dp_export "${DAY}T03:00:00+00:00" >"$VAR/demo-dag-dp.log" 2>&1; then
+    echo "demo: the DAG run failed; last lines of $VAR/demo-dag-dp.log:" >&2
+    tail -n 30 "$VAR/demo-dag-dp.log" >&2
+    exit 1
+fi
 PART="$VAR/extracts/viewing_sessions/day=$DAY"
 AUDIENCE="$VAR/extracts/title_audience/day=$DAY"
+DP="$VAR/extracts/title_audience_dp/day=$DAY"
 [[ -f "$PART/_manifest.json" ]] || { echo "demo: no extract was published; see $VAR/demo-dag.log" >&2; exit 1; }
 [[ -f "$AUDIENCE/_manifest.json" ]] || { echo "demo: no audience table was published; see $VAR/demo-dag-audience.log" >&2; exit 1; }
-"$PY" - "$PART" "$AUDIENCE" <<'PYEOF'
+[[ -f "$DP/_manifest.json" ]] || { echo "demo: no DP release was published; see $VAR/demo-dag-dp.log" >&2; exit 1; }
+"$PY" - "$PART" "$AUDIENCE" "$DP" <<'PYEOF'
 import json, sys
 from pathlib import Path
 part = Path(sys.argv[1])
@@ -88,4 +96,14 @@ print(f"cells:      {cells['total']:,} in the night's margins = {cells['publishe
       f"suppressions (min {a['protection']['min_viewers']} viewers per cell)")
 print(f"plays:      {counts['input_rows']:,} in = {counts['published_rows']:,} in published finest cells + "
       f"{counts['suppressed_rows']:,} not + {counts['rejected_rows']:,} rejected + {counts['minor_rows']:,} of minors")
+release = Path(sys.argv[3])
+r = json.loads((release / "_manifest.json").read_text())["release"]
+print()
+print(f"DP release: {release}/part-00000.parquet")
+print(f"report:     {release}/_reports/privacy_report.html")
+print(f"budget:     rho {r['rho_night']:.3g} tonight ({'stored release reused, nothing spent' if r['reused'] else 'spent now'}), "
+      f"{r['window_remaining']:.3g} of {r['budget_rho']:g} left in the tightest {r['budget_window_nights']}-night window")
+viewers = next(x for x in r["measures"] if x["measure"] == "viewers" and x["grouping"] == "title_id")
+print(f"accuracy:   viewers per title within +-{viewers['error_95']:g} with 95% probability; "
+      f"{viewers['published']:,} of {viewers['cells']:,} catalogue titles published; multi-night: {r['window_measures']}")
 PYEOF

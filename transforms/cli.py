@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--work-root", type=Path)
     b.add_argument("--quarantine-root", type=Path)
 
+    d = sub.add_parser("budget", help="a DP export's privacy budget: spent and remaining per rolling window")
+    d.add_argument("--policy", required=True, type=Path, help="a policy with `protection: dp`")
+    d.add_argument("--work-root", required=True, type=Path, help="the private work root of the runs (the ledger)")
+    d.add_argument("--day", help="show the window ending on this day too (YYYY-MM-DD; default: today, UTC)")
+
     a = sub.add_parser("anonymize", help="anonymize any CSV with ARX hierarchies (the engine alone)")
     a.add_argument("--input", required=True, type=Path)
     a.add_argument("--hierarchies", required=True, type=Path, help="folder of *_hierarchy_<attr>.csv files")
@@ -69,6 +74,52 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--l", type=int, default=0, help="enforce distinct l-diversity of --sensitive")
     a.add_argument("--output", type=Path)
     return p
+
+
+def _check_dp_work_root(args) -> None:
+    """A DP export's ledger and stored releases live under the work root: it must persist."""
+    from transforms.config.policy import load_policy
+    from transforms.errors import PolicyError
+
+    if args.work_root is None and load_policy(args.policy).export_kind == "dp":
+        raise PolicyError(
+            f"{args.policy.name} is a DP release: its privacy-budget ledger and stored releases live under the work "
+            "root, so give a persistent private folder with --work-root (a temporary one would forget the spend)"
+        )
+
+
+def _budget(args) -> int:
+    from datetime import UTC, datetime
+
+    from transforms.config.policy import load_policy
+    from transforms.context import Layout
+    from transforms.errors import PolicyError
+    from transforms.ops.ledger import Ledger
+
+    policy = load_policy(args.policy)
+    if policy.export_kind != "dp":
+        raise PolicyError(f"{args.policy.name} has no privacy budget: only policies with `protection: dp` keep one")
+    b = policy.dp.budget
+    folder = Layout(out_root=args.work_root, work_root=args.work_root).dp_root(policy.export)
+    today = args.day or datetime.now(UTC).date().isoformat()
+    ledger = Ledger(folder)
+    rows = ledger.summary(b.rho, b.window_nights, today)
+    print(
+        json.dumps(
+            {
+                "export": policy.export,
+                "ledger": str(folder / "ledger.jsonl"),
+                "accounting": policy.dp.accounting,
+                "budget_rho": b.rho,
+                "window_nights": b.window_nights,
+                "rho_per_night": policy.dp.rho_per_night,
+                "nights_released": len(ledger.spend()),
+                "windows": rows,
+            },
+            indent=2,
+        )
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,9 +164,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(json.dumps(res.to_dict(), indent=2))
             return 0
+        if args.command == "budget":
+            return _budget(args)
         from transforms.context import RunContext
         from transforms.ops.keys import load_key_ring
         from transforms.pipeline import run_all
+
+        _check_dp_work_root(args)
 
         ring = load_key_ring(args.key_file)
         if args.command == "backfill":

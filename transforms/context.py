@@ -41,6 +41,8 @@ TRASH = ".trash"
 HISTORY = "_history"
 HISTORY_STAGING_PREFIX = ".staging-"
 HISTORY_PREVIOUS_PREFIX = ".previous-"
+#: A DP export's private state under the work root: ledger, stored releases, window pairs.
+DP_STATE = "_dp"
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -137,6 +139,14 @@ class Layout:
 
     def history_root(self, export: str) -> Path:
         return self.work_export_dir(export) / HISTORY
+
+    def dp_root(self, export: str) -> Path:
+        """A DP export's private state: the budget ledger, stored releases, the window's pairs."""
+        return self.work_export_dir(export) / DP_STATE
+
+    def dp_window(self, export: str, day: str) -> Path:
+        """One night's counted (pseudonym, title) pairs, for the multi-night measures."""
+        return self.dp_root(export) / "window" / f"{DAY_PREFIX}{day}.parquet"
 
     def history_previous(self, export: str, day: str) -> Path:
         return self.history_root(export) / f"{HISTORY_PREVIOUS_PREFIX}{DAY_PREFIX}{day}"

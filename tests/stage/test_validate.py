@@ -28,7 +28,7 @@ def candidate(raw_day, tmp_path_factory, policy, ring):
     ctx, stats = run_stages(raw_day, tmp, policy, ring, upto="anonymize")
     s = StageRun(ctx, policy, stats)
     try:
-        files = kind_of(policy.kind).write_extract(s, tmp / "clean")
+        files = kind_of(policy.export_kind).write_extract(s, tmp / "clean")
     finally:
         s.close()
     return ctx, stats, files[0]
@@ -50,7 +50,7 @@ def tampered(path, tmp_path, **set_values) -> str:
 
 
 def validate(ctx, stats, policy, file, docs, counts=None):
-    kind = kind_of(policy.kind)
+    kind = kind_of(policy.export_kind)
     with DuckDBBackend() as b:
         frames = kind.validation_frames(b, policy, [file], stats)
         if counts:

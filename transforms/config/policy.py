@@ -200,6 +200,48 @@ class Protection(_Strict):
         return v
 
 
+class DpBudget(_Strict):
+    """What the ledger allows: at most `rho` spent by the releases of any `window_nights`
+    consecutive nights (zCDP composes by adding rho)."""
+
+    rho: float = Field(gt=0)
+    window_nights: int = Field(default=30, ge=1, le=366)
+
+
+class DpSettings(_Strict):
+    """A differentially private release (aggregate policies with `protection: dp`). The privacy
+    unit is the person: every bound below is per person, applied before any noise."""
+
+    #: zCDP (rho); the report also states the (epsilon, delta) it implies for `delta`.
+    accounting: Literal["zcdp"] = "zcdp"
+    rho_per_night: float = Field(gt=0)
+    budget: DpBudget
+    delta: float = Field(default=1e-7, gt=0, lt=1e-3)
+    #: Contribution bounds per person and night: titles counted, and per title plays and hours.
+    max_titles_per_night: int = Field(default=5, ge=1, le=100)
+    max_plays_per_title: int = Field(default=5, ge=1, le=1000)
+    max_watch_hours_per_title: float = Field(default=4.0, gt=0, le=24)
+    #: Multi-night measures over the last N nights (0: none), and the titles a person counts in them.
+    window_nights: int = Field(default=7, ge=0, le=31)
+    max_titles_per_window: int = Field(default=20, ge=1, le=1000)
+    #: Share of the nightly rho per published measure (relative weights; unknown names refused).
+    weights: dict[str, float] = Field(default_factory=dict)
+    #: Post-processing: leave out a title (or title and country) whose noisy viewers are below
+    #: their 95% error bound, and a multi-night value below its own.
+    drop_below_error: bool = True
+
+    @model_validator(mode="after")
+    def _fits(self) -> DpSettings:
+        if self.rho_per_night > self.budget.rho:
+            raise ValueError(
+                f"dp.rho_per_night ({self.rho_per_night}) is more than the whole budget ({self.budget.rho} per "
+                f"{self.budget.window_nights} nights): no night could ever be released"
+            )
+        if any(w <= 0 for w in self.weights.values()):
+            raise ValueError("dp.weights must be positive")
+        return self
+
+
 class Pseudonym(_Strict):
     column: str
     person: list[str] = Field(min_length=1)
@@ -239,8 +281,10 @@ class Policy(_Strict):
     quasi_identifiers: list[QuasiIdentifier] = Field(
         default_factory=list, validation_alias=AliasChoices("quasi_identifiers", "dimensions")
     )
-    #: aggregate: small-cohort protection, measures and the margins published.
-    protection: Protection | None = None
+    #: aggregate: small-cohort protection (thresholds and cell suppression), or `dp` (then `dp:`).
+    protection: Protection | Literal["dp"] | None = None
+    #: aggregate with `protection: dp`: the differentially private release and its budget.
+    dp: DpSettings | None = None
     measures: list[Measure] = Field(default_factory=list)
     #: Each margin is a list of dimensions the cells are grouped by ([] is the grand total).
     #: Default: every set of dimensions that includes the first, each other dimension alone,
@@ -273,13 +317,20 @@ class Policy(_Strict):
                 if key in data:
                     raise ValueError(f"`{key}` belongs to row policies; an aggregate policy has `protection`")
             data.setdefault("protection", {})
+            if (data["protection"] == "dp") != ("dp" in data):
+                raise ValueError("`protection: dp` and a `dp:` section go together (budget, bounds, window)")
         elif kind == "rows":
-            for key in ("dimensions", "protection", "measures", "margins"):
+            for key in ("dimensions", "protection", "measures", "margins", "dp"):
                 if key in data:
                     raise ValueError(f"`{key}` belongs to aggregate policies (kind: aggregate)")
             if "privacy" not in data:
                 raise ValueError("a row policy needs a `privacy` section (k, suppression_limit, ...)")
         return data
+
+    @property
+    def export_kind(self) -> str:
+        """The export kind that runs this policy (transforms/exports/): rows, aggregate or dp."""
+        return "dp" if self.protection == "dp" else self.kind
 
     @property
     def section(self) -> str:
@@ -378,6 +429,42 @@ class Policy(_Strict):
         self._check_history(names)
         return self
 
+    def dp_weight_names(self) -> list[str]:
+        """The names `dp.weights` may use: each measure, and the two multi-night measures."""
+        return [*(m.name for m in self.measures), "window_viewers", "window_every_night"]
+
+    def _check_dp(self, margins: list[tuple[str, ...]]) -> None:
+        """A DP release publishes only what has a public key set: titles of the night's catalogue
+        (at the title level) and, optionally, countries of the location reference."""
+        dims = {qi.column: qi for qi in self.quasi_identifiers}
+        title = self.quasi_identifiers[0]
+        if title.hierarchy.type != "titles" or title.level != "title":
+            raise ValueError(
+                "protection dp: the first dimension must be the title (hierarchy type titles, level title): "
+                "the catalogue is the public list of keys, so no title appears or vanishes because of one person"
+            )
+        for qi in self.quasi_identifiers[1:]:
+            if qi.hierarchy.type != "location" or qi.level != "country":
+                raise ValueError(
+                    f"protection dp: dimensions.{qi.column}: only a location at the country level (whose public "
+                    "keys are the reference table's countries) may break titles down"
+                )
+        if len(dims) > 2:
+            raise ValueError("protection dp: at most two dimensions (the title, and a country)")
+        kinds = sorted(m.kind for m in self.measures)
+        if len(kinds) != len(set(kinds)):
+            raise ValueError("protection dp: one measure of each kind (distinct_people, count, sum_hours) at most")
+        unknown = sorted(set(self.dp.weights) - set(self.dp_weight_names()))
+        if unknown:
+            raise ValueError(f"dp.weights: {unknown} are not measures; use {self.dp_weight_names()}")
+        if self.margins is None:
+            raise ValueError(
+                "protection dp: list the margins published, e.g. [[title_id], [title_id, location]] (no margin "
+                "without the title: its keys would not be public)"
+            )
+        if any(title.column not in m for m in margins):
+            raise ValueError("protection dp: every margin must include the title")
+
     def _check_aggregate(self, names: set[str]) -> None:
         kept = sorted(c for c, a in self.columns.items() if a == "keep")
         if kept:
@@ -423,6 +510,8 @@ class Policy(_Strict):
             raise ValueError("margins: a margin is listed twice")
         if tuple(self.dimension_columns) not in keys:
             raise ValueError(f"margins: the finest cells (all of {self.dimension_columns}) must be published")
+        if self.protection == "dp":
+            self._check_dp(keys)
 
     def _check_history(self, names: set[str]) -> None:
         h = self.privacy.history

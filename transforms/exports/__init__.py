@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from transforms.exports.aggregate import AggregateExport
 from transforms.exports.base import ExportKind
+from transforms.exports.dp import DpExport
 from transforms.exports.rows import RowsExport
 
-KINDS: dict[str, ExportKind] = {"rows": RowsExport(), "aggregate": AggregateExport()}
+#: By `Policy.export_kind`: the policy's kind, or `dp` for an aggregate with `protection: dp`.
+KINDS: dict[str, ExportKind] = {"rows": RowsExport(), "aggregate": AggregateExport(), "dp": DpExport()}
 
 
 def kind_of(name: str) -> ExportKind:

@@ -95,7 +95,9 @@ def entries(policy: Policy, levels: dict[str, str]) -> list[Entry]:
             out.append(
                 Entry(companion, _COMPANIONS.get(companion, f"the {companion} of the published {qi.column}"), "text")
             )
-    if policy.kind == "aggregate":
+    if policy.export_kind == "dp":
+        out += _dp_entries(policy)
+    elif policy.kind == "aggregate":
         out += _aggregate_entries(policy)
     out.append(Entry(*DAY))
     return out
@@ -127,6 +129,33 @@ def _aggregate_entries(policy: Policy) -> list[Entry]:
             values = "hours, rounded to 4 decimals"
         out.append(Entry(m.name, m.description or meaning, values))
     return out
+
+
+def _dp_entries(policy: Policy) -> list[Entry]:
+    d = policy.dp
+    n = d.window_nights
+    window = f", `viewers_last_{n}_nights`, `viewers_each_of_last_{n}_nights` (per title only)" if n else ""
+    return [
+        Entry(GROUPING_COLUMN, "what the row breaks the night down by: `title_id`, or `title_id,location`", "text"),
+        Entry(
+            "measure",
+            "which figure the row holds: distinct viewers, plays or watch hours of the night"
+            + (f"; people who watched the title over the last {n} nights, or on each of them" if n else ""),
+            ", ".join(f"`{m.name}`" for m in policy.measures) + window,
+        ),
+        Entry(
+            "value",
+            "the figure with differentially private noise (OpenDP discrete Gaussian), clamped at 0; plays and hours "
+            f"count at most {d.max_plays_per_title} plays and {d.max_watch_hours_per_title:g} hours per person and "
+            f"title, and each person at most {d.max_titles_per_night} titles a night",
+            "a number (watch hours to 4 decimals)",
+        ),
+        Entry(
+            "error_95",
+            "the 95% error bound: |value - exact bounded figure| < error_95 with probability at least 95%",
+            "a number in the value's unit",
+        ),
+    ]
 
 
 def fixed_levels(policy: Policy) -> dict[str, str]:

@@ -305,8 +305,79 @@ class AggregateManifest(BaseModel):
         return self.counts.suppressed_rows / self.counts.input_rows if self.counts.input_rows else 0.0
 
 
-AnyManifest = Manifest | AggregateManifest
-MODELS: dict[str, type[BaseModel]] = {"rows": Manifest, "aggregate": AggregateManifest}
+class DpMeasure(_Part):
+    """One noisy vector of a DP release: its share of the budget and its noise."""
+
+    grouping: str
+    measure: str
+    cells: int  # keys released (titles, or titles x countries), zeros included
+    published: int  # values left after the post-processing drop
+    rho: float  # zCDP charged (OpenDP's map of the sensitivity)
+    sensitivity: float  # L2, per person, from the bounds
+    scale: float  # discrete Gaussian sigma, in the measure's unit (people, plays, seconds)
+    error_95: float  # |noise| < error_95 with probability >= 95% (in the published unit)
+
+
+class DpRelease(_Part):
+    """What the DP release of the night spent and guarantees."""
+
+    accounting: str
+    unit: str  # the privacy unit: person
+    rho_night: float  # the night's total rho (spent once, when first released)
+    spent_now: float  # rho this run appended to the ledger: 0 for a rerun of a released night
+    reused: bool  # the night's stored release was returned (a rerun): no noise drawn
+    epsilon: float  # the (epsilon, delta) the night's rho implies
+    delta: float
+    budget_rho: float
+    budget_window_nights: int
+    window_spent: float  # most spent by any W-night window holding the night, this release included
+    window_remaining: float
+    bounds: dict[str, float]  # max titles per night, plays and hours per title, titles per window
+    window_nights: int  # the multi-night measures' N (0: none)
+    window_measures: str  # published, or why not (missing nights)
+    drop_below_error: bool
+    measures: list[DpMeasure]
+    release_digest: str  # the stored release (private zone) the partition was copied from
+
+
+class DpManifest(BaseModel):
+    """Manifest of a differentially private audience release (`protection: dp`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    manifest_version: int = VERSION
+    export: str
+    kind: Literal["dp"] = "dp"
+    day: str
+    run_id: str
+    created_at: str
+    policy: PolicyRef
+    pseudonym: PseudonymInfo  # used inside the run and its private window state; never published
+    dimensions: dict[str, str]
+    release: DpRelease
+    columns: list[str]
+    counts: AggregateCounts
+    minors: MinorsInfo | None = None
+    self_test: SelfTest
+    validation: Validation
+    stage_seconds: dict[str, float]
+    warnings: list[str] = []
+    files: list[FileEntry] = []
+
+    def passed(self) -> bool:
+        return self.validation.success and self.self_test.hits == 0
+
+    @property
+    def threshold(self) -> str:
+        return f"DP, rho {self.release.rho_night:g}/night"
+
+    @property
+    def suppressed_share(self) -> float:
+        return self.counts.suppressed_rows / self.counts.input_rows if self.counts.input_rows else 0.0
+
+
+AnyManifest = Manifest | AggregateManifest | DpManifest
+MODELS: dict[str, type[BaseModel]] = {"rows": Manifest, "aggregate": AggregateManifest, "dp": DpManifest}
 
 
 def night_fields(ctx, policy, stats: dict, created_at: str) -> dict[str, Any]:

@@ -12,4 +12,4 @@ from transforms.runtime import StageRun
 
 def run(s: StageRun) -> dict:
     s.needs("generalize")
-    return kind_of(s.policy.kind).protect(s)
+    return kind_of(s.policy.export_kind).protect(s)

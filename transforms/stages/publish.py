@@ -32,7 +32,7 @@ def run(s: StageRun) -> dict:
     if not s.stats["validate"]["success"]:
         raise StageOrderError("cannot publish: validation did not pass")
     policy, ctx = s.policy, s.ctx
-    kind = kind_of(policy.kind)
+    kind = kind_of(policy.export_kind)
     layout = ctx.layout
     staging = ctx.staging_dir(policy.export)
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -42,7 +42,7 @@ def run(s: StageRun) -> dict:
     for warning in manifest.warnings:
         log.warning("check (not blocking): %s", warning)
     write_manifest(staging, manifest)
-    levels = manifest.levels if manifest.kind == "rows" else manifest.dimensions
+    levels = manifest.levels if manifest.kind == "rows" else manifest.dimensions  # fixed for the table kinds
     html_text = render(
         manifest,
         kind.policy_in_words(policy),

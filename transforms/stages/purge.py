@@ -94,7 +94,7 @@ def run(s: StageRun) -> dict:
     )
     from transforms.exports import kind_of
 
-    states = kind_of(policy.kind).purge(s)
+    states = kind_of(policy.export_kind).purge(s)
     return {
         "removed_states": states,
         "cutoff": result.cutoff,

@@ -27,7 +27,7 @@ from transforms.runtime import StageRun
 def run(s: StageRun) -> dict:
     s.needs("pull", "pseudonymize", "generalize", "anonymize")
     policy, b = s.policy, s.backend
-    kind = kind_of(policy.kind)
+    kind = kind_of(policy.export_kind)
     staging = s.ctx.staging_dir(policy.export)
     if staging.exists():
         shutil.rmtree(staging)

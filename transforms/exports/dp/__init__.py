@@ -1,0 +1,57 @@
+"""The `dp` export: a differentially private audience release (aggregate policies with
+`protection: dp`), its budget kept in a ledger across nights."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from transforms.context import DATA_FILE
+from transforms.exports.base import ExportKind
+from transforms.exports.dp import protect, report
+
+
+class DpExport(ExportKind):
+    name = "dp"
+
+    def protect(self, s) -> dict[str, Any]:
+        return protect.run(s)
+
+    def write_extract(self, s, folder: Path) -> list[Path]:
+        """The stored release's table, byte for byte (a rerun publishes the same bytes)."""
+        path = folder / DATA_FILE
+        shutil.copyfile(Path(s.stats["anonymize"]["release_dir"]) / DATA_FILE, path)
+        return [path]
+
+    def validation_frames(self, backend, policy, files, stats):
+        return report.frames(backend, policy, files, stats)
+
+    def suites(self, policy, stats):
+        from expectations.dp import build_suites
+
+        return build_suites(policy, stats)
+
+    def accounting(self, stats: dict) -> dict[str, int]:
+        anon = stats["anonymize"]
+        return {
+            "input_rows": stats["pull"]["input_rows"],
+            "suppressed_rows": anon["plays_in"] - anon["plays_counted"],
+            "rejected_rows": stats["pull"]["rejected_rows"],
+            "minor_rows": stats["pull"].get("minor_rows", 0),
+        }
+
+    def purge(self, s) -> int:
+        return protect.purge_state(s.ctx.layout, s.policy, s.ctx.day_date)
+
+    def manifest(self, ctx, policy, stats, created_at):
+        return report.build_manifest(ctx, policy, stats, created_at)
+
+    def policy_in_words(self, policy) -> list[str]:
+        return report.policy_in_words(policy)
+
+    def report_cards(self, manifest) -> str:
+        return report.cards(manifest)
+
+    def report_body(self, manifest, policy) -> str:
+        return report.body(manifest, policy)

@@ -1,0 +1,187 @@
+"""The DP release's manifest, privacy-report sections and validation frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.backends import Backend
+from transforms.config.policy import Policy
+from transforms.exports.dictionary import fixed_levels
+from transforms.exports.dp.protect import COLUMNS, window_names
+from transforms.privacy import dp
+from transforms.reporting import manifest as mf
+from transforms.reporting.html import card, e
+
+
+def build_manifest(ctx, policy: Policy, stats: dict, created_at: str) -> mf.DpManifest:
+    pull, anon = stats["pull"], stats["anonymize"]
+    d, info = policy.dp, anon["release"]
+    return mf.DpManifest(
+        **mf.night_fields(ctx, policy, stats, created_at),
+        dimensions=fixed_levels(policy),
+        release=mf.DpRelease(
+            accounting=d.accounting,
+            unit="person",
+            rho_night=anon["rho_night"],
+            spent_now=anon["spent_now"],
+            reused=anon["reused"],
+            epsilon=round(dp.epsilon(anon["rho_night"], d.delta), 6),
+            delta=d.delta,
+            budget_rho=d.budget.rho,
+            budget_window_nights=d.budget.window_nights,
+            window_spent=round(anon["window_spent"], 9),
+            window_remaining=round(anon["window_remaining"], 9),
+            bounds={
+                "max_titles_per_night": d.max_titles_per_night,
+                "max_plays_per_title": d.max_plays_per_title,
+                "max_watch_hours_per_title": d.max_watch_hours_per_title,
+                "max_titles_per_window": d.max_titles_per_window,
+            },
+            window_nights=d.window_nights,
+            window_measures=info["window"],
+            drop_below_error=d.drop_below_error,
+            measures=[mf.DpMeasure(**m) for m in info["measures"]],
+            release_digest=_digest(Path(anon["release_dir"])),
+        ),
+        columns=COLUMNS,
+        counts=mf.AggregateCounts(
+            input_rows=pull["input_rows"],
+            published_rows=anon["plays_counted"],
+            suppressed_rows=anon["plays_in"] - anon["plays_counted"],
+            rejected_rows=pull["rejected_rows"],
+            rejected_by_reason=pull["rejected_by_reason"],
+            minor_rows=pull.get("minor_rows", 0),
+            plays_in_suppressed_cells=0,
+            clipped_rows=anon["plays_clipped"],
+            plays_not_in_catalogue=anon["plays_not_in_catalogue"],
+            people_in=anon["people_in"],
+            people_published=anon["people_counted"],
+            people_fully_suppressed=anon["people_in"] - anon["people_counted"],
+        ),
+    )
+
+
+def _digest(release_dir: Path) -> str:
+    import json
+
+    return json.loads((release_dir / "_release.json").read_text()).get("digest", "")
+
+
+def frames(backend: Backend, policy: Policy, files: list[Path], stats: dict) -> dict[str, pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    anon, pull = stats["anonymize"], stats["pull"]
+    table = pq.read_table(files).to_pandas()
+    catalogue = set(pq.read_table(backend_catalogue(stats), columns=["title_id"]).column(0).to_pylist())
+    info = anon["release"]
+    return {
+        "values": table,
+        "schema": pd.DataFrame({"column": list(table.columns)}),
+        "keys": pd.DataFrame([{"titles_outside_catalogue": int((~table["title_id"].isin(catalogue)).sum())}]),
+        "release": pd.DataFrame(
+            [
+                {
+                    "rho_charged": float(sum(m["rho"] for m in info["measures"])),
+                    "rho_night": anon["rho_night"],
+                    "window_remaining": anon["window_remaining"],
+                }
+            ]
+        ),
+        "run": pd.DataFrame(
+            [
+                {
+                    "unaccounted_rows": pull["input_rows"]
+                    - pull["rejected_rows"]
+                    - pull.get("minor_rows", 0)
+                    - anon["plays_in"],
+                    "plays_in": anon["plays_in"],
+                    "bounds_gap": anon["plays_in"]
+                    - anon["plays_counted"]
+                    - anon["plays_clipped"]
+                    - anon["plays_not_in_catalogue"],
+                }
+            ]
+        ),
+    }
+
+
+def backend_catalogue(stats: dict) -> str:
+    return stats["anonymize"]["catalogue_file"]
+
+
+def policy_in_words(policy: Policy) -> list[str]:
+    d = policy.dp
+    margins = " and ".join(f"<code>{e(','.join(m))}</code>" for m in policy.margin_list)
+    last, every = window_names(policy)
+    window = (
+        f" Over the last {d.window_nights} nights, per title: <code>{e(last)}</code> (each person counted in at most "
+        f"{d.max_titles_per_window} titles) and <code>{e(every)}</code>."
+        if d.window_nights
+        else ""
+    )
+    return [
+        f"Publishes noisy audience figures, not rows: {e(', '.join(m.name for m in policy.measures))} per {margins}.{window}",
+        "<b>Differential privacy, the person as the unit</b>: whatever else an analyst knows, the releases of any "
+        f"{d.budget.window_nights} consecutive nights together change by at most a factor set by "
+        f"rho = {d.budget.rho:g} (zCDP) whether or not any one person's viewing is in the data.",
+        f"Each person counts for at most {d.max_titles_per_night} titles a night (the ones they played most), "
+        f"{d.max_plays_per_title} plays and {d.max_watch_hours_per_title:g} hours per title, and one country, "
+        "before any noise.",
+        "Titles come from the night's catalogue and countries from the reference table (public keys): no title or "
+        "country appears or vanishes because of one person.",
+        f"Noise: OpenDP's discrete Gaussian; each night spends rho = {d.rho_per_night:g} split over the measures, "
+        "recorded in a ledger kept across nights; a night that would exceed the budget is refused before any noise "
+        "is drawn, and a rerun returns the stored release (never fresh noise).",
+        (
+            "After the noise (post-processing, no privacy cost): values are clamped at 0 and values below their own "
+            "95% error bound are left out (a title or country by its viewers)."
+            if d.drop_below_error
+            else "After the noise values are clamped at 0; nothing is left out."
+        ),
+    ]
+
+
+def cards(m: mf.DpManifest) -> str:
+    r = m.release
+    return "".join(
+        [
+            card("rho tonight", f"{r.rho_night:.4g}", f" zCDP, epsilon {r.epsilon:.3g} at delta {r.delta:g}"),
+            card(
+                "budget left",
+                f"{r.window_remaining:.4g}",
+                f" of {r.budget_rho:g} per {r.budget_window_nights} nights",
+            ),
+            card("this run spent", f"{r.spent_now:.4g}", " (stored release reused)" if r.reused else ""),
+            card("values published", f"{sum(x.published for x in r.measures):,}"),
+        ]
+    )
+
+
+def body(m: mf.DpManifest, policy: Policy) -> str:
+    r, c = m.release, m.counts
+    rows = "".join(
+        f"<tr><td>{e(x.grouping)}</td><td>{e(x.measure)}</td><td>{x.rho:.4g}</td><td>{x.sensitivity:.4g}</td>"
+        f"<td>{x.scale:.4g}</td><td>± {x.error_95:,.4g}</td><td>{x.published:,} of {x.cells:,}</td></tr>"
+        for x in r.measures
+    )
+    return f"""
+<h2>Differential privacy</h2>
+<p>Guarantee: {r.rho_night:.4g}-zCDP for tonight's release, with the person as the unit (about
+({r.epsilon:.3g}, {r.delta:g})-DP); any {r.budget_window_nights} consecutive nights together at most
+rho = {r.budget_rho:g}. The tightest window holding tonight has spent {r.window_spent:.4g} and has
+{r.window_remaining:.4g} left. {"This run returned the night's stored release: no noise was drawn and nothing was spent." if r.reused else f"This run spent {r.spent_now:.4g}."}</p>
+<p>What it does not cover: a person's data used by several windows over a longer time adds up
+beyond one window's budget; figures of other exports (the audience tables with suppression, the
+row extract) are protected by their own models, not by this budget.</p>
+<h3>Noise and error per measure</h3>
+<table><tr><th>grouping</th><th>measure</th><th>rho</th><th>L2 sensitivity</th><th>noise scale</th>
+<th>95% error</th><th>published</th></tr>{rows}</table>
+<p class="sub">Each published value is within its <code>error_95</code> of the exact bounded count with
+probability at least 95%. Multi-night measures: {e(r.window_measures)}.</p>
+<h2>How the plays reconcile</h2>
+<p>{c.input_rows:,} plays in = {c.rejected_rows:,} rejected + {c.minor_rows:,} of minors +
+{c.plays_not_in_catalogue:,} of titles outside the catalogue + {c.clipped_rows:,} over the bounds +
+{c.published_rows:,} counted. {c.people_in:,} people in, {c.people_published:,} counted.</p>
+"""
