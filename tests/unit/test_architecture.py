@@ -38,7 +38,7 @@ ALLOWED = {
     },
     "pipeline": {"errors", "config", "context", "ops", "runtime", "stages"},
     "orchestration": {"errors", "context", "ops", "pipeline"},
-    "cli": {"errors", "context", "ops", "pipeline", "privacy", "devtools"},
+    "cli": {"errors", "context", "ops", "pipeline", "privacy", "devtools", "config"},
     "__main__": {"cli"},
 }
 
@@ -101,7 +101,8 @@ def test_the_suites_and_dags_reach_only_what_they_should():
 
 #: Edges between units when the restructuring landed (71 imports between modules before it, in
 #: a flat package): a new edge must be a deliberate choice, made here with the layer rule above.
-MAX_UNIT_EDGES = 54
+#: 55: cli -> config, to read a DP policy's budget (`budget`) and refuse a temporary work root.
+MAX_UNIT_EDGES = 55
 
 
 def test_the_import_graph_does_not_grow_unnoticed():
