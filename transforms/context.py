@@ -144,9 +144,10 @@ class Layout:
         """A DP export's private state: the budget ledger, stored releases, the window's pairs."""
         return self.work_export_dir(export) / DP_STATE
 
-    def dp_window(self, export: str, day: str) -> Path:
-        """One night's counted (pseudonym, title) pairs, for the multi-night measures."""
-        return self.dp_root(export) / "window" / f"{DAY_PREFIX}{day}.parquet"
+    def dp_window(self, export: str, day: str, key_id: str) -> Path:
+        """One night's counted (pseudonym, title) pairs under key `key_id`, for the multi-night
+        measures (a window never mixes keys: one person would count as two)."""
+        return self.dp_root(export) / "window" / f"{DAY_PREFIX}{day}.key={key_id}.parquet"
 
     def history_previous(self, export: str, day: str) -> Path:
         return self.history_root(export) / f"{HISTORY_PREVIOUS_PREFIX}{DAY_PREFIX}{day}"

@@ -94,7 +94,7 @@ def test_only_public_keys_with_error_bounds_and_the_window_once_it_is_full(three
     assert m["window_spent"] == pytest.approx(sum(e["rho"] for e in _ledger(tmp) if e["kind"] == "reserve"))
     assert [e["kind"] for e in _ledger(tmp)] == ["reserve", "release"] * 3
     # Pseudonyms stay in the private work zone: the window pairs, never the partition.
-    assert (tmp / "work" / "title_audience_dp" / "_dp" / "window" / f"day={last}.parquet").exists()
+    assert (tmp / "work" / "title_audience_dp" / "_dp" / "window" / f"day={last}.key=t1.parquet").exists()
     assert "viewer_id" not in table.column_names
     report = (_partition(tmp, last) / "_reports" / "privacy_report.html").read_text()
     assert "Differential privacy" in report and "95% error" in report and "budget left" in report
@@ -197,3 +197,20 @@ def test_one_person_moves_each_vector_by_at_most_its_sensitivity(raw, tmp_path, 
     for name, column in (("viewers", "viewers"), ("plays", "plays"), ("watch_hours", "seconds")):
         moved = float(np.linalg.norm(full[column] - without[column]))
         assert 0 < moved <= by_measure[name] + 1e-9, name
+
+
+def test_a_window_never_mixes_keys(raw, tmp_path, ring):
+    """After a key rotation one person has two pseudonyms: a window across it would count them
+    twice and break the sensitivity, so the multi-night measures wait for the window to refill."""
+    from transforms.ops.keys import Key, KeyRing
+
+    policy = dp_policy(tmp_path)
+    run_all(_ctx(raw, tmp_path, policy, NIGHTS[0]), ring)
+    rotated = KeyRing("t2", {"t2": Key("t2", b"r" * 32)})
+    for day in NIGHTS[1:]:
+        run_all(_ctx(raw, tmp_path, policy, day), rotated)
+    m = json.loads((_partition(tmp_path, NIGHTS[-1]) / "_manifest.json").read_text())["release"]
+    assert m["window_measures"].startswith(
+        "not published: 1 of the 2 earlier nights have no state under the active key"
+    )
+    assert all(not x["measure"].startswith("viewers_last") for x in m["measures"])

@@ -97,6 +97,11 @@ def vectors(policy: Policy, with_window: bool) -> list[dict]:
     return out
 
 
+def key_id(s: StageRun) -> str:
+    """The key the night's pseudonyms are under (the window pairs are kept per key)."""
+    return str(s.stats["pseudonymize"]["key_id"])
+
+
 def window_nights(s: StageRun) -> tuple[list[Path], str]:
     """The earlier nights' pair files the multi-night measures need, or why they cannot be made."""
     n = s.policy.dp.window_nights
@@ -104,13 +109,14 @@ def window_nights(s: StageRun) -> tuple[list[Path], str]:
         return [], "none (window_nights: 0)"
     day = s.ctx.day_date
     files = [
-        s.ctx.layout.dp_window(s.policy.export, (day - timedelta(days=back)).isoformat())
+        s.ctx.layout.dp_window(s.policy.export, (day - timedelta(days=back)).isoformat(), key_id(s))
         for back in range(n - 1, 0, -1)
     ]
-    missing = [f.stem.removeprefix("day=") for f in files if not f.exists()]
+    missing = [f.name.removeprefix("day=")[:10] for f in files if not f.exists()]
     if missing:
         shown = ", ".join(missing[:3]) + ("…" if len(missing) > 3 else "")
-        return [], f"not published: {len(missing)} of the {n - 1} earlier nights have no state ({shown})"
+        why = f"{len(missing)} of the {n - 1} earlier nights have no state under the active key"
+        return [], f"not published: {why} ({shown})"
     return files, f"published over the {n} nights {(day - timedelta(days=n - 1)).isoformat()} to {day.isoformat()}"
 
 
@@ -168,7 +174,7 @@ def run(s: StageRun) -> dict:
     ).to_pylist()[0]
     layout, day = s.ctx.layout, s.ctx.day
     # Tonight's counted pairs, for later nights' multi-night measures (rewritten identically on a rerun).
-    pairs_path = layout.dp_window(policy.export, day)
+    pairs_path = layout.dp_window(policy.export, day, key_id(s))
     pairs_path.parent.mkdir(parents=True, exist_ok=True)
     partial = pairs_path.with_name(f".{pairs_path.name}.{os.getpid()}")
     b.write_parquet(sql("dp_window_pairs", {"max_titles": d.max_titles_per_night}), partial)
@@ -241,7 +247,7 @@ def _draw(s, b, policy, titles, countries, wanted, plans, earlier, window_status
         exact[grouping]["title_id"] = t.column("title_id").to_pylist()
         exact[grouping]["location"] = t.column("location").to_pylist()
     if earlier:
-        pairs = [str(f) for f in earlier] + [str(s.ctx.layout.dp_window(policy.export, s.ctx.day))]
+        pairs = [str(f) for f in earlier] + [str(s.ctx.layout.dp_window(policy.export, s.ctx.day, key_id(s)))]
         w = b.fetch(
             sql(
                 "dp_window",
@@ -337,7 +343,7 @@ def purge_state(layout, policy: Policy, today: date) -> int:
     root = layout.dp_root(policy.export)
     keep_pairs = max(policy.dp.window_nights, 1)
     for f in sorted((root / "window").glob("day=*.parquet")):
-        night = date.fromisoformat(f.stem.removeprefix("day="))
+        night = date.fromisoformat(f.name.removeprefix("day=")[:10])
         if (today - night).days >= keep_pairs:
             f.unlink(missing_ok=True)
             gone += 1
