@@ -100,6 +100,22 @@ def test_only_public_keys_with_error_bounds_and_the_window_once_it_is_full(three
     assert "Differential privacy" in report and "95% error" in report and "budget left" in report
 
 
+def test_exact_counts_stay_private_and_reconcile(three_nights):
+    """An exact count beside a DP release tells whether one person's plays are in the data: the
+    manifest and report carry none; the private accounting file has them, and they add up."""
+    tmp, day = three_nights["tmp"], NIGHTS[-1]
+    manifest = json.loads((_partition(tmp, day) / "_manifest.json").read_text())
+    assert manifest["counts"] is None
+    assert manifest["minors"]["rows_dropped"] is None and manifest["self_test"]["values_tested"] is None
+    a = json.loads((tmp / "work" / "title_audience_dp" / "_dp" / "accounting" / f"day={day}.json").read_text())
+    assert a["input_rows"] == a["rejected_rows"] + a["minor_rows"] + a["plays_in"]
+    assert a["plays_in"] == a["plays_not_in_catalogue"] + a["plays_over_bounds"] + a["plays_counted"]
+    assert a["plays_over_bounds"] > 0 and a["people_counted"] > 0
+    report = (_partition(tmp, day) / "_reports" / "privacy_report.html").read_text()
+    for figure in (a["input_rows"], a["plays_counted"], a["people_in"]):
+        assert f"{figure:,}" not in report and f">{figure}<" not in report
+
+
 def test_a_rerun_returns_the_stored_release_byte_for_byte_and_spends_nothing(three_nights, raw, ring):
     tmp, policy = three_nights["tmp"], three_nights["policy"]
     day = NIGHTS[1]

@@ -81,6 +81,8 @@ def minors_sentence(manifest: AnyManifest) -> str:
     m = manifest.minors
     if m is None:
         return "No minors rule was recorded for this night (a manifest from before the rule existed)."
+    if m.action == "drop" and m.rows_dropped is None:  # a DP release: the counts stay private
+        return f"People under <b>{m.under}</b> on the day are left out: their plays are dropped before pseudonymization."
     if m.action == "drop":
         return (
             f"People under <b>{m.under}</b> on the day are left out: {m.rows_dropped:,} plays of "
@@ -90,19 +92,48 @@ def minors_sentence(manifest: AnyManifest) -> str:
     return f"People under <b>{m.under}</b> on the day are published only in the lowest age band{band}, never in a band of their own."
 
 
+def rows_in_and_out(c) -> str:
+    """Rows in and out with rejection reasons; for a DP release (no counts) why they are private."""
+    if c is None:
+        return (
+            "<h2>Rows in and out</h2><p>Exact counts of this night (rows, rejections, people, minors) are "
+            "<b>not published</b> with a differentially private release: an exact count would tell whether one "
+            "person's plays are in the data. Operators find them in the private work zone "
+            "(<code>_dp/accounting/</code>); validation checked that every row is accounted for.</p>"
+        )
+    counts = {"published": c.published_rows, "suppressed": c.suppressed_rows, "rejected": c.rejected_rows}
+    reasons = {k: float(n) for k, n in sorted(c.rejected_by_reason.items(), key=lambda kv: -kv[1])}
+    minors = f" + {c.minor_rows:,} of minors dropped" if c.minor_rows else ""
+    return f"""<h2>Rows in and out</h2>
+<p>{c.input_rows:,} rows in = {c.published_rows:,} published + {c.suppressed_rows:,} suppressed +
+{c.rejected_rows:,} rejected{minors}. {c.people_in:,} people in, {c.people_published:,} published
+({c.people_fully_suppressed:,} fully suppressed).</p>
+{bar_chart({k: float(n) for k, n in counts.items()}, " rows")}
+<h3>Rejected rows by reason</h3>{bar_chart(reasons, " rows")}"""
+
+
+def self_test_sentence(st) -> str:
+    if st.values_tested is None:
+        return (
+            f"every raw identifier value of the day and its plain hashes and encodings were compared with every "
+            f"published value: <b>{st.hits} found</b> (the numbers compared are private for a DP release)."
+        )
+    return (
+        f"{st.values_tested:,} raw identifier values of the day and {st.forms_tested:,} of their plain hashes and "
+        f"encodings were compared with {st.published_values:,} published values: <b>{st.hits} found</b>."
+    )
+
+
 def render(manifest: AnyManifest, policy_items: list[str], cards: str, body: str, dictionary: str = "") -> str:
     """The report: the shared frame around the export kind's policy sentences, cards and body."""
     c, v, st = manifest.counts, manifest.validation, manifest.self_test
     verdict = "<span class='ok'>passed</span>" if manifest.passed() else "<span class='bad'>FAILED</span>"
-    counts = {"published": c.published_rows, "suppressed": c.suppressed_rows, "rejected": c.rejected_rows}
-    reasons = {k: float(n) for k, n in sorted(c.rejected_by_reason.items(), key=lambda kv: -kv[1])}
     suites = "".join(
         f"<tr><td>{_e(name)}</td><td>{'<span class=ok>pass</span>' if passed else '<span class=bad>fail</span>'}</td></tr>"
         for name, passed in v.suites.items()
     )
     warn_html = "".join(f"<li class='warn'>{_e(w)}</li>" for w in manifest.warnings) or "<li>none</li>"
     policy_html = "".join(f"<li>{i}</li>" for i in [*policy_items, minors_sentence(manifest)])
-    minors = f" + {c.minor_rows:,} of minors dropped" if c.minor_rows else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Privacy report: {_e(manifest.export)} {_e(manifest.day)}</title>
 <style>{STYLE}</style></head><body>
@@ -115,17 +146,11 @@ def render(manifest: AnyManifest, policy_items: list[str], cards: str, body: str
 {card("key id", manifest.pseudonym.key_id, f"recipient {manifest.pseudonym.recipient}")}
 </div>
 <h2>What the policy does</h2><ul>{policy_html}</ul>
-<h2>Rows in and out</h2>
-<p>{c.input_rows:,} rows in = {c.published_rows:,} published + {c.suppressed_rows:,} suppressed +
-{c.rejected_rows:,} rejected{minors}. {c.people_in:,} people in, {c.people_published:,} published
-({c.people_fully_suppressed:,} fully suppressed).</p>
-{bar_chart({k: float(n) for k, n in counts.items()}, " rows")}
-<h3>Rejected rows by reason</h3>{bar_chart(reasons, " rows")}
+{rows_in_and_out(c)}
 {body}
 {dictionary}
 <h2>Checks</h2>
-<p>Self-test: {st.values_tested:,} raw identifier values of the day and {st.forms_tested:,} of their plain
-hashes and encodings were compared with {st.published_values:,} published values: <b>{st.hits} found</b>.</p>
+<p>Self-test: {self_test_sentence(st)}</p>
 <table><tr><th>suite</th><th>result</th></tr>{suites}</table>
 <p>{v.expectations} expectations; details in the <a href="data_docs/index.html">Data Docs</a>
 (they name failures, never the failing values).</p>
@@ -152,9 +177,13 @@ def write_index(layout: Layout, export: str) -> Path:
         day_dir = manifest_path.parent.name
         warn = len(m.warnings)
         c = m.counts
+        figures = (
+            f"<td>{c.published_rows:,}</td><td>{c.suppressed_rows:,}</td><td>{c.rejected_rows:,}</td>"
+            if c is not None
+            else "<td colspan=3>private (DP)</td>"
+        )
         rows.append(
-            f"<tr><td>{_e(m.day)}</td><td>{_e(m.run_id)}</td><td>{c.published_rows:,}</td>"
-            f"<td>{c.suppressed_rows:,}</td><td>{c.rejected_rows:,}</td><td>{m.threshold}</td>"
+            f"<tr><td>{_e(m.day)}</td><td>{_e(m.run_id)}</td>{figures}<td>{_e(m.threshold)}</td>"
             f"<td>{'<span class=ok>ok</span>' if m.passed() else '<span class=bad>failed</span>'}"
             f"{f' <span class=warn>{warn} warning(s)</span>' if warn else ''}</td>"
             f"<td><a href='{_e(day_dir)}/{REPORTS}/{PRIVACY_REPORT}'>privacy report</a> &middot; "

@@ -136,15 +136,17 @@ class MinorsInfo(_Part):
     action: Literal["drop", "coarse"]
     #: coarse: the lowest age band, the only one minors appear in (None if no age is published).
     band: str | None
-    #: drop: valid plays (and their people) removed at pull, before pseudonymization.
-    rows_dropped: int
-    people_dropped: int
+    #: drop: valid plays (and their people) removed at pull, before pseudonymization (None in a
+    #: DP release's manifest: exact counts stay private there).
+    rows_dropped: int | None
+    people_dropped: int | None
 
 
 class SelfTest(_Part):
-    values_tested: int
-    forms_tested: int
-    published_values: int
+    #: None in a DP release's manifest: how many ids were tested is an exact count of people.
+    values_tested: int | None
+    forms_tested: int | None
+    published_values: int | None
     hits: int
     forms: str = "value, md5/sha1/sha256 (hex, base64, 32-hex prefix), HMAC-SHA256 under an empty key"
 
@@ -356,7 +358,8 @@ class DpManifest(BaseModel):
     dimensions: dict[str, str]
     release: DpRelease
     columns: list[str]
-    counts: AggregateCounts
+    #: None: exact counts would break the DP guarantee; they are in the private accounting file.
+    counts: None = None
     minors: MinorsInfo | None = None
     self_test: SelfTest
     validation: Validation
@@ -373,7 +376,7 @@ class DpManifest(BaseModel):
 
     @property
     def suppressed_share(self) -> float:
-        return self.counts.suppressed_rows / self.counts.input_rows if self.counts.input_rows else 0.0
+        return 0.0  # not published (exact counts stay private)
 
 
 AnyManifest = Manifest | AggregateManifest | DpManifest
@@ -464,11 +467,13 @@ def warnings(layout: Layout, manifest: AnyManifest, suppression_limit: float | N
     its limit (kinds with a limit), many rejected rows."""
     out = []
     c = manifest.counts
+    if c is None:  # a DP release publishes no exact count, so none is compared
+        return out
     day = date.fromisoformat(manifest.day)
     history = []
     for back in range(1, TRAILING_NIGHTS + 1):
         earlier = previous_manifest(layout, manifest.export, day, back)
-        if earlier is not None:
+        if earlier is not None and earlier.counts is not None:
             history.append(earlier.counts.published_rows)
     if history:
         average = sum(history) / len(history)

@@ -64,6 +64,15 @@ def run(s: StageRun) -> dict:
     # The work folder holds raw-derived rows; it goes as soon as the extract is in place.
     shutil.rmtree(s.work.folder, ignore_errors=True)
     c = manifest.counts
+    if c is None:  # a DP release: exact counts stay in the private accounting (exports/dp)
+        return {
+            "partition": str(target),
+            "manifest": str(target / MANIFEST),
+            "data_docs": str(target / REPORTS / DATA_DOCS / "index.html"),
+            "privacy_report": str(target / REPORTS / PRIVACY_REPORT),
+            "warnings": len(manifest.warnings),
+            "accounting": s.stats["anonymize"].get("accounting_file"),
+        }
     return {
         "partition": str(target),
         "manifest": str(target / MANIFEST),

@@ -203,7 +203,28 @@ def run(s: StageRun) -> dict:
     plays_in = int(counts["plays_in"])
     in_catalogue = int(counts["plays_in_catalogue"])
     counted = int(counts["plays_counted"])
+    accounting = {
+        "day": day,
+        "run_id": s.ctx.run_id,
+        "input_rows": s.stats["pull"]["input_rows"],
+        "rejected_rows": s.stats["pull"]["rejected_rows"],
+        "rejected_by_reason": s.stats["pull"]["rejected_by_reason"],
+        "minor_rows": s.stats["pull"].get("minor_rows", 0),
+        "minor_people": s.stats["pull"].get("minor_people", 0),
+        "plays_in": plays_in,
+        "plays_not_in_catalogue": plays_in - in_catalogue,
+        "plays_over_bounds": in_catalogue - counted,
+        "plays_counted": counted,
+        "people_in": int(counts["people_in"]),
+        "people_counted": int(counts["people_counted"]),
+    }
+    accounting_file = layout.dp_root(policy.export) / "accounting" / f"day={day}.json"
+    accounting_file.parent.mkdir(parents=True, exist_ok=True)
+    partial_accounting = accounting_file.with_name(f".{accounting_file.name}.{os.getpid()}")
+    partial_accounting.write_text(json.dumps(accounting, indent=1, sort_keys=True) + "\n")
+    os.replace(partial_accounting, accounting_file)
     summary = {
+        "accounting_file": str(accounting_file),
         "release_dir": str(release_dir),
         "catalogue_file": str(s.work.catalogue),
         "release": info,

@@ -16,10 +16,17 @@ from transforms.reporting.html import card, e
 
 
 def build_manifest(ctx, policy: Policy, stats: dict, created_at: str) -> mf.DpManifest:
-    pull, anon = stats["pull"], stats["anonymize"]
+    anon = stats["anonymize"]
     d, info = policy.dp, anon["release"]
+    fields = mf.night_fields(ctx, policy, stats, created_at)
+    # Exact counts are data: published beside a DP release they would undo it (one person's
+    # presence changes them). They stay in the private accounting file (protect.py).
+    fields["minors"] = fields["minors"].model_copy(update={"rows_dropped": None, "people_dropped": None})
+    fields["self_test"] = fields["self_test"].model_copy(
+        update={"values_tested": None, "forms_tested": None, "published_values": None}
+    )
     return mf.DpManifest(
-        **mf.night_fields(ctx, policy, stats, created_at),
+        **fields,
         dimensions=fixed_levels(policy),
         release=mf.DpRelease(
             accounting=d.accounting,
@@ -46,20 +53,6 @@ def build_manifest(ctx, policy: Policy, stats: dict, created_at: str) -> mf.DpMa
             release_digest=_digest(Path(anon["release_dir"])),
         ),
         columns=COLUMNS,
-        counts=mf.AggregateCounts(
-            input_rows=pull["input_rows"],
-            published_rows=anon["plays_counted"],
-            suppressed_rows=anon["plays_in"] - anon["plays_counted"],
-            rejected_rows=pull["rejected_rows"],
-            rejected_by_reason=pull["rejected_by_reason"],
-            minor_rows=pull.get("minor_rows", 0),
-            plays_in_suppressed_cells=0,
-            clipped_rows=anon["plays_clipped"],
-            plays_not_in_catalogue=anon["plays_not_in_catalogue"],
-            people_in=anon["people_in"],
-            people_published=anon["people_counted"],
-            people_fully_suppressed=anon["people_in"] - anon["people_counted"],
-        ),
     )
 
 
@@ -160,7 +153,7 @@ def cards(m: mf.DpManifest) -> str:
 
 
 def body(m: mf.DpManifest, policy: Policy) -> str:
-    r, c = m.release, m.counts
+    r = m.release
     rows = "".join(
         f"<tr><td>{e(x.grouping)}</td><td>{e(x.measure)}</td><td>{x.rho:.4g}</td><td>{x.sensitivity:.4g}</td>"
         f"<td>{x.scale:.4g}</td><td>± {x.error_95:,.4g}</td><td>{x.published:,} of {x.cells:,}</td></tr>"
@@ -180,8 +173,9 @@ row extract) are protected by their own models, not by this budget.</p>
 <th>95% error</th><th>published</th></tr>{rows}</table>
 <p class="sub">Each published value is within its <code>error_95</code> of the exact bounded count with
 probability at least 95%. Multi-night measures: {e(r.window_measures)}.</p>
-<h2>How the plays reconcile</h2>
-<p>{c.input_rows:,} plays in = {c.rejected_rows:,} rejected + {c.minor_rows:,} of minors +
-{c.plays_not_in_catalogue:,} of titles outside the catalogue + {c.clipped_rows:,} over the bounds +
-{c.published_rows:,} counted. {c.people_in:,} people in, {c.people_published:,} counted.</p>
+<h2>Accounting</h2>
+<p>Every play of the night was accounted for (rejected, of minors, outside the catalogue, over the
+bounds, or counted; checked by validation), but the exact figures are not published here: next to
+a DP release they would tell whether one person's plays are in the data. Operators find them in
+the private work zone (<code>_dp/accounting/day={e(m.day)}.json</code>).</p>
 """
