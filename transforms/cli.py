@@ -217,7 +217,7 @@ def _backfill(args: argparse.Namespace, ring) -> int:
             )
             try:
                 out = run_all(ctx, ring)
-                results[day.isoformat()] = {"status": "published", "published_rows": out["published_rows"]}
+                results[day.isoformat()] = {"status": "published", "published_rows": out.get("published_rows")}
             except ExportError as exc:
                 failed += 1
                 results[day.isoformat()] = {"status": "failed", "reason": str(exc)}

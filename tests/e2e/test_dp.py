@@ -18,7 +18,7 @@ import yaml
 from tests.support import ROOT
 from tests.support.runs import context, run_stages
 from transforms.config.policy import load_policy
-from transforms.errors import PrivacyError
+from transforms.errors import PolicyError, PrivacyError
 from transforms.ops.faults import ENV, InjectedCrash
 from transforms.pipeline import run_all
 
@@ -230,3 +230,27 @@ def test_a_window_never_mixes_keys(raw, tmp_path, ring):
         "not published: 1 of the 2 earlier nights have no state under the active key"
     )
     assert all(not x["measure"].startswith("viewers_last") for x in m["measures"])
+
+
+def test_a_lost_ledger_never_draws_a_second_release(raw, tmp_path, ring):
+    """Published releases the ledger does not know (a lost or different work root): refused
+    before any noise, so no night is released twice (readers could average the two)."""
+    policy = dp_policy(tmp_path)
+    run_all(_ctx(raw, tmp_path, policy, NIGHTS[0]), ring)
+    other = context(raw, tmp_path, load_policy(policy), run_id="elsewhere", day=NIGHTS[0])
+    other = type(other)(**{**other.to_dict(), "work_root": str(tmp_path / "fresh-work")})
+    with pytest.raises(PrivacyError, match="does not record"):
+        run_all(other, ring)
+    later = type(other)(**{**other.to_dict(), "day": NIGHTS[1].isoformat()})
+    with pytest.raises(PrivacyError, match="earlier nights"):
+        run_all(later, ring)
+    assert not (tmp_path / "fresh-work" / "title_audience_dp" / "_dp" / "ledger.jsonl").exists()
+
+
+def test_a_dp_policy_needs_one_pseudonym_per_person(tmp_path):
+    path = dp_policy(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["pseudonym"]["epoch"] = "day"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(PolicyError, match=r"pseudonym\.epoch must be none"):
+        load_policy(path)

@@ -451,6 +451,11 @@ class Policy(_Strict):
                 )
         if len(dims) > 2:
             raise ValueError("protection dp: at most two dimensions (the title, and a country)")
+        if self.pseudonym.epoch != "none":
+            raise ValueError(
+                f"protection dp: pseudonym.epoch must be none, not {self.pseudonym.epoch!r}: the bounds per person "
+                "hold only if a person keeps one pseudonym (across the multi-night window too); it is never published"
+            )
         kinds = sorted(m.kind for m in self.measures)
         if len(kinds) != len(set(kinds)):
             raise ValueError("protection dp: one measure of each kind (distinct_people, count, sum_hours) at most")

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from transforms.backends import Backend, sql
 from transforms.config.policy import GROUPING_COLUMN, Policy
 from transforms.context import DATA_FILE, Views
+from transforms.errors import PrivacyError
 from transforms.exports.dictionary import field_descriptions, fixed_levels
 from transforms.ops.ledger import Ledger
 from transforms.privacy import dp
@@ -95,6 +96,37 @@ def vectors(policy: Policy, with_window: bool) -> list[dict]:
             }
         )
     return out
+
+
+def write_private(path: Path, write, run_slug: str) -> None:
+    """Write a private state file atomically, readable by the owner only (folders 0700)."""
+    for folder in reversed([path.parent, *path.parent.parents][: len(path.parent.parts)]):
+        if not folder.exists():
+            folder.mkdir(mode=0o700)
+    partial = path.with_name(f".{path.name}.{run_slug}")
+    write(partial)
+    os.chmod(partial, 0o600)
+    os.replace(partial, path)
+
+
+def check_ledger_knows_published(layout, policy: Policy, day: str, ledger: Ledger) -> None:
+    """Refuse to draw if the out root holds DP releases this ledger does not know: the ledger was
+    lost or another work root is in use, and drawing again would spend twice and let readers
+    average two releases of the same night."""
+    from transforms.reporting.manifest import read_manifest
+
+    known = {e.get("digest") for e in ledger.entries() if e.get("kind") == "release"}
+    published = read_manifest(layout.manifest(policy.export, day))
+    digest = getattr(getattr(published, "release", None), "release_digest", None)
+    unknown = digest is not None and digest not in known
+    orphaned = not known and any(layout.export_dir(policy.export).glob("day=*/_manifest.json"))
+    if unknown or orphaned:
+        raise PrivacyError(
+            f"{policy.export}: the out root holds DP releases that the ledger in {ledger.folder} does not record "
+            f"({'this night' if unknown else 'earlier nights'}); the ledger was lost or another work root is in use. "
+            "No noise was drawn. Restore the work root (its _dp folder) the releases were made with; never start "
+            "a fresh ledger beside published releases"
+        )
 
 
 def key_id(s: StageRun) -> str:
@@ -173,12 +205,6 @@ def run(s: StageRun) -> dict:
         )
     ).to_pylist()[0]
     layout, day = s.ctx.layout, s.ctx.day
-    # Tonight's counted pairs, for later nights' multi-night measures (rewritten identically on a rerun).
-    pairs_path = layout.dp_window(policy.export, day, key_id(s))
-    pairs_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = pairs_path.with_name(f".{pairs_path.name}.{os.getpid()}")
-    b.write_parquet(sql("dp_window_pairs", {"max_titles": d.max_titles_per_night}), partial)
-    os.replace(partial, pairs_path)
     earlier, window_status = window_nights(s)
     wanted = vectors(policy, bool(earlier))
     shares = dp.split(d.rho_per_night, {f"{v['grouping']}:{v['measure']}": v["weight"] for v in wanted})
@@ -190,12 +216,21 @@ def run(s: StageRun) -> dict:
         },
     )
     ledger = Ledger(layout.dp_root(policy.export), wait=60.0)
+    check_ledger_knows_published(layout, policy, day, ledger)
     summary_measures = {name: p.to_dict() for name, p in plans.items()}
     with ledger.night(
         day, total, s.ctx.run_id, policy.digest, d.budget.rho, d.budget.window_nights, summary_measures
     ) as slot:
         reused = slot.stored is not None
         if not reused:
+            # Tonight's counted pairs, for later nights' multi-night measures: written under the
+            # ledger's lock with the release they belong to (never on a refused night, never
+            # rewritten by a rerun that returns the stored release).
+            write_private(
+                layout.dp_window(policy.export, day, key_id(s)),
+                lambda path: b.write_parquet(sql("dp_window_pairs", {"max_titles": d.max_titles_per_night}), path),
+                s.ctx.run_slug,
+            )
             _draw(s, b, policy, titles, countries, wanted, plans, earlier, window_status, slot.staging)
     release_dir = slot.stored
     info = json.loads((release_dir / RELEASE_FILE).read_text())
@@ -219,10 +254,8 @@ def run(s: StageRun) -> dict:
         "people_counted": int(counts["people_counted"]),
     }
     accounting_file = layout.dp_root(policy.export) / "accounting" / f"day={day}.json"
-    accounting_file.parent.mkdir(parents=True, exist_ok=True)
-    partial_accounting = accounting_file.with_name(f".{accounting_file.name}.{os.getpid()}")
-    partial_accounting.write_text(json.dumps(accounting, indent=1, sort_keys=True) + "\n")
-    os.replace(partial_accounting, accounting_file)
+    text = json.dumps(accounting, indent=1, sort_keys=True) + "\n"
+    write_private(accounting_file, lambda path: path.write_text(text), s.ctx.run_slug)
     summary = {
         "accounting_file": str(accounting_file),
         "release_dir": str(release_dir),
@@ -346,6 +379,12 @@ def _draw(s, b, policy, titles, countries, wanted, plans, earlier, window_status
             {
                 "day": s.ctx.day,
                 "rho": sum(p.rho for p in plans.values()),
+                "bounds": {
+                    "max_titles_per_night": d.max_titles_per_night,
+                    "max_plays_per_title": d.max_plays_per_title,
+                    "max_watch_hours_per_title": d.max_watch_hours_per_title,
+                    "max_titles_per_window": d.max_titles_per_window,
+                },
                 "countries": len(countries),
                 "titles": titles.num_rows,
                 "window": window_status,
@@ -359,7 +398,8 @@ def _draw(s, b, policy, titles, countries, wanted, plans, earlier, window_status
 
 
 def purge_state(layout, policy: Policy, today: date) -> int:
-    """Window pairs past the window, and stored releases past retention, go."""
+    """Window pairs past the window go. The ledger, stored releases and accounting stay (small;
+    the ledger is the budget, and a rerun of any released night must find its release)."""
     gone = 0
     root = layout.dp_root(policy.export)
     keep_pairs = max(policy.dp.window_nights, 1)

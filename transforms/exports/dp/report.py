@@ -40,7 +40,9 @@ def build_manifest(ctx, policy: Policy, stats: dict, created_at: str) -> mf.DpMa
             budget_window_nights=d.budget.window_nights,
             window_spent=round(anon["window_spent"], 9),
             window_remaining=round(anon["window_remaining"], 9),
-            bounds={
+            # Those the stored release was made with (a release stored before they were recorded: the policy's).
+            bounds=info.get("bounds")
+            or {
                 "max_titles_per_night": d.max_titles_per_night,
                 "max_plays_per_title": d.max_plays_per_title,
                 "max_watch_hours_per_title": d.max_watch_hours_per_title,
@@ -116,9 +118,10 @@ def policy_in_words(policy: Policy) -> list[str]:
     )
     return [
         f"Publishes noisy audience figures, not rows: {e(', '.join(m.name for m in policy.measures))} per {margins}.{window}",
-        "<b>Differential privacy, the person as the unit</b>: whatever else an analyst knows, the releases of any "
-        f"{d.budget.window_nights} consecutive nights together change by at most a factor set by "
-        f"rho = {d.budget.rho:g} (zCDP) whether or not any one person's viewing is in the data.",
+        "<b>Differential privacy, a viewer profile (account + profile) as the unit</b>: whatever an analyst knows "
+        f"about everyone else, the releases of any {d.budget.window_nights} consecutive nights together are "
+        f"{d.budget.rho:g}-zCDP (about ({dp.epsilon(d.budget.rho, d.delta):.3g}, {d.delta:g})-DP) for any one "
+        "profile's viewing; releases outside the window add their own spend (no lifetime bound).",
         f"Each person counts for at most {d.max_titles_per_night} titles a night (the ones they played most), "
         f"{d.max_plays_per_title} plays and {d.max_watch_hours_per_title:g} hours per title, and one country, "
         "before any noise.",
@@ -161,18 +164,20 @@ def body(m: mf.DpManifest, policy: Policy) -> str:
     )
     return f"""
 <h2>Differential privacy</h2>
-<p>Guarantee: {r.rho_night:.4g}-zCDP for tonight's release, with the person as the unit (about
+<p>Guarantee: {r.rho_night:.4g}-zCDP for tonight's release, with a viewer profile as the unit (about
 ({r.epsilon:.3g}, {r.delta:g})-DP); any {r.budget_window_nights} consecutive nights together at most
-rho = {r.budget_rho:g}. The tightest window holding tonight has spent {r.window_spent:.4g} and has
+rho = {r.budget_rho:g} (about ({dp.epsilon(r.budget_rho, r.delta):.3g}, {r.delta:g})-DP). The tightest window holding tonight has spent {r.window_spent:.4g} and has
 {r.window_remaining:.4g} left. {"This run returned the night's stored release: no noise was drawn and nothing was spent." if r.reused else f"This run spent {r.spent_now:.4g}."}</p>
-<p>What it does not cover: a person's data used by several windows over a longer time adds up
-beyond one window's budget; figures of other exports (the audience tables with suppression, the
-row extract) are protected by their own models, not by this budget.</p>
+<p>What it does not cover: a profile's data used by several windows over a longer time adds up
+beyond one window's budget; a person with several profiles is protected per profile; figures of
+other exports (the audience tables with suppression, the row extract) are protected by their own
+models, not by this budget.</p>
 <h3>Noise and error per measure</h3>
 <table><tr><th>grouping</th><th>measure</th><th>rho</th><th>L2 sensitivity</th><th>noise scale</th>
 <th>95% error</th><th>published</th></tr>{rows}</table>
-<p class="sub">Each published value is within its <code>error_95</code> of the exact bounded count with
-probability at least 95%. Multi-night measures: {e(r.window_measures)}.</p>
+<p class="sub">The noise keeps each value within its <code>error_95</code> of the exact bounded figure with
+probability at least 95%; values kept only because they cleared that bound are biased upward near
+it. Multi-night measures: {e(r.window_measures)}.</p>
 <h2>Accounting</h2>
 <p>Every play of the night was accounted for (rejected, of minors, outside the catalogue, over the
 bounds, or counted; checked by validation), but the exact figures are not published here: next to
