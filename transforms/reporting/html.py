@@ -82,7 +82,9 @@ def minors_sentence(manifest: AnyManifest) -> str:
     if m is None:
         return "No minors rule was recorded for this night (a manifest from before the rule existed)."
     if m.action == "drop" and m.rows_dropped is None:  # a DP release: the counts stay private
-        return f"People under <b>{m.under}</b> on the day are left out: their plays are dropped before pseudonymization."
+        return (
+            f"People under <b>{m.under}</b> on the day are left out: their plays are dropped before pseudonymization."
+        )
     if m.action == "drop":
         return (
             f"People under <b>{m.under}</b> on the day are left out: {m.rows_dropped:,} plays of "
