@@ -12,7 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,18 +60,21 @@ class ExportKind(ABC):
         """Remove the kind's private state past retention; return how many items went."""
         return 0
 
-    @abstractmethod
+    #: The kind's report module: build_manifest, policy_in_words, cards and body (exports/<kind>/report.py).
+    report: ClassVar[ModuleType]
+
     def manifest(self, ctx: RunContext, policy: Policy, stats: dict, created_at: str) -> Manifest:
         """The night's manifest (without warnings and file digests, added at publish)."""
+        return self.report.build_manifest(ctx, policy, stats, created_at)
 
-    @abstractmethod
     def policy_in_words(self, policy: Policy) -> list[str]:
         """What the policy does, one HTML sentence per item, for the report."""
+        return self.report.policy_in_words(policy)
 
-    @abstractmethod
     def report_cards(self, manifest: Manifest) -> str:
         """The kind's summary cards (HTML)."""
+        return self.report.cards(manifest)
 
-    @abstractmethod
     def report_body(self, manifest: Manifest, policy: Policy) -> str:
         """The kind's sections of the privacy report (HTML)."""
+        return self.report.body(manifest, policy)

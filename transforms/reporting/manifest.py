@@ -164,28 +164,19 @@ class FileEntry(_Part):
     sha256: str
 
 
-class Manifest(BaseModel):
-    """Manifest of a `rows` export night (the only kind so far)."""
+class NightManifest(BaseModel):
+    """The fields every kind's manifest shares (`night_fields` builds them); each kind adds its own."""
 
     model_config = ConfigDict(extra="forbid")
 
     manifest_version: int = VERSION
     export: str
-    kind: Literal["rows"] = "rows"
     day: str
     run_id: str
     created_at: str
     policy: PolicyRef
+    #: The key id and recipient; an aggregate or DP export uses pseudonyms inside the run only.
     pseudonym: PseudonymInfo
-    k: int
-    suppression_limit: float
-    quasi_identifiers: list[str]
-    levels: dict[str, str]
-    anonymization: Anonymization
-    history: History | None = None
-    search: Search
-    columns: list[str]
-    counts: Counts
     minors: MinorsInfo | None = None  # None: a manifest written before the minors rule
     self_test: SelfTest
     validation: Validation
@@ -195,6 +186,21 @@ class Manifest(BaseModel):
 
     def passed(self) -> bool:
         return self.validation.success and self.self_test.hits == 0
+
+
+class Manifest(NightManifest):
+    """Manifest of a `rows` export night."""
+
+    kind: Literal["rows"] = "rows"
+    k: int
+    suppression_limit: float
+    quasi_identifiers: list[str]
+    levels: dict[str, str]
+    anonymization: Anonymization
+    history: History | None = None
+    search: Search
+    columns: list[str]
+    counts: Counts
 
     @property
     def threshold(self) -> int:
@@ -265,19 +271,10 @@ class AggregateCounts(_Part):
         return self.input_rows - self.published_rows - self.suppressed_rows - self.rejected_rows - self.minor_rows
 
 
-class AggregateManifest(BaseModel):
+class AggregateManifest(NightManifest):
     """Manifest of an `aggregate` export night (audience tables of cells)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    manifest_version: int = VERSION
-    export: str
     kind: Literal["aggregate"] = "aggregate"
-    day: str
-    run_id: str
-    created_at: str
-    policy: PolicyRef
-    pseudonym: PseudonymInfo  # used inside the run to count people; never published
     protection: Protection
     dimensions: dict[str, str]  # dimension -> published level
     measures: dict[str, str]  # measure -> kind
@@ -288,15 +285,6 @@ class AggregateManifest(BaseModel):
     audit: Audit
     columns: list[str]
     counts: AggregateCounts
-    minors: MinorsInfo | None = None  # None: a manifest written before the minors rule
-    self_test: SelfTest
-    validation: Validation
-    stage_seconds: dict[str, float]
-    warnings: list[str] = []
-    files: list[FileEntry] = []
-
-    def passed(self) -> bool:
-        return self.validation.success and self.self_test.hits == 0
 
     @property
     def threshold(self) -> int:
@@ -342,33 +330,15 @@ class DpRelease(_Part):
     release_digest: str  # the stored release (private zone) the partition was copied from
 
 
-class DpManifest(BaseModel):
+class DpManifest(NightManifest):
     """Manifest of a differentially private audience release (`protection: dp`)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    manifest_version: int = VERSION
-    export: str
     kind: Literal["dp"] = "dp"
-    day: str
-    run_id: str
-    created_at: str
-    policy: PolicyRef
-    pseudonym: PseudonymInfo  # used inside the run and its private window state; never published
     dimensions: dict[str, str]
     release: DpRelease
     columns: list[str]
     #: None: exact counts would break the DP guarantee; they are in the private accounting file.
     counts: None = None
-    minors: MinorsInfo | None = None
-    self_test: SelfTest
-    validation: Validation
-    stage_seconds: dict[str, float]
-    warnings: list[str] = []
-    files: list[FileEntry] = []
-
-    def passed(self) -> bool:
-        return self.validation.success and self.self_test.hits == 0
 
     @property
     def threshold(self) -> str:

@@ -11,6 +11,7 @@ from transforms.exports.base import ExportKind
 
 class AggregateExport(ExportKind):
     name = "aggregate"
+    report = report
 
     def protect(self, s) -> dict[str, Any]:
         return protect.run(s)
@@ -34,15 +35,3 @@ class AggregateExport(ExportKind):
             "rejected_rows": stats["pull"]["rejected_rows"],
             "minor_rows": stats["pull"].get("minor_rows", 0),
         }
-
-    def manifest(self, ctx, policy, stats, created_at):
-        return report.build_manifest(ctx, policy, stats, created_at)
-
-    def policy_in_words(self, policy) -> list[str]:
-        return report.policy_in_words(policy)
-
-    def report_cards(self, manifest) -> str:
-        return report.cards(manifest)
-
-    def report_body(self, manifest, policy) -> str:
-        return report.body(manifest, policy)

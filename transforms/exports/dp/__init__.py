@@ -14,6 +14,7 @@ from transforms.exports.dp import protect, report
 
 class DpExport(ExportKind):
     name = "dp"
+    report = report
 
     def protect(self, s) -> dict[str, Any]:
         return protect.run(s)
@@ -43,15 +44,3 @@ class DpExport(ExportKind):
 
     def purge(self, s) -> int:
         return protect.purge_state(s.ctx.layout, s.policy, s.ctx.day_date)
-
-    def manifest(self, ctx, policy, stats, created_at):
-        return report.build_manifest(ctx, policy, stats, created_at)
-
-    def policy_in_words(self, policy) -> list[str]:
-        return report.policy_in_words(policy)
-
-    def report_cards(self, manifest) -> str:
-        return report.cards(manifest)
-
-    def report_body(self, manifest, policy) -> str:
-        return report.body(manifest, policy)

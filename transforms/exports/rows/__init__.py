@@ -13,6 +13,7 @@ from transforms.exports.rows import extract, history, protect, report
 
 class RowsExport(ExportKind):
     name = "rows"
+    report = report
 
     def protect(self, s) -> dict[str, Any]:
         return protect.run(s)
@@ -63,15 +64,3 @@ class RowsExport(ExportKind):
 
     def purge(self, s) -> int:
         return len(history.purge_states(s.ctx.layout, s.policy, s.ctx.day_date))
-
-    def manifest(self, ctx, policy, stats, created_at):
-        return report.build_manifest(ctx, policy, stats, created_at)
-
-    def policy_in_words(self, policy) -> list[str]:
-        return report.policy_in_words(policy)
-
-    def report_cards(self, manifest) -> str:
-        return report.cards(manifest)
-
-    def report_body(self, manifest, policy) -> str:
-        return report.body(manifest, policy)
