@@ -254,3 +254,15 @@ def test_a_dp_policy_needs_one_pseudonym_per_person(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(PolicyError, match=r"pseudonym\.epoch must be none"):
         load_policy(path)
+
+
+def test_a_changed_budget_is_said_in_the_report(raw, tmp_path, ring):
+    run_all(_ctx(raw, tmp_path, dp_policy(tmp_path), NIGHTS[0]), ring)
+    raised = dp_policy(tmp_path, budget={"rho": 9.0, "window_nights": 30})
+    run_all(_ctx(raw, tmp_path, raised, NIGHTS[1]), ring)
+    release = json.loads((_partition(tmp_path, NIGHTS[1]) / "_manifest.json").read_text())["release"]
+    assert release["budget_note"] == (
+        "earlier nights were released under another budget (rho 7.5 per 30 nights); "
+        "the policy now says rho 9 per 30 nights"
+    )
+    assert "Budget changed" in (_partition(tmp_path, NIGHTS[1]) / "_reports" / "privacy_report.html").read_text()

@@ -328,6 +328,8 @@ class DpRelease(_Part):
     drop_below_error: bool
     measures: list[DpMeasure]
     release_digest: str  # the stored release (private zone) the partition was copied from
+    #: Earlier nights reserved under another budget or window (a policy change), if any.
+    budget_note: str | None = None
 
 
 class DpManifest(NightManifest):

@@ -129,6 +129,21 @@ def check_ledger_knows_published(layout, policy: Policy, day: str, ledger: Ledge
         )
 
 
+def budget_changes(ledger: Ledger, policy: Policy) -> str | None:
+    """Earlier reservations made under another budget or window: said in the report (a raised
+    budget is a policy decision the ledger records but cannot judge)."""
+    b = policy.dp.budget
+    other = sorted(
+        {(e["budget"], e["window_nights"]) for e in ledger.entries() if e.get("kind") == "reserve"}
+        - {(b.rho, b.window_nights)}
+    )
+    if not other:
+        return None
+    was = "; ".join(f"rho {r:g} per {w} nights" for r, w in other)
+    now = f"rho {b.rho:g} per {b.window_nights} nights"
+    return f"earlier nights were released under another budget ({was}); the policy now says {now}"
+
+
 def key_id(s: StageRun) -> str:
     """The key the night's pseudonyms are under (the window pairs are kept per key)."""
     return str(s.stats["pseudonymize"]["key_id"])
@@ -217,6 +232,7 @@ def run(s: StageRun) -> dict:
     )
     ledger = Ledger(layout.dp_root(policy.export), wait=60.0)
     check_ledger_knows_published(layout, policy, day, ledger)
+    budget_note = budget_changes(ledger, policy)
     summary_measures = {name: p.to_dict() for name, p in plans.items()}
     with ledger.night(
         day, total, s.ctx.run_id, policy.digest, d.budget.rho, d.budget.window_nights, summary_measures
@@ -260,6 +276,7 @@ def run(s: StageRun) -> dict:
         "accounting_file": str(accounting_file),
         "release_dir": str(release_dir),
         "catalogue_file": str(s.work.catalogue),
+        "budget_note": budget_note,
         "release": info,
         "reused": reused,
         "spent_now": slot.spent_now,

@@ -53,6 +53,7 @@ def build_manifest(ctx, policy: Policy, stats: dict, created_at: str) -> mf.DpMa
             drop_below_error=d.drop_below_error,
             measures=[mf.DpMeasure(**m) for m in info["measures"]],
             release_digest=_digest(Path(anon["release_dir"])),
+            budget_note=anon.get("budget_note"),
         ),
         columns=COLUMNS,
     )
@@ -168,6 +169,7 @@ def body(m: mf.DpManifest, policy: Policy) -> str:
 ({r.epsilon:.3g}, {r.delta:g})-DP); any {r.budget_window_nights} consecutive nights together at most
 rho = {r.budget_rho:g} (about ({dp.epsilon(r.budget_rho, r.delta):.3g}, {r.delta:g})-DP). The tightest window holding tonight has spent {r.window_spent:.4g} and has
 {r.window_remaining:.4g} left. {"This run returned the night's stored release: no noise was drawn and nothing was spent." if r.reused else f"This run spent {r.spent_now:.4g}."}</p>
+{f"<p class='warn'>Budget changed: {e(r.budget_note)}.</p>" if r.budget_note else ""}
 <p>What it does not cover: a profile's data used by several windows over a longer time adds up
 beyond one window's budget; a person with several profiles is protected per profile; figures of
 other exports (the audience tables with suppression, the row extract) are protected by their own
