@@ -134,3 +134,18 @@ def test_great_expectations_logs_no_info_noise_in_a_task(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "ok"
     assert "great_expectations" not in out, out[:500]
+
+
+def test_an_error_in_the_background_import_is_raised_where_validation_waits(monkeypatch):
+    """GX is imported in a background thread (issue 14): what fails there fails the stage, with
+    the original exception and a note saying where it happened."""
+
+    def broken():
+        raise ImportError("great_expectations is broken here")
+
+    monkeypatch.setattr(gx, "_import", None)
+    monkeypatch.setattr(gx, "_import_gx", broken)
+    gx.import_in_background()
+    with pytest.raises(ImportError, match="broken here") as err:
+        gx.wait_for_import()
+    assert any("background thread 'gx-import'" in note for note in err.value.__notes__)

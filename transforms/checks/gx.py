@@ -3,12 +3,20 @@
 Results use the BASIC format with no unexpected values listed, so a report can say that an
 email reached a column without ever printing the email. The Data Docs are made to render offline
 (data_docs_assets.py): GX's pages would load their scripts, styles and fonts from CDNs.
+
+Importing GX takes 2-3 s of Python. The validate stage calls `import_in_background()` at its
+start, so the import runs in a daemon thread while DuckDB writes the extract and runs the
+self-test and the frames on the main thread; `gx_context` waits for it and re-raises there
+whatever it raised. The thread only imports modules (and sets GX's logger levels): no DuckDB,
+no files.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +41,68 @@ class ValidationSummary:
     data_docs: str = ""
 
 
-def gx_context(docs_dir: Path):
-    """An ephemeral GX context whose Data Docs site is `docs_dir`. Suites need one to exist."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+class _Background:
+    """One call in a daemon thread; `result()` waits for it and raises its error in the caller."""
+
+    def __init__(self, name: str, fn: Callable[[], object]) -> None:
+        self.name = name
+        self._fn = fn
+        self._result: object = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = self._fn()
+        except BaseException as exc:  # handed to the thread that waits for it
+            exc.add_note(f"(raised in the background thread {self.name!r}; re-raised where it is waited for)")
+            self._error = exc
+
+    def result(self) -> object:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+_import: _Background | None = None
+_import_lock = threading.Lock()
+
+
+def _import_gx() -> float:
+    t0 = time.perf_counter()
+    import great_expectations
+    import great_expectations.expectations  # noqa: F401
+    from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: F401
 
     # This module sets its own logger to INFO when imported (one line per context); see transforms/__init__.py.
     logging.getLogger("great_expectations.data_context.types.base").setLevel(GX_LOG_LEVEL)
+    return time.perf_counter() - t0
+
+
+def import_in_background() -> None:
+    """Start importing Great Expectations in a daemon thread, once per process (a no-op after)."""
+    global _import
+    with _import_lock:
+        if _import is None:
+            os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+            _import = _Background("gx-import", _import_gx)
+
+
+def wait_for_import() -> None:
+    """Wait for the background import (starting it first if nobody did); raise its error here."""
+    import_in_background()
+    t0 = time.perf_counter()
+    seconds = _import.result()
+    log.info("great expectations: imported in %.2fs in the background, waited %.2fs", seconds, time.perf_counter() - t0)
+
+
+def gx_context(docs_dir: Path):
+    """An ephemeral GX context whose Data Docs site is `docs_dir`. Suites need one to exist."""
+    wait_for_import()
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

@@ -6,8 +6,10 @@ Writes  <out-root>/.staging/<export>/<day>/<run>/: the candidate's data files an
 The kind writes the extract once, in its final form. Then the self-test compares every
 published value with the day's raw identifiers and their plain hashes, and Great
 Expectations validates small frames computed from the written files (suites in
-`expectations/`). Any failure publishes nothing: the candidate moves to the private work
-folder (it may hold the very leak that was caught) and the task fails without retries.
+`expectations/`); GX is imported in a background thread from the stage's start, so its
+import overlaps the DuckDB work. Any failure publishes nothing: the candidate moves to the
+private work folder (it may hold the very leak that was caught) and the task fails without
+retries.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from transforms.runtime import StageRun
 
 def run(s: StageRun) -> dict:
     s.needs("pull", "pseudonymize", "generalize", "anonymize")
+    # Importing GX (2-3 s of Python) overlaps the extract, the self-test and the frames (DuckDB,
+    # on this thread); `gx.validate` waits for it and raises here whatever the import raised.
+    gx.import_in_background()
     policy, b = s.policy, s.backend
     kind = kind_of(policy.export_kind)
     staging = s.ctx.staging_dir(policy.export)

@@ -1,39 +1,53 @@
 {% from "_macros.sql" import hmac %}
--- Every raw identifier value of the day (and the person key), distinct.
-CREATE OR REPLACE TEMP TABLE raw_identifiers AS
-SELECT DISTINCT v FROM (
-    SELECT unnest([{{ columns | map("ident") | join(", ") }}, {{ person | map("ident") | join(" || chr(31) || ") }}]) AS v
-    FROM staged
-) WHERE v IS NOT NULL AND v <> '';
+{# The self-test's second half, after selftest_targets (raw_identifiers, published_tokens,
+   digest_targets). `shapes`: the digest shapes that occur among the targets.
 
--- The forms a careless pipeline could leak: the value, its unkeyed digests (hex, base64, the
--- 32-hex prefix a pseudonym would show) and its HMAC under an empty key.
-CREATE OR REPLACE TEMP TABLE identifier_forms AS
+   Each value has 11 forms: the value; MD5, SHA-1, SHA-256 and HMAC-SHA256 under an empty key
+   in hex; SHA-1, SHA-256 and the HMAC cut to the 32-hex prefix a pseudonym would show; MD5,
+   SHA-1 and SHA-256 in base64. Every digest form has one shape: hex32 (MD5, the prefixes),
+   hex40 (SHA-1), hex64 (SHA-256, HMAC), b64_24, b64_28, b64_44 (the base64 forms). A form whose
+   shape occurs among no target cannot equal one, so it is not computed (nor is a digest no
+   computed form uses): skipping it changes no count. #}
+{% set need_md5 = "hex32" in shapes or "b64_24" in shapes %}
+{% set need_sha1 = "hex32" in shapes or "hex40" in shapes or "b64_28" in shapes %}
+{% set need_sha256 = "hex32" in shapes or "hex64" in shapes or "b64_44" in shapes %}
+{% set need_hmac = "hex32" in shapes or "hex64" in shapes %}
+-- The digest forms that could equal a target, each digest computed once per distinct raw value,
+-- probed against the targets with a semi-join (the targets are the hash table; the forms stream
+-- through it and are never collected). Only matches are kept.
+CREATE OR REPLACE TEMP TABLE matched_forms AS
+{% if shapes %}
 WITH digests AS (
-    SELECT v, md5(v) AS h_md5, sha1(v) AS h_sha1, sha256(v) AS h_sha256, {{ hmac("encode(v)") }} AS h_hmac_empty
+    SELECT
+        {% if need_md5 %}md5(v) AS h_md5,{% endif %}
+        {% if need_sha1 %}sha1(v) AS h_sha1,{% endif %}
+        {% if need_sha256 %}sha256(v) AS h_sha256,{% endif %}
+        {% if need_hmac %}{{ hmac("encode(v)") }} AS h_hmac_empty,{% endif %}
+        v
     FROM raw_identifiers
 )
-SELECT DISTINCT form FROM (
+SELECT DISTINCT f.form FROM (
     SELECT unnest([
-        v, h_md5, h_sha1, h_sha256, h_hmac_empty,
-        substr(h_sha1, 1, 32), substr(h_sha256, 1, 32), substr(h_hmac_empty, 1, 32),
-        to_base64(unhex(h_md5)), to_base64(unhex(h_sha1)), to_base64(unhex(h_sha256))
+        {% if "hex32" in shapes %}h_md5, substr(h_sha1, 1, 32), substr(h_sha256, 1, 32), substr(h_hmac_empty, 1, 32),{% endif %}
+        {% if "hex40" in shapes %}h_sha1,{% endif %}
+        {% if "hex64" in shapes %}h_sha256, h_hmac_empty,{% endif %}
+        {% if "b64_24" in shapes %}to_base64(unhex(h_md5)),{% endif %}
+        {% if "b64_28" in shapes %}to_base64(unhex(h_sha1)),{% endif %}
+        {% if "b64_44" in shapes %}to_base64(unhex(h_sha256)),{% endif %}
     ]) AS form FROM digests
-);
-
--- Every distinct value of every published text column, and each pseudonym's digest part (when
--- the extract publishes pseudonyms).
-CREATE OR REPLACE TEMP TABLE published_tokens AS
-{% for c in text_columns %}
-SELECT DISTINCT {{ c | ident }} AS token FROM extract UNION
-{% endfor %}
-{% if pseudonym %}
-SELECT DISTINCT split_part({{ pseudonym | ident }}, ':', 2) AS token FROM extract;
+) f SEMI JOIN digest_targets t ON f.form = t.token;
 {% else %}
-SELECT NULL::VARCHAR AS token WHERE false;
+SELECT NULL::VARCHAR AS form WHERE false;
 {% endif %}
 
+-- forms_tested counts distinct forms: 11 per value, and a raw value that equals another value's
+-- digest form counts once (two different digests never coincide: that would be a collision of
+-- the hash functions themselves). hits counts published values equal to any form: a raw value,
+-- or a digest form (every one that equals a target matched above).
 SELECT (SELECT count(*) FROM raw_identifiers) AS values_tested,
-       (SELECT count(*) FROM identifier_forms) AS forms_tested,
+       11 * (SELECT count(*) FROM raw_identifiers)
+           - (SELECT count(*) FROM matched_forms m JOIN digest_targets t ON m.form = t.token WHERE t.raw)
+           AS forms_tested,
        (SELECT count(*) FROM published_tokens) AS published_values,
-       (SELECT count(*) FROM published_tokens t JOIN identifier_forms f ON t.token = f.form) AS hits;
+       (SELECT count(*) FROM published_tokens
+         WHERE token IN (SELECT v FROM raw_identifiers) OR token IN (SELECT form FROM matched_forms)) AS hits;
