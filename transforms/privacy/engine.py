@@ -209,14 +209,16 @@ class Engine:
         """For each attribute above its lowest allowed level at the chosen node: the node with
         that attribute one level finer and the others as chosen (what publishing it finer would
         take). From the search's trace when it evaluated the node, else evaluated now (a bound
-        when a cheap one already shows the node infeasible: `exact` is then False)."""
+        when a cheap one already shows the node infeasible or no better than the chosen one:
+        `exact` is then False)."""
         best = found.best.levels
         seen = {tuple(e.levels): e for e in found.trace}
         out = {}
         for a, (lo, _) in enumerate(self.p.ranges):
             if best[a] > lo:
                 node = (*best[:a], best[a] - 1, *best[a + 1 :])
-                out[a] = seen.get(node) or self._evaluate(node, None)
+                # Against the chosen node's objective: a cheap bound settles most (exact is then False).
+                out[a] = seen.get(node) or self._evaluate(node, found.best.loss)
         return out
 
     def _generalization_costs(self, ft: FreqTable) -> list[dict[int, float]]:

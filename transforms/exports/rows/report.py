@@ -72,6 +72,11 @@ def finer_text(finer: dict | None, limit: float, chosen: float | None) -> str:
             f"suppressed, over the {limit:.0%} limit"
         )
     more = f" ({finer['objective']:.3f} against {chosen:.3f})" if chosen is not None else ""
+    if not finer["exact"] and chosen is not None:  # only bounded: at least that objective, feasibility open
+        return (
+            f"one level finer ({finer['level']}) would lose more information overall (its objective is at least "
+            f"{finer['objective']:.3f} against {chosen:.3f}), with at least {finer['suppressed_share']:.1%} of rows suppressed"
+        )
     return f"one level finer ({finer['level']}) meets every model but loses more information overall{more}"
 
 
