@@ -266,3 +266,11 @@ def test_a_changed_budget_is_said_in_the_report(raw, tmp_path, ring):
         "the policy now says rho 9 per 30 nights"
     )
     assert "Budget changed" in (_partition(tmp_path, NIGHTS[1]) / "_reports" / "privacy_report.html").read_text()
+    # A rerun of the first night under the changed policy returns its stored release, and says
+    # that its figures are the earlier policy's.
+    run_all(_ctx(raw, tmp_path, raised, NIGHTS[0], run_id="again"), ring)
+    manifest = json.loads((_partition(tmp_path, NIGHTS[0]) / "_manifest.json").read_text())
+    assert manifest["release"]["reused"]
+    assert manifest["release"]["release_policy_digest"] != manifest["policy"]["digest"]
+    report = (_partition(tmp_path, NIGHTS[0]) / "_reports" / "privacy_report.html").read_text()
+    assert "drawn under an earlier version of the policy" in report

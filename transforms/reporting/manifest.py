@@ -330,6 +330,8 @@ class DpRelease(_Part):
     release_digest: str  # the stored release (private zone) the partition was copied from
     #: Earlier nights reserved under another budget or window (a policy change), if any.
     budget_note: str | None = None
+    #: The policy digest the stored release was drawn under (differs from `policy` after a change).
+    release_policy_digest: str | None = None
 
 
 class DpManifest(NightManifest):

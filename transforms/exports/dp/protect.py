@@ -277,6 +277,8 @@ def run(s: StageRun) -> dict:
         "release_dir": str(release_dir),
         "catalogue_file": str(s.work.catalogue),
         "budget_note": budget_note,
+        # The policy the stored release was drawn under (a rerun after a policy change returns it as is).
+        "release_policy_digest": slot.reservation.get("policy_digest", policy.digest),
         "release": info,
         "reused": reused,
         "spent_now": slot.spent_now,

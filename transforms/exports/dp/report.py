@@ -54,6 +54,7 @@ def build_manifest(ctx, policy: Policy, stats: dict, created_at: str) -> mf.DpMa
             measures=[mf.DpMeasure(**m) for m in info["measures"]],
             release_digest=_digest(Path(anon["release_dir"])),
             budget_note=anon.get("budget_note"),
+            release_policy_digest=anon.get("release_policy_digest"),
         ),
         columns=COLUMNS,
     )
@@ -156,6 +157,19 @@ def cards(m: mf.DpManifest) -> str:
     )
 
 
+def stale_policy(m: mf.DpManifest) -> str:
+    """A stored release drawn under an earlier version of the policy: its figures are that
+    version's (bounds, shares), while the sentences above describe the current policy."""
+    drawn = m.release.release_policy_digest
+    if not drawn or drawn == m.policy.digest:
+        return ""
+    return (
+        f"<p class='warn'>This night's release was drawn under an earlier version of the policy "
+        f"({e(drawn[:19])}&hellip;) and is returned as stored: its noise, bounds and figures in the table below "
+        "are that version's; the policy sentences above describe the current one.</p>"
+    )
+
+
 def body(m: mf.DpManifest, policy: Policy) -> str:
     r = m.release
     rows = "".join(
@@ -170,6 +184,7 @@ def body(m: mf.DpManifest, policy: Policy) -> str:
 rho = {r.budget_rho:g} (about ({dp.epsilon(r.budget_rho, r.delta):.3g}, {r.delta:g})-DP). The tightest window holding tonight has spent {r.window_spent:.4g} and has
 {r.window_remaining:.4g} left. {"This run returned the night's stored release: no noise was drawn and nothing was spent." if r.reused else f"This run spent {r.spent_now:.4g}."}</p>
 {f"<p class='warn'>Budget changed: {e(r.budget_note)}.</p>" if r.budget_note else ""}
+{stale_policy(m)}
 <p>What it does not cover: a profile's data used by several windows over a longer time adds up
 beyond one window's budget; a person with several profiles is protected per profile; figures of
 other exports (the audience tables with suppression, the row extract) are protected by their own
