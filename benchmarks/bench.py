@@ -132,28 +132,18 @@ def _run(policy: Path, raw: Path, out: Path, key: Path, work: Path, run_id: str)
     return seconds, peak, json.loads(stdout)
 
 
-def bench(events: int, data_dir: Path, stages: bool = False, history_cost: bool = False, policy: Path = POLICY) -> dict:
+def ensure_raw(events: int, data_dir: Path) -> Path:
+    """The raw day `<data-dir>/raw-<events>` (seed 11, 0.1% dirty lines), generated once and kept."""
     raw = data_dir / f"raw-{events}"
     if not (raw / "viewing_events" / f"dt={DAY}").exists():
         print(f"bench: generating {events:,} events in {raw}", file=sys.stderr)
-        _child(
-            [
-                sys.executable,
-                "-m",
-                "transforms",
-                "generate",
-                "--raw-root",
-                str(raw),
-                "--day",
-                str(DAY),
-                "--events",
-                str(events),
-                "--seed",
-                "11",
-                "--dirty-fraction",
-                "0.001",
-            ]
-        )
+        cmd = ["generate", "--raw-root", str(raw), "--day", str(DAY), "--events", str(events)]
+        _child([sys.executable, "-m", "transforms", *cmd, "--seed", "11", "--dirty-fraction", "0.001"])
+    return raw
+
+
+def bench(events: int, data_dir: Path, stages: bool = False, history_cost: bool = False, policy: Path = POLICY) -> dict:
+    raw = ensure_raw(events, data_dir)
     raw_bytes = sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
     floor_out = data_dir / f"floor-{events}.parquet"
     floor_s, floor_mb, _ = _child([sys.executable, "-c", FLOOR, str(raw), str(floor_out)])

@@ -35,16 +35,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow.parquet as pq
 import yaml
+from bench import DAY, ensure_raw  # the same generated day as benchmarks/bench.py (run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
-DAY = date(2026, 11, 23)
 POLICY = ROOT / "policies" / "title_audience_dp.yaml"
 EXPORT = "title_audience_dp"
 
@@ -106,31 +105,6 @@ SELECT title_id,
 FROM per_title
 GROUP BY title_id
 """
-
-
-def ensure_raw(events: int, data_dir: Path) -> Path:
-    """The raw day `<data-dir>/raw-<events>`, generated as benchmarks/bench.py does if missing."""
-    raw = data_dir / f"raw-{events}"
-    if not (raw / "viewing_events" / f"dt={DAY}").exists():
-        print(f"bench_dp: generating {events:,} events in {raw}", file=sys.stderr)
-        cmd = [
-            sys.executable,
-            "-m",
-            "transforms",
-            "generate",
-            "--raw-root",
-            str(raw),
-            "--day",
-            str(DAY),
-            "--events",
-            str(events),
-            "--seed",
-            "11",
-            "--dirty-fraction",
-            "0.001",
-        ]
-        subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return raw
 
 
 def exact_counts(raw: Path, dp: dict) -> tuple[dict[str, dict[str, int]], dict[str, int]]:

@@ -63,22 +63,18 @@ def run(s: StageRun) -> dict:
     write_index(layout, policy.export)
     # The work folder holds raw-derived rows; it goes as soon as the extract is in place.
     shutil.rmtree(s.work.folder, ignore_errors=True)
-    c = manifest.counts
-    if c is None:  # a DP release: exact counts stay in the private accounting (exports/dp)
-        return {
-            "partition": str(target),
-            "manifest": str(target / MANIFEST),
-            "data_docs": str(target / REPORTS / DATA_DOCS / "index.html"),
-            "privacy_report": str(target / REPORTS / PRIVACY_REPORT),
-            "warnings": len(manifest.warnings),
-            "accounting": s.stats["anonymize"].get("accounting_file"),
-        }
-    return {
+    out = {
         "partition": str(target),
         "manifest": str(target / MANIFEST),
         "data_docs": str(target / REPORTS / DATA_DOCS / "index.html"),
         "privacy_report": str(target / REPORTS / PRIVACY_REPORT),
         "warnings": len(manifest.warnings),
+    }
+    c = manifest.counts
+    if c is None:  # a DP release: exact counts stay in the private accounting (exports/dp)
+        return {**out, "accounting": s.stats["anonymize"].get("accounting_file")}
+    return {
+        **out,
         "published_rows": c.published_rows,
         "suppressed_rows": c.suppressed_rows,
         "rejected_rows": c.rejected_rows,
