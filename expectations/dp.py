@@ -82,13 +82,5 @@ def build_suites(policy: Policy, stats: dict) -> dict[str, gx.ExpectationSuite]:
             meta={"check": "input = rejected + minors + plays of the night"},
         )
     )
-    run.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(
-            column="bounds_gap",
-            min_value=0,
-            max_value=0,
-            meta={"check": "plays = counted + over the bounds + outside the catalogue"},
-        )
-    )
     suites["run"] = run
     return suites

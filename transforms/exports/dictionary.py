@@ -161,7 +161,10 @@ def _dp_entries(policy: Policy) -> list[Entry]:
 def fixed_levels(policy: Policy) -> dict[str, str]:
     """Each attribute's level name when the policy fixes it (an aggregate's dimensions)."""
     hierarchies = policy.hierarchies()
-    return {c: hierarchies[c].level_names[i] for c, i in policy.lowest_levels().items()}
+    return {
+        qi.column: hierarchies[qi.column].level_names[qi.level_range(hierarchies[qi.column])[0]]
+        for qi in policy.quasi_identifiers
+    }
 
 
 def field_descriptions(policy: Policy, levels: dict[str, str]) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from transforms.config.policy import Policy
 from transforms.context import RunContext
 from transforms.exports.aggregate.extract import published_columns
+from transforms.exports.dictionary import fixed_levels
 from transforms.reporting import manifest as mf
 from transforms.reporting.html import bar_chart, card, e
 
@@ -20,7 +21,6 @@ METHOD = (
 
 def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str) -> mf.AggregateManifest:
     pull, anon = stats["pull"], stats["anonymize"]
-    hierarchies = policy.hierarchies()
     primary = anon["primary_few_people"] + anon["primary_dominated"]
     counted = anon["plays_counted"]
     hours = next(iter(anon["seconds_counted"]), None)
@@ -28,10 +28,7 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
     return mf.AggregateManifest(
         **mf.night_fields(ctx, policy, stats, created_at),
         protection=mf.Protection(**policy.protection.model_dump()),
-        dimensions={
-            qi.column: hierarchies[qi.column].level_names[qi.level_range(hierarchies[qi.column])[0]]
-            for qi in policy.quasi_identifiers
-        },
+        dimensions=fixed_levels(policy),
         measures={m.name: m.kind for m in policy.measures},
         margins=anon["margins"],
         people_add_up_along=anon["people_additive"],
@@ -84,11 +81,7 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
 
 def policy_in_words(policy: Policy) -> list[str]:
     p = policy.protection
-    hierarchies = policy.hierarchies()
-    dims = ", ".join(
-        f"<code>{e(qi.column)}</code> at the {e(hierarchies[qi.column].level_names[qi.level_range(hierarchies[qi.column])[0]])} level"
-        for qi in policy.quasi_identifiers
-    )
+    dims = ", ".join(f"<code>{e(c)}</code> at the {e(level)} level" for c, level in fixed_levels(policy).items())
     measures = ", ".join(f"<code>{e(m.name)}</code> ({e(m.kind.replace('_', ' '))})" for m in policy.measures)
     margins = "; ".join(e(",".join(m) or "the grand total") for m in policy.margin_list)
     return [

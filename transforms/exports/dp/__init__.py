@@ -34,10 +34,10 @@ class DpExport(ExportKind):
         return build_suites(policy, stats)
 
     def accounting(self, stats: dict) -> dict[str, int]:
-        anon = stats["anonymize"]
+        a = stats["anonymize"]["accounting"]
         return {
             "input_rows": stats["pull"]["input_rows"],
-            "suppressed_rows": anon["plays_in"] - anon["plays_counted"],
+            "suppressed_rows": a["plays_in"] - a["plays_counted"],
             "rejected_rows": stats["pull"]["rejected_rows"],
             "minor_rows": stats["pull"].get("minor_rows", 0),
         }

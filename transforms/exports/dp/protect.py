@@ -167,7 +167,7 @@ def window_nights(s: StageRun) -> tuple[list[Path], str]:
     return files, f"published over the {n} nights {(day - timedelta(days=n - 1)).isoformat()} to {day.isoformat()}"
 
 
-def register_keys(b: Backend, s: StageRun) -> tuple[pa.Table, list[str]]:
+def register_keys(b: Backend, s: StageRun, hierarchies: dict) -> tuple[pa.Table, list[str]]:
     """The public keys: the night's catalogue titles (with names) and the reference's countries."""
     policy = s.policy
     catalogue = pq.read_table(s.work.catalogue, columns=["title_id", "title_name"])
@@ -179,7 +179,7 @@ def register_keys(b: Backend, s: StageRun) -> tuple[pa.Table, list[str]]:
     countries: list[str] = []
     if len(policy.quasi_identifiers) > 1:
         qi = policy.quasi_identifiers[1]
-        h = policy.hierarchies()[qi.column]
+        h = hierarchies[qi.column]
         countries = [c for c in h.domain(h.level_index(qi.level, qi.column)) or [] if c != "*"]
         b.register_arrow("dp_countries", pa.table({"location": countries}))
     return titles, countries
@@ -192,8 +192,8 @@ def run(s: StageRun) -> dict:
     b.register_parquet(Views.GENERALIZED, s.work.generalized)
     for qi in policy.qi_columns:
         b.register_parquet(Views.lookup(qi), s.work.lookup(qi))
-    titles, countries = register_keys(b, s)
     hierarchies = policy.hierarchies()
+    titles, countries = register_keys(b, s, hierarchies)
     title_qi = policy.quasi_identifiers[0]
     country_qi = policy.quasi_identifiers[1] if len(policy.quasi_identifiers) > 1 else title_qi
     seconds_column = next((m.column for m in policy.measures if m.kind == "sum_hours"), None) or "watch_seconds"
@@ -285,12 +285,7 @@ def run(s: StageRun) -> dict:
         "rho_night": slot.rho,
         "window_remaining": remaining,
         "window_spent": d.budget.rho - remaining,
-        "plays_in": plays_in,
-        "plays_not_in_catalogue": plays_in - in_catalogue,
-        "plays_clipped": in_catalogue - counted,
-        "plays_counted": counted,
-        "people_in": int(counts["people_in"]),
-        "people_counted": int(counts["people_counted"]),
+        "accounting": accounting,
         "seconds": round(time.perf_counter() - t0, 3),
     }
     log.info(
@@ -341,13 +336,13 @@ def _draw(s, b, policy, titles, countries, wanted, plans, earlier, window_status
         noisy[(v["grouping"], v["measure"])] = np.maximum(
             dp.release(source.astype(np.int64), plan.scale, plan.sensitivity, plan.rho), 0
         )
+    viewers_measure = next(m.name for m in policy.measures if m.kind == "distinct_people")
     for v in wanted:
         g, name = v["grouping"], v["measure"]
         plan = plans[f"{g}:{name}"]
         unit = 3600.0 if v["kind"] == "sum_hours" else 1.0
         error = dp.accuracy95(plan.scale) / unit
         values = noisy[(g, name)] / unit
-        viewers_measure = next(m.name for m in policy.measures if m.kind == "distinct_people")
         if not d.drop_below_error:
             keep = np.ones(len(values), dtype=bool)
         elif v["kind"] in ("window_viewers", "window_every_night"):

@@ -71,7 +71,7 @@ def frames(backend: Backend, policy: Policy, files: list[Path], stats: dict) -> 
 
     anon, pull = stats["anonymize"], stats["pull"]
     table = pq.read_table(files).to_pandas()
-    catalogue = set(pq.read_table(backend_catalogue(stats), columns=["title_id"]).column(0).to_pylist())
+    catalogue = set(pq.read_table(anon["catalogue_file"], columns=["title_id"]).column(0).to_pylist())
     info = anon["release"]
     return {
         "values": table,
@@ -92,20 +92,11 @@ def frames(backend: Backend, policy: Policy, files: list[Path], stats: dict) -> 
                     "unaccounted_rows": pull["input_rows"]
                     - pull["rejected_rows"]
                     - pull.get("minor_rows", 0)
-                    - anon["plays_in"],
-                    "plays_in": anon["plays_in"],
-                    "bounds_gap": anon["plays_in"]
-                    - anon["plays_counted"]
-                    - anon["plays_clipped"]
-                    - anon["plays_not_in_catalogue"],
+                    - anon["accounting"]["plays_in"],
                 }
             ]
         ),
     }
-
-
-def backend_catalogue(stats: dict) -> str:
-    return stats["anonymize"]["catalogue_file"]
 
 
 def policy_in_words(policy: Policy) -> list[str]:
