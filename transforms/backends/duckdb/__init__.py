@@ -8,7 +8,9 @@ private work folder.
 from __future__ import annotations
 
 import base64
+import logging
 import os
+import time
 from pathlib import Path
 
 import duckdb
@@ -17,6 +19,8 @@ import pyarrow as pa
 from transforms.backends.base import Backend, InputError, Query, Statement
 
 DEFAULT_MEMORY_LIMIT = "4GB"
+
+log = logging.getLogger(__name__)
 
 
 def connect(spill_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -51,26 +55,33 @@ class DuckDBBackend(Backend):
         self._arrow[view] = table  # DuckDB reads it in place; keep it alive
         self.con.register(view, table)
 
-    def _execute(self, text: str, params: dict) -> duckdb.DuckDBPyConnection:
+    def _execute(self, text: str, params: dict, step: str = "") -> duckdb.DuckDBPyConnection:
+        t0 = time.perf_counter()
         try:
             return self.con.execute(text, params)
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise InputError(first_line(exc)) from None
+        finally:
+            # Step names and times only: never the statement's parameters (raw paths, values).
+            log.debug("duckdb: %s in %.3fs", step or text.split(None, 1)[0], time.perf_counter() - t0)
 
     def run(self, statements: Query | list[Statement]) -> None:
         statements = self.statements(statements)
         for st in statements:
-            self._execute(st.text, st.params)
+            self._execute(st.text, st.params, st.step)
 
     def fetch(self, statements: Query | list[Statement]) -> pa.Table:
         statements = self.statements(statements)
         for st in statements[:-1]:
-            self._execute(st.text, st.params)
+            self._execute(st.text, st.params, st.step)
         last = statements[-1]
+        t0 = time.perf_counter()
         try:
             return self.con.sql(last.text, params=last.params or None).to_arrow_table()
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise InputError(first_line(exc)) from None
+        finally:
+            log.debug("duckdb: %s (fetch) in %.3fs", last.step, time.perf_counter() - t0)
 
     def write_parquet(
         self,
@@ -81,7 +92,7 @@ class DuckDBBackend(Backend):
     ) -> None:
         statements = self.statements(statements)
         for st in statements[:-1]:
-            self._execute(st.text, st.params)
+            self._execute(st.text, st.params, st.step)
         last = statements[-1]
         path.parent.mkdir(parents=True, exist_ok=True)
         metadata = self._field_metadata(last, path, descriptions) if descriptions else ""
@@ -89,6 +100,7 @@ class DuckDBBackend(Backend):
             f"COPY ({last.text}) TO $_path (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_size)}"
             f"{metadata})",
             {**last.params, "_path": str(path)},
+            f"{last.step} (parquet)",
         )
 
     def _field_metadata(self, last: Statement, path: Path, descriptions: dict[str, str]) -> str:
@@ -115,7 +127,7 @@ class DuckDBBackend(Backend):
     def write_csv(self, statements: Query | list[Statement], path: Path, separator: str) -> None:
         statements = self.statements(statements)
         for st in statements[:-1]:
-            self._execute(st.text, st.params)
+            self._execute(st.text, st.params, st.step)
         last = statements[-1]
         self._execute(
             f"COPY ({last.text}) TO $_path (HEADER, DELIMITER $_sep)",

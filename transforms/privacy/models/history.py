@@ -272,37 +272,73 @@ def _gather(indptr: np.ndarray, order: np.ndarray, ids: np.ndarray) -> np.ndarra
     return order[offsets + np.arange(total)]
 
 
-class _Sets:
-    """One size's sets of every person's items: rows of pair indexes, their keys, live supports."""
+@lru_cache(maxsize=512)
+def _combos_holding(n: int, size: int) -> np.ndarray:
+    """For each of n positions, the indexes (in `itertools.combinations(range(n), size)` order,
+    the order `subsets` enumerates) of the combinations holding it: an (n, C(n-1, size-1)) table."""
+    combos = np.array(list(itertools.combinations(range(n), size)), dtype=np.int64)
+    return np.stack([np.flatnonzero((combos == i).any(axis=1)) for i in range(n)])
 
-    def __init__(self, h: Histories, pairs: np.ndarray) -> None:
+
+class _Layout:
+    """Where each history entry's sets sit among a size's set rows, by arithmetic.
+
+    `subsets` enumerates people grouped by item count (ascending, then by person), each person's
+    combinations in a fixed order; so the rows holding an entry are its person's first row plus
+    a per-(count, position) table: no inverted index to build or sort."""
+
+    def __init__(self, kept: Histories, size: int, to_kept: np.ndarray) -> None:
+        counts = kept.count
+        per = np.zeros(len(counts), dtype=np.int64)
+        for n in np.unique(counts[counts >= size]):
+            per[counts == n] = comb(int(n), size)
+        order = np.lexsort((np.arange(len(counts)), counts))
+        self.offset = np.empty(len(counts), dtype=np.int64)
+        self.offset[order] = np.cumsum(per[order]) - per[order]
+        self.size, self.kept, self.to_kept = size, kept, to_kept
+        self.block = np.repeat(np.arange(len(counts)), counts)
+
+    def rows(self, entries: np.ndarray) -> np.ndarray:
+        """The set rows holding any of `entries` (indexes into the repair's histories, not capped)."""
+        e = self.to_kept[entries]
+        b = self.block[e]
+        n = self.kept.count[b]
+        i = e - self.kept.start[b]
+        out = []
+        for count in np.unique(n[n >= self.size]):
+            sel = n == count
+            out.append((self.offset[b[sel]][:, None] + _combos_holding(int(count), self.size)[i[sel]]).ravel())
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+class _Sets:
+    """One size's sets of every person's items: rows of pair indexes, their keys, live supports.
+
+    `checked`: the sets the repair checks (all when None); the others (sets of an earlier
+    night's items only) stay in place, never live, never counted."""
+
+    def __init__(self, h: Histories, pairs: np.ndarray, layout: _Layout, checked: np.ndarray | None = None) -> None:
         size = pairs.shape[1] if pairs.ndim == 2 else 0
         self.pairs = pairs
+        self.layout = layout
         self.key, n = combine([h.item[pairs[:, j]] for j in range(size)], [h.items] * size)
-        self.live = np.ones(len(pairs), dtype=bool)
-        self.support = np.bincount(self.key, minlength=n)
+        self.live = np.ones(len(pairs), dtype=bool) if checked is None else checked.copy()
+        self.support = np.bincount(self.key if checked is None else self.key[checked], minlength=n)
         self.pending = np.ones(n, dtype=bool)  # keys whose support may have fallen below k
-        self._pairs_n = len(h.item)
-        self._by_pair = self._by_key = None
-
-    @property
-    def by_pair(self):
-        """Inverted index pair -> set rows (built when the repair first removes something)."""
-        if self._by_pair is None and len(self.pairs):
-            self._by_pair = _csr(self.pairs.ravel(), self._pairs_n)
-        return self._by_pair
+        self._by_key = None
 
     @property
     def by_key(self):
-        if self._by_key is None and len(self.pairs):
+        """Inverted index key -> set rows (built when a key first falls below k)."""
+        if self._by_key is None:
             self._by_key = _csr(self.key, len(self.support))
         return self._by_key
 
     def remove(self, removed: np.ndarray) -> None:
         """The pairs `removed` left their people: their sets die and supports drop."""
-        if self.by_pair is None or not len(removed):
+        if not len(self.pairs) or not len(removed):
             return
-        rows = _gather(*self.by_pair, removed) // self.pairs.shape[1]
+        rows = self.layout.rows(removed)
         rows = rows[self.live[rows]]
         if len(rows) > 1:  # a set that lost two items in one round dies once
             rows = pd.unique(rows)
@@ -312,10 +348,12 @@ class _Sets:
 
     def violating(self, k: int) -> np.ndarray:
         """Live set rows whose set is held by fewer than k people (among the keys to recheck)."""
-        if self.by_key is None:
+        if not len(self.pairs):
             return np.zeros(0, dtype=np.int64)
         keys = np.flatnonzero(self.pending & (self.support < k) & (self.support > 0))
         self.pending[:] = False
+        if not len(keys):
+            return keys
         rows = _gather(*self.by_key, keys)
         return rows[self.live[rows]]
 
@@ -343,13 +381,15 @@ class Repair:
         np.subtract.at(self.support, h.item[capped], 1)
         kept = Histories(h.pid[self.alive], h.item[self.alive], h.items)
         back = np.flatnonzero(self.alive)
+        to_kept = np.cumsum(self.alive) - 1
         self.sets: list[_Sets] = []
         for size in range(2, m + 1):
             _, pairs, _ = subset_support(kept, size, counts=False)
             pairs = back[pairs]
+            checked = None
             if len(pairs) and fixed is not None and self.fixed.any():
-                pairs = pairs[~self.fixed[h.item[pairs]].all(axis=1)]
-            self.sets.append(_Sets(h, pairs))
+                checked = ~self.fixed[h.item[pairs]].all(axis=1)
+            self.sets.append(_Sets(h, pairs, _Layout(kept, size, to_kept), checked))
         self._pending = np.ones(h.items, dtype=bool)  # items whose support may have fallen below k
         self._by_item = None
         self._weights: np.ndarray | None = None
