@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 Node = tuple[int, ...]
@@ -81,30 +83,34 @@ def search(
     ascending = sorted(nodes, key=lambda n: (bound[n], sum(n), n))
     descending = sorted(nodes, key=lambda n: (-sum(n), bound[n], n))
     best: Evaluation | None = None
-    infeasible: list[Node] = []  # maximal known-infeasible nodes
+    width = len(ranges)
+    # Maximal known-infeasible nodes, and nodes whose evaluation bounds every node above them
+    # (with that bound): one row per node, so a visit checks them all in one array operation.
+    infeasible = np.zeros((0, width), dtype=np.int64)
+    lows, low_bounds = np.zeros((0, width), dtype=np.int64), np.zeros(0)
     decided: set[Node] = set()
-    bounds_above: list[tuple[Node, float]] = []
     evaluated = skipped = 0
     trace: list[Evaluation] = []
 
     def record(result: Evaluation) -> None:
-        nonlocal best, infeasible
+        nonlocal best, infeasible, lows, low_bounds
         trace.append(result)
-        node = result.levels
+        node = np.asarray(result.levels, dtype=np.int64)
         if result.bound_above is not None:
-            bounds_above.append((node, result.bound_above))
+            lows, low_bounds = np.vstack([lows, node]), np.append(low_bounds, result.bound_above)
         if not result.feasible:
-            infeasible = [b for b in infeasible if not below(b, node)] + [node]
+            infeasible = np.vstack([infeasible[~(infeasible <= node).all(axis=1)], node])
         elif result.exact and (best is None or result.loss < best.loss - EPSILON):
             best = result
 
     def visit(node: Node) -> None:
         nonlocal evaluated, skipped
         decided.add(node)
-        if any(below(node, bad) for bad in infeasible):
+        at = np.asarray(node, dtype=np.int64)
+        if (at <= infeasible).all(axis=1).any():
             skipped += 1
             return
-        if best is not None and any(below(low, node) and lb >= best.loss for low, lb in bounds_above):
+        if best is not None and ((lows <= at).all(axis=1) & (low_bounds >= best.loss)).any():
             skipped += 1
             return
         evaluated += 1

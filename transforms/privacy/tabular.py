@@ -41,6 +41,7 @@ class TabularResult:
     evaluated: int
     lattice: int
     seconds: float
+    search_seconds: float = 0.0  # the lattice search alone (bounds and node evaluations)
     min_l: int = 0
     l_diversity: dict[str, float] = field(default_factory=dict)
 
@@ -138,6 +139,7 @@ def anonymize_csv(
             evaluated=found.evaluated,
             lattice=found.lattice_size,
             seconds=0.0,
+            search_seconds=engine.seconds["search"],
         )
         if sensitive:
             attributes = list(safe.values())
