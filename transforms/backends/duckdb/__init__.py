@@ -1,8 +1,9 @@
 """DuckDB, the embedded default engine: one in-process connection per stage.
 
-Settings keep large days within memory: `EXPORT_DUCKDB_MEMORY_LIMIT` (default 4GB) and
-`EXPORT_DUCKDB_THREADS` override DuckDB's defaults; past the limit DuckDB spills to the run's
-private work folder.
+Settings keep large days within memory: `EXPORT_DUCKDB_MEMORY_LIMIT` (default: a third of the
+memory this process may use, container limits included, at most 4GB and at least 256MB; see
+`memory_limit`) and `EXPORT_DUCKDB_THREADS` override DuckDB's defaults; past the limit DuckDB
+spills to the run's private work folder.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import pyarrow as pa
 
 from transforms.backends.base import Backend, InputError, Query, Statement
 
-DEFAULT_MEMORY_LIMIT = "4GB"
+#: DuckDB's buffer pool by default: a share of the memory the process may use, within bounds.
+#: The rest is left to Python (the engine's arrays, Great Expectations) and the OS's page cache.
+MEMORY_SHARE = 1 / 3
+MEMORY_CEILING = 4 * 10**9  # DuckDB's units are decimal: 4GB
+MEMORY_FLOOR = 256 * 10**6
+
+#: Where a container's memory limit is read (cgroup v2, then v1).
+CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +38,42 @@ def connect(spill_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
     # Row order is fixed by explicit ORDER BY where it matters (published files).
     con.execute("SET preserve_insertion_order = false")
     # DuckDB's own default is 80% of RAM; a nightly job shares its worker, so bound it.
-    con.execute("SET memory_limit = ?", [os.environ.get("EXPORT_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)])
+    con.execute("SET memory_limit = ?", [memory_limit()])
     if threads := os.environ.get("EXPORT_DUCKDB_THREADS"):
         con.execute("SET threads = ?", [int(threads)])
     if spill_dir:
         Path(spill_dir).mkdir(parents=True, exist_ok=True)
         con.execute("SET temp_directory = ?", [str(spill_dir)])
     return con
+
+
+def usable_memory() -> int | None:
+    """Bytes this process may use: the container's limit when one is set, else physical RAM."""
+    physical = None
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        pass
+    for path in CGROUP_LIMITS:
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and (physical is None or int(text) < physical):
+            return int(text)  # "max" (v2) or a huge number (v1) mean no limit
+    return physical
+
+
+def memory_limit() -> str:
+    """DuckDB's memory_limit: `EXPORT_DUCKDB_MEMORY_LIMIT` when set, else MEMORY_SHARE of
+    `usable_memory()` between MEMORY_FLOOR and MEMORY_CEILING (4GB when it cannot be read)."""
+    if configured := os.environ.get("EXPORT_DUCKDB_MEMORY_LIMIT"):
+        return configured
+    usable = usable_memory()
+    if usable is None:
+        return f"{MEMORY_CEILING // 10**6}MB"
+    share = int(usable * MEMORY_SHARE)
+    return f"{max(MEMORY_FLOOR, min(MEMORY_CEILING, share)) // 10**6}MB"
 
 
 class DuckDBBackend(Backend):

@@ -1,0 +1,55 @@
+"""DuckDB's memory limit: configured, or derived from what the worker may use."""
+
+from __future__ import annotations
+
+from transforms.backends import duckdb as backend
+
+
+def _machine(monkeypatch, tmp_path, physical: int | None, cgroup: str | None) -> None:
+    monkeypatch.delenv("EXPORT_DUCKDB_MEMORY_LIMIT", raising=False)
+    limit = tmp_path / "memory.max"
+    if cgroup is not None:
+        limit.write_text(cgroup + "\n")
+    monkeypatch.setattr(backend, "CGROUP_LIMITS", (str(limit),))
+    if physical is None:
+        monkeypatch.setattr(backend.os, "sysconf", lambda name: (_ for _ in ()).throw(ValueError(name)))
+    else:
+        pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": physical // 4096}
+        monkeypatch.setattr(backend.os, "sysconf", lambda name: pages[name])
+
+
+def test_configured_limit_wins(monkeypatch, tmp_path):
+    _machine(monkeypatch, tmp_path, physical=2 * 10**9, cgroup=None)
+    monkeypatch.setenv("EXPORT_DUCKDB_MEMORY_LIMIT", "1GB")
+    assert backend.memory_limit() == "1GB"
+
+
+def test_large_machine_is_capped_at_4gb(monkeypatch, tmp_path):
+    _machine(monkeypatch, tmp_path, physical=24 * 10**9, cgroup="max")  # v2: no container limit
+    assert backend.memory_limit() == "4000MB"
+
+
+def test_container_limit_is_read(monkeypatch, tmp_path):
+    _machine(monkeypatch, tmp_path, physical=24 * 10**9, cgroup=str(3 * 10**9))
+    assert backend.usable_memory() == 3 * 10**9
+    assert backend.memory_limit() == "1000MB"  # a third of the container's 3 GB
+
+
+def test_small_worker_keeps_a_floor(monkeypatch, tmp_path):
+    _machine(monkeypatch, tmp_path, physical=24 * 10**9, cgroup=str(512 * 10**6))
+    assert backend.memory_limit() == "256MB"
+
+
+def test_unknown_memory_falls_back_to_4gb(monkeypatch, tmp_path):
+    _machine(monkeypatch, tmp_path, physical=None, cgroup=None)
+    assert backend.memory_limit() == "4000MB"
+
+
+def test_the_connection_uses_it(monkeypatch, tmp_path):
+    _machine(monkeypatch, tmp_path, physical=24 * 10**9, cgroup=str(3 * 10**9))
+    con = backend.connect()
+    try:
+        # DuckDB shows binary units: 1000 MB is 953.6 MiB.
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"
+    finally:
+        con.close()
