@@ -17,7 +17,7 @@ import pandas as pd
 
 from transforms.backends import Backend, sql
 
-_INT64_SAFE = 1 << 62
+INT64_SAFE = 1 << 62
 
 
 @dataclass
@@ -93,7 +93,7 @@ def combine(columns: list[np.ndarray], cards: list[int], dense: bool = False) ->
     span = max(1, cards[0])
     for col, card in zip(columns[1:], cards[1:], strict=True):
         card = max(1, card)
-        if span * card >= _INT64_SAFE:  # keep the mixed-radix key in range: re-densify first
+        if span * card >= INT64_SAFE:  # keep the mixed-radix key in range: re-densify first
             key, uniques = pd.factorize(key)
             span = max(1, len(uniques))
         key = key * card + col

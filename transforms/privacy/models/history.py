@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, special
 
-from transforms.privacy.frequency import FreqTable, combine
+from transforms.privacy.frequency import INT64_SAFE, FreqTable, combine
 from transforms.privacy.models.base import Model
 
 #: Enumerating a person's m-subsets is bounded: a person with more distinct items than this
@@ -444,16 +444,26 @@ class Repair:
                     continue
                 # Per violating set, its rarest free item (fewest people; ties by item id):
                 # a set always has one, since sets of fixed items only are not checked.
-                members = sets.pairs[rows]
-                row = np.repeat(np.arange(len(members)), members.shape[1])
-                entry = members.ravel()
-                item = h.item[entry]
-                order = np.lexsort((item, self.support[item], self.fixed[item], row))
-                first = np.r_[True, row[order][1:] != row[order][:-1]]
-                self._remove(pd.unique(entry[order][first]))
+                self._remove(pd.unique(self._rarest(sets.pairs[rows])))
                 break
             else:
                 return np.flatnonzero(~self.alive)
+
+
+    def _rarest(self, members: np.ndarray) -> np.ndarray:
+        """Per row of entries (a set), the entry whose item is free, then held by the fewest
+        people, then of the lowest id: the least of one composite key per entry (the items of
+        a set differ, so there are no ties)."""
+        item = self.h.item[members]
+        people, items = int(self.support.max(initial=0)) + 1, max(1, self.h.items)
+        if 2 * people * items >= INT64_SAFE:  # the composite would not fit: sort the tuples
+            row = np.repeat(np.arange(len(members)), members.shape[1])
+            flat = item.ravel()
+            order = np.lexsort((flat, self.support[flat], self.fixed[flat], row))
+            first = np.r_[True, row[order][1:] != row[order][:-1]]
+            return members.ravel()[order][first]
+        composite = (self.fixed[item] * people + self.support[item]) * items + item
+        return members[np.arange(len(members)), composite.argmin(axis=1)]
 
 
 def pair_bound(repair: Repair, weights: np.ndarray) -> float:
