@@ -270,17 +270,56 @@ class Engine:
             pairs = self._pairs(ft, node)
             alive = ~self.forced(node)
             pair_alive = np.bincount(pairs.row_pair[alive], minlength=len(pairs.pid)) > 0
-            return self._new_repair(pairs, pair_alive)
+            return self._new_repair(pairs, pair_alive, node)
 
         return self._cached("repair", tuple(node), make)
 
-    def _new_repair(self, pairs: hist.Pairs, pair_alive: np.ndarray) -> hist.Repair:
+    def _new_repair(self, pairs: hist.Pairs, pair_alive: np.ndarray, node: lattice.Node | None = None) -> hist.Repair:
         """A repair of tonight's alive pairs, with the epoch's earlier items as fixed items.
-        `repair.ids`: per history entry, its pair id tonight (-1 for an earlier night's item)."""
+        `repair.ids`: per history entry, its pair id tonight (-1 for an earlier night's item).
+        Without earlier items, the node's sets come from its play levels' shared enumeration."""
         h, ids, fixed = self._histories(pairs, pair_alive)
-        repair = hist.Repair(h, self.history.k, self.history.m, fixed)
+        shared = None
+        if fixed is None and node is not None:
+            enum = self._enumeration(node)
+            if enum is not None:
+                person, _ = self._item_parts(node)
+                shared = (enum, ids, *self.split.person_classes(person))
+        repair = hist.Repair(h, self.history.k, self.history.m, fixed, shared)
         repair.ids = ids
         return repair
+
+    def _item_parts(self, node: lattice.Node) -> tuple[tuple, tuple]:
+        """The history's attributes at the node other than the title, split into those with one
+        value per person in the data (they make the person's class) and the rest (per play)."""
+        hm = self.history
+        return self.split.divide(tuple((a, node[a]) for a in (*hm.person, *hm.play) if a != hm.title))
+
+    def _play_levels(self, node: lattice.Node) -> tuple[tuple, int]:
+        """The node's (play-level attributes and levels, title level): what its pairs depend on
+        beyond the person classes."""
+        return self._item_parts(node)[1], node[self.history.title]
+
+    def _play_pairs(self, play: tuple, base: int) -> hist.Pairs:
+        """The distinct (person, play item) pairs of these play levels (cached per combination)."""
+        ft, hm = self.load(), self.history
+
+        def make() -> hist.Pairs:
+            cut = self.cut(base)
+            columns = [cut.label[ft.codes[hm.title]], *(ft.at(a, lvl) for a, lvl in play)]
+            cards = [cut.labels, *(ft.card[a][lvl] for a, lvl in play)]
+            return hist.Pairs.of(ft.pid, *combine(columns, cards))
+
+        return self.split.cached(("play_pairs", play, base), make)
+
+    def _enumeration(self, node: lattice.Node) -> hist.Enumeration | None:
+        play, base = self._play_levels(node)
+
+        def make() -> hist.Enumeration | None:
+            qp = self._play_pairs(play, base)
+            return hist.Enumeration.of(hist.Histories(qp.pid, qp.item, qp.items), self.history.m)
+
+        return self.split.cached(("sets", play, base), make)
 
     def _histories(self, pairs: hist.Pairs, pair_alive: np.ndarray):
         """Tonight's alive (person, item) pairs plus the epoch's earlier items of the same people."""
@@ -304,17 +343,11 @@ class Engine:
         pairs, which do not depend on the person-level levels: computed once per play-level
         combination (split.py), then labelled with each person's class at the node."""
         hm, split = self.history, self.split
-        person, play = split.divide(tuple((a, node[a]) for a in (*hm.person, *hm.play) if a != hm.title))
-        base = node[hm.title]
-
-        def play_pairs() -> hist.Pairs:
-            cut = self.cut(base)
-            columns = [cut.label[ft.codes[hm.title]], *(ft.at(a, lvl) for a, lvl in play)]
-            cards = [cut.labels, *(ft.card[a][lvl] for a, lvl in play)]
-            return hist.Pairs.of(ft.pid, *combine(columns, cards))
+        person, _ = self._item_parts(node)
+        play, base = self._play_levels(node)
 
         def make() -> hist.Pairs:
-            qp = split.cached(("play_pairs", play, base), play_pairs)
+            qp = self._play_pairs(play, base)
             pc, n_pc = split.person_classes(person)
             key = pc[qp.pid] * qp.items + qp.item
             span = n_pc * qp.items

@@ -287,7 +287,7 @@ class _Layout:
     combinations in a fixed order; so the rows holding an entry are its person's first row plus
     a per-(count, position) table: no inverted index to build or sort."""
 
-    def __init__(self, kept: Histories, size: int, to_kept: np.ndarray) -> None:
+    def __init__(self, kept: Histories, size: int) -> None:
         counts = kept.count
         per = np.zeros(len(counts), dtype=np.int64)
         for n in np.unique(counts[counts >= size]):
@@ -295,12 +295,11 @@ class _Layout:
         order = np.lexsort((np.arange(len(counts)), counts))
         self.offset = np.empty(len(counts), dtype=np.int64)
         self.offset[order] = np.cumsum(per[order]) - per[order]
-        self.size, self.kept, self.to_kept = size, kept, to_kept
+        self.size, self.kept = size, kept
         self.block = np.repeat(np.arange(len(counts)), counts)
 
-    def rows(self, entries: np.ndarray) -> np.ndarray:
-        """The set rows holding any of `entries` (indexes into the repair's histories, not capped)."""
-        e = self.to_kept[entries]
+    def rows(self, e: np.ndarray) -> np.ndarray:
+        """The set rows holding any of the entries at positions `e` of the enumerated histories."""
         b = self.block[e]
         n = self.kept.count[b]
         i = e - self.kept.start[b]
@@ -312,20 +311,39 @@ class _Layout:
 
 
 class _Sets:
-    """One size's sets of every person's items: rows of pair indexes, their keys, live supports.
+    """One size's sets of every person's items: their members, keys and live supports.
 
-    `checked`: the sets the repair checks (all when None); the others (sets of an earlier
-    night's items only) stay in place, never live, never counted."""
+    `pairs` are positions in the enumerated histories (the layout's); `key` the columns and
+    cardinalities whose combination identifies a set's items; `to_entry` maps positions to
+    the repair's entries and `to_position` back (None: the same). `live`: the sets the repair
+    checks (all when None); the others (sets of an earlier night's items only, or of entries
+    absent at this node) stay in place, never live, never counted."""
 
-    def __init__(self, h: Histories, pairs: np.ndarray, layout: _Layout, checked: np.ndarray | None = None) -> None:
-        size = pairs.shape[1] if pairs.ndim == 2 else 0
-        self.pairs = pairs
+    def __init__(
+        self,
+        pairs: np.ndarray,
+        key: tuple[list[np.ndarray], list[int]],
+        layout: _Layout,
+        live: np.ndarray | None = None,
+        to_entry: np.ndarray | None = None,
+        to_position: np.ndarray | None = None,
+    ) -> None:
+        self._pairs = pairs
         self.layout = layout
-        self.key, n = combine([h.item[pairs[:, j]] for j in range(size)], [h.items] * size)
-        self.live = np.ones(len(pairs), dtype=bool) if checked is None else checked.copy()
-        self.support = np.bincount(self.key if checked is None else self.key[checked], minlength=n)
+        self.to_entry, self.to_position = to_entry, to_position
+        self.key, n = combine(*key)  # the same id for the same set of items
+        self.live = np.ones(len(pairs), dtype=bool) if live is None else live
+        self.support = np.bincount(self.key if live is None else self.key[live], minlength=n)
         self.pending = np.ones(n, dtype=bool)  # keys whose support may have fallen below k
         self._by_key = None
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def members(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """The repair's entries of set rows (meaningful for live rows only)."""
+        pairs = self._pairs[rows]
+        return pairs if self.to_entry is None else self.to_entry[pairs]
 
     @property
     def by_key(self):
@@ -336,9 +354,9 @@ class _Sets:
 
     def remove(self, removed: np.ndarray) -> None:
         """The pairs `removed` left their people: their sets die and supports drop."""
-        if not len(self.pairs) or not len(removed):
+        if not len(self._pairs) or not len(removed):
             return
-        rows = self.layout.rows(removed)
+        rows = self.layout.rows(removed if self.to_position is None else self.to_position[removed])
         rows = rows[self.live[rows]]
         if len(rows) > 1:  # a set that lost two items in one round dies once
             rows = pd.unique(rows)
@@ -348,7 +366,7 @@ class _Sets:
 
     def violating(self, k: int) -> np.ndarray:
         """Live set rows whose set is held by fewer than k people (among the keys to recheck)."""
-        if not len(self.pairs):
+        if not len(self._pairs):
             return np.zeros(0, dtype=np.int64)
         keys = np.flatnonzero(self.pending & (self.support < k) & (self.support > 0))
         self.pending[:] = False
@@ -356,6 +374,35 @@ class _Sets:
             return keys
         rows = _gather(*self.by_key, keys)
         return rows[self.live[rows]]
+
+
+@dataclass
+class Enumeration:
+    """Every person's sets of 2..m items over all (person, play item) pairs of one play-level
+    combination, with their layouts: the same at every node with those play levels (a node's
+    items are the play items labelled with the person's class, one class per person), so it is
+    built once and each node only marks which sets are present and keys them."""
+
+    h: Histories  # over all pairs: positions are pair ids
+    sets: list[np.ndarray]  # per size 2..m: rows of positions
+    layouts: list[_Layout]
+    columns: list[list[np.ndarray]] = field(init=False)  # per size, each member's positions (contiguous)
+    person: list[np.ndarray] = field(init=False)  # per size, each set's person
+    play_key: list[tuple[np.ndarray, int]] = field(init=False)  # per size, each set's play items' dense id
+
+    def __post_init__(self) -> None:
+        self.columns = [[np.ascontiguousarray(p[:, j]) for j in range(p.shape[1])] for p in self.sets]
+        self.person = [self.h.pid[c[0]] if len(c[0]) else c[0] for c in self.columns]
+        self.play_key = [combine([self.h.item[m] for m in c], [self.h.items] * len(c), dense=True) for c in self.columns]
+
+    @classmethod
+    def of(cls, h: Histories, m: int) -> Enumeration | None:
+        """None when someone has more items than the enumeration bound allows (a node then
+        caps them on its own pairs)."""
+        if len(h.count) and int(h.count.max()) > item_limit(m):
+            return None
+        sets = [subset_support(h, size, counts=False)[1] for size in range(2, m + 1)]
+        return cls(h, sets, [_Layout(h, size) for size in range(2, m + 1)])
 
 
 class Repair:
@@ -371,25 +418,51 @@ class Repair:
     sets made only of fixed items are not checked (they were when published).
     """
 
-    def __init__(self, h: Histories, k: int, m: int, fixed: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        h: Histories,
+        k: int,
+        m: int,
+        fixed: np.ndarray | None = None,
+        shared: tuple[Enumeration, np.ndarray, np.ndarray, int] | None = None,
+    ) -> None:
+        """`shared`: (an enumeration over all (person, play item) pairs, each entry's pair id in
+        it, each person's class at this node and the number of classes): `h` must then be the
+        histories of those pairs, in pair order, items being (class, play item), with no earlier
+        nights' items. Its sets are the enumeration's whose pairs are all present, keyed by
+        (class, play items): a person's items share the class, so these are the same sets."""
         self.h, self.k, self.m = h, k, m
         self.fixed = np.zeros(h.items, dtype=bool) if fixed is None else fixed
         self.alive = np.ones(len(h.item), dtype=bool)
         self.support = h.support1()
-        capped = cap_heavy_histories(h, m, self.fixed)
-        self.alive[capped] = False
-        np.subtract.at(self.support, h.item[capped], 1)
-        kept = Histories(h.pid[self.alive], h.item[self.alive], h.items)
-        back = np.flatnonzero(self.alive)
-        to_kept = np.cumsum(self.alive) - 1
         self.sets: list[_Sets] = []
-        for size in range(2, m + 1):
-            _, pairs, _ = subset_support(kept, size, counts=False)
-            pairs = back[pairs]
-            checked = None
-            if len(pairs) and fixed is not None and self.fixed.any():
-                checked = ~self.fixed[h.item[pairs]].all(axis=1)
-            self.sets.append(_Sets(h, pairs, _Layout(kept, size, to_kept), checked))
+        if shared is not None:
+            enum, pair_of, person_class, classes = shared
+            present = np.zeros(len(enum.h.item), dtype=bool)
+            present[pair_of] = True
+            entry_of = np.cumsum(present) - 1
+            for i, (pairs, columns, layout) in enumerate(zip(enum.sets, enum.columns, enum.layouts, strict=True)):
+                live = np.ones(len(pairs), dtype=bool)
+                for column in columns:
+                    live &= present[column]
+                play_key, play_keys = enum.play_key[i]
+                key = ([person_class[enum.person[i]], play_key], [classes, play_keys])
+                self.sets.append(_Sets(pairs, key, layout, live, entry_of, pair_of))
+        else:
+            capped = cap_heavy_histories(h, m, self.fixed)
+            self.alive[capped] = False
+            np.subtract.at(self.support, h.item[capped], 1)
+            kept = Histories(h.pid[self.alive], h.item[self.alive], h.items)
+            back = np.flatnonzero(self.alive)
+            to_kept = np.cumsum(self.alive) - 1
+            for size in range(2, m + 1):
+                _, pairs, _ = subset_support(kept, size, counts=False)
+                items = [h.item[back[pairs[:, j]]] for j in range(size)]
+                checked = None
+                if len(pairs) and fixed is not None and self.fixed.any():
+                    checked = ~self.fixed[h.item[back[pairs]]].all(axis=1)
+                key = (items, [h.items] * size)
+                self.sets.append(_Sets(pairs, key, _Layout(kept, size), checked, back, to_kept))
         self._pending = np.ones(h.items, dtype=bool)  # items whose support may have fallen below k
         self._by_item = None
         self._weights: np.ndarray | None = None
@@ -444,7 +517,7 @@ class Repair:
                     continue
                 # Per violating set, its rarest free item (fewest people; ties by item id):
                 # a set always has one, since sets of fixed items only are not checked.
-                self._remove(pd.unique(self._rarest(sets.pairs[rows])))
+                self._remove(pd.unique(self._rarest(sets.members(rows))))
                 break
             else:
                 return np.flatnonzero(~self.alive)
@@ -472,18 +545,19 @@ def pair_bound(repair: Repair, weights: np.ndarray) -> float:
     Each person holding a pair of items that fewer than k people hold must lose one of the
     two: at least the lighter one's rows. Counted once per person (the lightest such item).
     Read from a fresh repair's tables (single items below k already out)."""
-    if repair.m < 2 or not len(repair.sets[0].pairs):
+    if repair.m < 2 or not len(repair.sets[0]):
         return 0.0
     sets, h = repair.sets[0], repair.h
     if (~repair.alive).any():  # not fresh: count the live pairs again
-        live = repair.alive[sets.pairs].all(axis=1) & sets.live
+        live = sets.live.copy()
+        live[live] = repair.alive[sets.members(live)].all(axis=1)
         support = np.bincount(sets.key[live], minlength=len(sets.support))
     else:
         live, support = sets.live, sets.support
     bad = np.flatnonzero(live & (support[sets.key] < repair.k))
     if not len(bad):
         return 0.0
-    pairs = sets.pairs[bad]
+    pairs = sets.members(bad)
     lighter = np.minimum(weights[pairs[:, 0]], weights[pairs[:, 1]])
     person = np.searchsorted(h.start, pairs[:, 0], side="right") - 1
     # The lightest per person: sort by (person, weight), take each person's first.

@@ -1,0 +1,66 @@
+"""The history repair built from a node's own pairs and from its play levels' shared enumeration
+(models/history.Enumeration) removes the same pairs and gives the same pair bound."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from transforms.privacy.models import history as hist
+
+
+def _node(seed: int, people: int, play_items: int, classes: int, absent: float):
+    """Random (person, play item) pairs, each person's class, and which pairs the node keeps."""
+    rng = np.random.default_rng(seed)
+    pairs = {(p, i) for p in range(people) for i in rng.choice(play_items, rng.integers(1, min(7, play_items) + 1), replace=False)}
+    pid, play = (np.array(c, dtype=np.int64) for c in zip(*sorted(pairs), strict=True))
+    person_class = rng.integers(0, classes, people)
+    present = rng.random(len(pid)) >= absent
+    return pid, play, person_class, present
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.integers(0, 10**6),
+    st.integers(2, 60),
+    st.integers(2, 12),
+    st.integers(1, 4),
+    st.sampled_from([0.0, 0.2, 0.5]),
+    st.integers(2, 6),
+    st.integers(2, 3),
+)
+def test_shared_enumeration_repairs_like_the_nodes_own(seed, people, play_items, classes, absent, k, m):
+    pid, play, person_class, present = _node(seed, people, play_items, classes, absent)
+    ids = np.flatnonzero(present)
+    item = person_class[pid] * play_items + play  # the node's items: (class, play item)
+    own = hist.Repair(hist.Histories(pid[ids], item[ids], classes * play_items), k, m)
+    enum = hist.Enumeration.of(hist.Histories(pid, play, play_items), m)
+    assert enum is not None
+    shared = hist.Repair(
+        hist.Histories(pid[ids], item[ids], classes * play_items), k, m, shared=(enum, ids, person_class, classes)
+    )
+    weights = np.random.default_rng(seed + 1).integers(1, 9, len(ids)).astype(float)
+    assert hist.pair_bound(own, weights) == hist.pair_bound(shared, weights)
+    assert np.array_equal(np.sort(own.run()), np.sort(shared.run()))
+
+
+def test_the_sets_are_keyed_by_class_and_play_items():
+    # Two people in the same class with the same two play items share the set: support 2.
+    pid = np.array([0, 0, 1, 1, 2, 2], dtype=np.int64)
+    play = np.array([3, 5, 3, 5, 3, 5], dtype=np.int64)
+    person_class = np.array([0, 0, 1])
+    ids = np.arange(6)
+    item = person_class[pid] * 6 + play
+    enum = hist.Enumeration.of(hist.Histories(pid, play, 6), 2)
+    repair = hist.Repair(hist.Histories(pid, item, 12), 2, 2, shared=(enum, ids, person_class, 2))
+    sets = repair.sets[0]
+    assert sorted(sets.support[sets.key].tolist()) == [1, 2, 2]
+    # Person 2 is alone in class 1: both of their plays go (each single item is held by 1 person).
+    assert sorted(repair.run().tolist()) == [4, 5]
+
+
+def test_someone_over_the_enumeration_bound_falls_back_to_the_nodes_own_pairs():
+    n = hist.item_limit(2) + 1
+    h = hist.Histories(np.zeros(n, dtype=np.int64), np.arange(n, dtype=np.int64), n)
+    assert hist.Enumeration.of(h, 2) is None
