@@ -64,3 +64,16 @@ def test_someone_over_the_enumeration_bound_falls_back_to_the_nodes_own_pairs():
     n = hist.item_limit(2) + 1
     h = hist.Histories(np.zeros(n, dtype=np.int64), np.arange(n, dtype=np.int64), n)
     assert hist.Enumeration.of(h, 2) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 9), min_size=1, max_size=30), st.integers(2, 3), st.integers(0, 10**6))
+def test_the_layout_finds_exactly_the_sets_holding_an_entry(counts, size, seed):
+    pid = np.repeat(np.arange(len(counts)), counts).astype(np.int64)
+    item = np.concatenate([np.arange(c) for c in counts]).astype(np.int64)
+    h = hist.Histories(pid, item, 10)
+    _, pairs, _ = hist.subset_support(h, size, counts=False)
+    layout = hist._Layout(h, size)
+    entries = np.random.default_rng(seed).choice(len(pid), min(len(pid), 5), replace=False)
+    expected = np.flatnonzero(np.isin(pairs, entries).any(axis=1))
+    assert np.array_equal(np.unique(layout.rows(entries)), expected)

@@ -44,6 +44,9 @@ from transforms.privacy.models.base import Model
 MAX_SUBSETS_PER_PERSON = 20_000
 MAX_M = 5
 
+#: Rounds of a repair that find violating sets by scanning every key before an inverted index is built.
+SCANS_BEFORE_INDEX = 3
+
 
 @dataclass(frozen=True)
 class HistoryModel(Model):
@@ -303,6 +306,15 @@ class _Layout:
         b = self.block[e]
         n = self.kept.count[b]
         i = e - self.kept.start[b]
+        if self.size == 2:  # closed form: the pairs (j, i) for j < i, then (i, j) for j > i
+            keep = n >= 2
+            b, n, i = b[keep], n[keep], i[keep]
+            owner = np.repeat(np.arange(len(b)), n - 1)
+            t = np.arange(len(owner)) - np.repeat(np.cumsum(n - 1) - (n - 1), n - 1)
+            n, i = n[owner], i[owner]
+            j = np.where(t < i, t, t + 1)
+            lo, hi = np.minimum(i, j), np.maximum(i, j)
+            return self.offset[b[owner]] + lo * (2 * n - lo - 1) // 2 + (hi - lo - 1)
         out = []
         for count in np.unique(n[n >= self.size]):
             sel = n == count
@@ -336,6 +348,7 @@ class _Sets:
         self.support = np.bincount(self.key if live is None else self.key[live], minlength=n)
         self.pending = np.ones(n, dtype=bool)  # keys whose support may have fallen below k
         self._by_key = None
+        self._scans = 0
 
     def __len__(self) -> int:
         return len(self._pairs)
@@ -372,6 +385,13 @@ class _Sets:
         self.pending[:] = False
         if not len(keys):
             return keys
+        if self._by_key is None and self._scans < SCANS_BEFORE_INDEX:
+            # A scan of the keys costs a few ms; the inverted index about ten scans: most
+            # repairs end within a few rounds, so scan first.
+            self._scans += 1
+            bad = np.zeros(len(self.support), dtype=bool)
+            bad[keys] = True
+            return np.flatnonzero(bad[self.key] & self.live)
         rows = _gather(*self.by_key, keys)
         return rows[self.live[rows]]
 
@@ -393,7 +413,7 @@ class Enumeration:
     def __post_init__(self) -> None:
         self.columns = [[np.ascontiguousarray(p[:, j]) for j in range(p.shape[1])] for p in self.sets]
         self.person = [self.h.pid[c[0]] if len(c[0]) else c[0] for c in self.columns]
-        self.play_key = [combine([self.h.item[m] for m in c], [self.h.items] * len(c), dense=True) for c in self.columns]
+        self.play_key = [combine([self.h.item[m] for m in c], [self.h.items] * len(c)) for c in self.columns]
 
     @classmethod
     def of(cls, h: Histories, m: int) -> Enumeration | None:
