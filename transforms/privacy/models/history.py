@@ -325,7 +325,7 @@ class _Layout:
 class _Sets:
     """One size's sets of every person's items: their members, keys and live supports.
 
-    `pairs` are positions in the enumerated histories (the layout's); `key` the columns and
+    `columns`: each member's position in the enumerated histories (the layout's); `key` the columns and
     cardinalities whose combination identifies a set's items; `to_entry` maps positions to
     the repair's entries and `to_position` back (None: the same). `live`: the sets the repair
     checks (all when None); the others (sets of an earlier night's items only, or of entries
@@ -333,29 +333,29 @@ class _Sets:
 
     def __init__(
         self,
-        pairs: np.ndarray,
+        columns: list[np.ndarray],
         key: tuple[list[np.ndarray], list[int]],
         layout: _Layout,
         live: np.ndarray | None = None,
         to_entry: np.ndarray | None = None,
         to_position: np.ndarray | None = None,
     ) -> None:
-        self._pairs = pairs
+        self.columns = columns
         self.layout = layout
         self.to_entry, self.to_position = to_entry, to_position
         self.key, n = combine(*key)  # the same id for the same set of items
-        self.live = np.ones(len(pairs), dtype=bool) if live is None else live
+        self.live = np.ones(len(self), dtype=bool) if live is None else live
         self.support = np.bincount(self.key if live is None else self.key[live], minlength=n)
         self.pending = np.ones(n, dtype=bool)  # keys whose support may have fallen below k
         self._by_key = None
         self._scans = 0
 
     def __len__(self) -> int:
-        return len(self._pairs)
+        return len(self.columns[0]) if self.columns else 0
 
     def members(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         """The repair's entries of set rows (meaningful for live rows only)."""
-        pairs = self._pairs[rows]
+        pairs = np.stack([c[rows] for c in self.columns], axis=-1)
         return pairs if self.to_entry is None else self.to_entry[pairs]
 
     @property
@@ -367,7 +367,7 @@ class _Sets:
 
     def remove(self, removed: np.ndarray) -> None:
         """The pairs `removed` left their people: their sets die and supports drop."""
-        if not len(self._pairs) or not len(removed):
+        if not len(self) or not len(removed):
             return
         rows = self.layout.rows(removed if self.to_position is None else self.to_position[removed])
         rows = rows[self.live[rows]]
@@ -379,7 +379,7 @@ class _Sets:
 
     def violating(self, k: int) -> np.ndarray:
         """Live set rows whose set is held by fewer than k people (among the keys to recheck)."""
-        if not len(self._pairs):
+        if not len(self):
             return np.zeros(0, dtype=np.int64)
         keys = np.flatnonzero(self.pending & (self.support < k) & (self.support > 0))
         self.pending[:] = False
@@ -404,15 +404,11 @@ class Enumeration:
     built once and each node only marks which sets are present and keys them."""
 
     h: Histories  # over all pairs: positions are pair ids
-    sets: list[np.ndarray]  # per size 2..m: rows of positions
+    columns: list[list[np.ndarray]]  # per size 2..m, each member's positions (one array per member)
     layouts: list[_Layout]
-    columns: list[list[np.ndarray]] = field(init=False)  # per size, each member's positions (contiguous)
-    person: list[np.ndarray] = field(init=False)  # per size, each set's person
-    play_key: list[tuple[np.ndarray, int]] = field(init=False)  # per size, each set's play items' dense id
+    play_key: list[tuple[np.ndarray, int]] = field(init=False)  # per size, each set's play items' id
 
     def __post_init__(self) -> None:
-        self.columns = [[np.ascontiguousarray(p[:, j]) for j in range(p.shape[1])] for p in self.sets]
-        self.person = [self.h.pid[c[0]] if len(c[0]) else c[0] for c in self.columns]
         self.play_key = [combine([self.h.item[m] for m in c], [self.h.items] * len(c)) for c in self.columns]
 
     @classmethod
@@ -421,8 +417,11 @@ class Enumeration:
         caps them on its own pairs)."""
         if len(h.count) and int(h.count.max()) > item_limit(m):
             return None
-        sets = [subset_support(h, size, counts=False)[1] for size in range(2, m + 1)]
-        return cls(h, sets, [_Layout(h, size) for size in range(2, m + 1)])
+        columns = []
+        for size in range(2, m + 1):
+            pairs = subset_support(h, size, counts=False)[1]
+            columns.append([np.ascontiguousarray(pairs[:, j]) for j in range(size)])
+        return cls(h, columns, [_Layout(h, size) for size in range(2, m + 1)])
 
 
 class Repair:
@@ -461,13 +460,12 @@ class Repair:
             present = np.zeros(len(enum.h.item), dtype=bool)
             present[pair_of] = True
             entry_of = np.cumsum(present) - 1
-            for i, (pairs, columns, layout) in enumerate(zip(enum.sets, enum.columns, enum.layouts, strict=True)):
-                live = np.ones(len(pairs), dtype=bool)
+            for columns, layout, (play_key, play_keys) in zip(enum.columns, enum.layouts, enum.play_key, strict=True):
+                live = np.ones(len(columns[0]), dtype=bool)
                 for column in columns:
                     live &= present[column]
-                play_key, play_keys = enum.play_key[i]
-                key = ([person_class[enum.person[i]], play_key], [classes, play_keys])
-                self.sets.append(_Sets(pairs, key, layout, live, entry_of, pair_of))
+                key = ([person_class[enum.h.pid[columns[0]]], play_key], [classes, play_keys])
+                self.sets.append(_Sets(columns, key, layout, live, entry_of, pair_of))
         else:
             capped = cap_heavy_histories(h, m, self.fixed)
             self.alive[capped] = False
@@ -482,7 +480,8 @@ class Repair:
                 if len(pairs) and fixed is not None and self.fixed.any():
                     checked = ~self.fixed[h.item[back[pairs]]].all(axis=1)
                 key = (items, [h.items] * size)
-                self.sets.append(_Sets(pairs, key, _Layout(kept, size), checked, back, to_kept))
+                columns = [pairs[:, j] for j in range(size)]
+                self.sets.append(_Sets(columns, key, _Layout(kept, size), checked, back, to_kept))
         self._pending = np.ones(h.items, dtype=bool)  # items whose support may have fallen below k
         self._by_item = None
         self._weights: np.ndarray | None = None
