@@ -319,7 +319,7 @@ class Engine:
             qp = self._play_pairs(play, base)
             return hist.Enumeration.of(hist.Histories(qp.pid, qp.item, qp.items), self.history.m)
 
-        return self.split.cached(("sets", play, base), make)
+        return self.split.cached_sets((play, base), make)
 
     def _histories(self, pairs: hist.Pairs, pair_alive: np.ndarray):
         """Tonight's alive (person, item) pairs plus the epoch's earlier items of the same people."""

@@ -14,7 +14,8 @@ This makes a node's evaluation cheaper without changing its result:
   the person's class: computed once per play-level combination (and title cut).
 
 Everything is cached per level combination, least recently used first out, within a memory
-budget proportional to the table (`EXPORT_ENGINE_CACHE_MB`, default 1024).
+budget (`EXPORT_ENGINE_CACHE_MB`, default 1024); the history's set enumerations have a pool of
+their own, half that size (the one in use always kept).
 """
 
 from __future__ import annotations
@@ -73,22 +74,14 @@ class Split:
         same = ft.pid[1:] == ft.pid[:-1]
         self.person_level = [not np.any(same & (c[1:] != c[:-1])) for c in ft.codes]
         self.person_codes = {i: c[first] for i, c in enumerate(ft.codes) if self.person_level[i]}
-        self._cache: OrderedDict = OrderedDict()
-        self._bytes = 0
-        self._budget = int(os.environ.get("EXPORT_ENGINE_CACHE_MB", "1024")) * 1_000_000
+        budget = int(os.environ.get("EXPORT_ENGINE_CACHE_MB", "1024")) * 1_000_000
+        self._levels = _Lru(budget)
+        # The history's set enumerations are large (tens of bytes per set): a pool of their own
+        # (half the budget, the latest always kept), so they never push the level arrays out.
+        self._sets = _Lru(budget // 2)
 
     def _cached(self, key: tuple, make: Callable[[], object]):
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key][0]
-        value = make()
-        size = _nbytes(value)
-        while self._cache and self._bytes + size > self._budget:
-            _, (_, old) = self._cache.popitem(last=False)
-            self._bytes -= old
-        self._cache[key] = (value, size)
-        self._bytes += size
-        return value
+        return self._levels.get(key, make)
 
     def divide(self, parts: Parts) -> tuple[Parts, Parts]:
         """(person-level parts, play-level parts)."""
@@ -139,6 +132,33 @@ class Split:
     def cached(self, key: tuple, make: Callable[[], object]):
         """Any other per-level-combination array, under the same budget."""
         return self._cached(("other", *key), make)
+
+    def cached_sets(self, key: tuple, make: Callable[[], object]):
+        """A set enumeration per play-level combination, in its own pool."""
+        return self._sets.get(key, make)
+
+
+class _Lru:
+    """Values by key within a byte budget, least recently used out first; the newest value is
+    kept even when it alone exceeds the budget (it is in use)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.bytes = 0
+        self.items: OrderedDict = OrderedDict()
+
+    def get(self, key: tuple, make: Callable[[], object]):
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key][0]
+        value = make()
+        size = _nbytes(value)
+        while self.items and self.bytes + size > self.budget:
+            _, (_, old) = self.items.popitem(last=False)
+            self.bytes -= old
+        self.items[key] = (value, size)
+        self.bytes += size
+        return value
 
 
 def _nbytes(value) -> int:
