@@ -15,7 +15,7 @@ This makes a node's evaluation cheaper without changing its result:
 
 Everything is cached per level combination, least recently used first out, within a memory
 budget (`EXPORT_ENGINE_CACHE_MB`, default 1024); the history's set enumerations have a pool of
-their own, half that size (the one in use always kept).
+their own, a quarter of that size (the one in use always kept).
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ class Split:
         budget = int(os.environ.get("EXPORT_ENGINE_CACHE_MB", "1024")) * 1_000_000
         self._levels = _Lru(budget)
         # The history's set enumerations are large (tens of bytes per set): a pool of their own
-        # (half the budget, the latest always kept), so they never push the level arrays out.
-        self._sets = _Lru(budget // 2)
+        # (a quarter of the budget, the latest always kept), so they never push the level arrays out.
+        self._sets = _Lru(budget // 4)
 
     def _cached(self, key: tuple, make: Callable[[], object]):
         return self._levels.get(key, make)
