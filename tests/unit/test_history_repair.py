@@ -13,7 +13,8 @@ from transforms.privacy.models import history as hist
 def _node(seed: int, people: int, play_items: int, classes: int, absent: float):
     """Random (person, play item) pairs, each person's class, and which pairs the node keeps."""
     rng = np.random.default_rng(seed)
-    pairs = {(p, i) for p in range(people) for i in rng.choice(play_items, rng.integers(1, min(7, play_items) + 1), replace=False)}
+    most = min(7, play_items)
+    pairs = {(p, i) for p in range(people) for i in rng.choice(play_items, rng.integers(1, most + 1), replace=False)}
     pid, play = (np.array(c, dtype=np.int64) for c in zip(*sorted(pairs), strict=True))
     person_class = rng.integers(0, classes, people)
     present = rng.random(len(pid)) >= absent

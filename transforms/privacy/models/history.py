@@ -519,7 +519,7 @@ class Repair:
         With `weights` (rows per pair) and `budget`, stop once the removed pairs weigh more
         than the budget: the outcome is then partial (the caller knows it is infeasible).
         """
-        h, k = self.h, self.k
+        k = self.k
         if weights is not None:
             self._weights = weights
             self._removed_weight = float(weights[~self.alive].sum())
@@ -540,7 +540,6 @@ class Repair:
                 break
             else:
                 return np.flatnonzero(~self.alive)
-
 
     def _rarest(self, members: np.ndarray) -> np.ndarray:
         """Per row of entries (a set), the entry whose item is free, then held by the fewest
