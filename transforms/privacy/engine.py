@@ -274,13 +274,13 @@ class Engine:
 
         return self._cached("repair", tuple(node), make)
 
-    def _new_repair(self, pairs: hist.Pairs, pair_alive: np.ndarray, node: lattice.Node | None = None) -> hist.Repair:
+    def _new_repair(self, pairs: hist.Pairs, pair_alive: np.ndarray, node: lattice.Node) -> hist.Repair:
         """A repair of tonight's alive pairs, with the epoch's earlier items as fixed items.
         `repair.ids`: per history entry, its pair id tonight (-1 for an earlier night's item).
         Without earlier items, the node's sets come from its play levels' shared enumeration."""
         h, ids, fixed = self._histories(pairs, pair_alive)
         shared = None
-        if fixed is None and node is not None:
+        if fixed is None:
             enum = self._enumeration(node)
             if enum is not None:
                 person, _ = self._item_parts(node)
@@ -343,8 +343,8 @@ class Engine:
         pairs, which do not depend on the person-level levels: computed once per play-level
         combination (split.py), then labelled with each person's class at the node."""
         hm, split = self.history, self.split
-        person, _ = self._item_parts(node)
-        play, base = self._play_levels(node)
+        person, play = self._item_parts(node)
+        base = node[hm.title]
 
         def make() -> hist.Pairs:
             qp = self._play_pairs(play, base)

@@ -360,7 +360,7 @@ class _Sets:
 
     @property
     def by_key(self):
-        """Inverted index key -> set rows (built when a key first falls below k)."""
+        """Inverted index key -> set rows (built once the first scans are used up)."""
         if self._by_key is None:
             self._by_key = _csr(self.key, len(self.support))
         return self._by_key
