@@ -104,6 +104,25 @@ def combine(columns: list[np.ndarray], cards: list[int], dense: bool = False) ->
     return ids.astype(np.int64), len(uniques)
 
 
+def unique(key: np.ndarray, return_inverse: bool = False):
+    """`np.unique(key[, return_inverse=True])` for int64 keys, by a stable sort: it runs in about
+    linear time on keys that are already nearly in order (a frequency table's keys, which lead
+    with the person), where np.unique's quicksort does not (measured: 8M keys in person order,
+    0.65 s against 1.4 s with the inverse)."""
+    key = np.asarray(key, dtype=np.int64)
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    new = np.empty(len(ordered), dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    uniques = ordered[new]
+    if not return_inverse:
+        return uniques
+    inverse = np.empty(len(key), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return uniques, inverse
+
+
 def distinct_per_group(group: np.ndarray, member: np.ndarray, groups: int, members: int, mask=None) -> np.ndarray:
     """For each group id, how many distinct members it holds (e.g. people per class)."""
     if mask is not None:

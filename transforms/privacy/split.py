@@ -26,9 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
-from transforms.privacy.frequency import FreqTable, combine
+from transforms.privacy.frequency import FreqTable, combine, unique
 
 Parts = tuple[tuple[int, int], ...]  # ((attribute, level), ...)
 
@@ -112,8 +111,8 @@ class Split:
                 code, codes = np.zeros(len(ft), dtype=np.int64), 1
             else:
                 code, codes = combine([ft.at(i, lvl) for i, lvl in parts], [ft.card[i][lvl] for i, lvl in parts])
-            of_row, uniques = pd.factorize(ft.pid * max(1, codes) + code)
-            return Entries(of_row.astype(np.int64), uniques // max(1, codes), uniques % max(1, codes), max(1, codes))
+            uniques, of_row = unique(ft.pid * max(1, codes) + code, return_inverse=True)
+            return Entries(of_row, uniques // max(1, codes), uniques % max(1, codes), max(1, codes))
 
         return self._cached(("entries", parts), make)
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, special
 
-from transforms.privacy.frequency import INT64_SAFE, FreqTable, combine
+from transforms.privacy.frequency import INT64_SAFE, FreqTable, combine, unique
 from transforms.privacy.models.base import Model
 
 #: Enumerating a person's m-subsets is bounded: a person with more distinct items than this
@@ -169,7 +169,7 @@ class Histories:
     def of(cls, pid: np.ndarray, item: np.ndarray, items: int, mask: np.ndarray | None = None) -> Histories:
         if mask is not None:
             pid, item = pid[mask], item[mask]
-        pair = np.unique(pid * max(1, items) + item)
+        pair = unique(pid * max(1, items) + item)
         return cls(pair // max(1, items), pair % max(1, items), items)
 
     def support1(self) -> np.ndarray:
@@ -188,7 +188,7 @@ class Pairs:
 
     @classmethod
     def of(cls, pid: np.ndarray, item: np.ndarray, items: int) -> Pairs:
-        keys, row_pair = np.unique(pid * max(1, items) + item, return_inverse=True)
+        keys, row_pair = unique(pid * max(1, items) + item, return_inverse=True)
         return cls(row_pair.astype(np.int64), keys // max(1, items), keys % max(1, items), items)
 
     def histories(self, alive: np.ndarray) -> tuple[Histories, np.ndarray]:
