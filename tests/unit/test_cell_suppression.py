@@ -160,3 +160,37 @@ def test_a_dominated_cell_is_protected_for_its_magnitude():
     dominated = {keys[i] for i in np.flatnonzero(need["seconds"] > 0)}
     assert (("t", "c", "a"), (0, 0, 0)) in dominated
     assert bad == []
+
+
+# --- the numpy joins and the top-two selection the certificates use, against plain Python -------
+
+
+def _groups(seed: int, n: int, spread: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, spread, n).astype(np.int64)
+
+
+@pytest.mark.parametrize("seed, n, spread", [(0, 0, 1), (1, 1, 1), (2, 40, 3), (3, 200, 50), (4, 60, 1)])
+def test_self_pairs_and_join_are_the_plain_joins(seed, n, spread):
+    group = _groups(seed, n, spread)
+    i, j = tables._self_pairs(group)
+    expected = sorted((a, b) for a in range(n) for b in range(n) if a != b and group[a] == group[b])
+    assert sorted(zip(i.tolist(), j.tolist(), strict=True)) == expected
+    other = _groups(seed + 100, n // 2 + 3, spread + 2)
+    i, j = tables._join(group, other)
+    expected = sorted((a, b) for a in range(n) for b in range(len(other)) if group[a] == other[b])
+    assert sorted(zip(i.tolist(), j.tolist(), strict=True)) == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_top_two_of_each_group(seed):
+    rng = np.random.default_rng(seed)
+    n_groups = 7
+    # Distinct labels within a group (as for a title within a (position, e0, e1) key); ties in value.
+    group = np.repeat(np.arange(n_groups), rng.integers(1, 5, n_groups))
+    label = np.concatenate([rng.permutation(10)[: (group == g).sum()] for g in range(n_groups)]).astype(np.int64)
+    value = rng.integers(0, 3, len(group)).astype(np.float64)
+    top1, top1_label, top2 = tables._top_two_of((np.argsort(group, kind="stable"), group, n_groups), value, label)
+    for g in range(n_groups):
+        members = sorted(zip((-value[group == g]).tolist(), label[group == g].tolist(), strict=True))
+        assert top1[g] == -members[0][0] and top1_label[g] == members[0][1]
+        assert top2[g] == (-members[1][0] if len(members) > 1 else -1.0)

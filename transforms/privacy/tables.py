@@ -393,31 +393,23 @@ def _rectangle_gains(t: Table, suppressed: np.ndarray, d: int, e: int) -> dict[s
     dv, ev = codes[:, d], codes[:, e]
     radix = int(max(dv.max(), ev.max())) + 2
     line = pd.factorize(q * radix + dv)[0]  # (q, d0): the e values held there
-    frame = pd.DataFrame({"line": line, "e": ev, "row": np.arange(len(rows))})
-    pairs = frame.merge(frame, on="line", suffixes=("0", "1"))
-    pairs = pairs[pairs.e0 != pairs.e1]
-    if pairs.empty:
+    r0, r1 = _self_pairs(line)
+    differ = ev[r0] != ev[r1]
+    r0, r1 = r0[differ], r1[differ]
+    if not len(r0):
         return {}
-    r0, r1 = pairs.row0.to_numpy(), pairs.row1.to_numpy()
     key, _ = pd.factorize((q[r0] * radix + ev[r0]) * radix + ev[r1])
     n = int(key.max()) + 1
+    d0 = dv[r0]
+    grouped = (np.argsort(key, kind="stable"), key, n)  # the pairs by key, once for every measure
     out = {}
     for m, values in t.values.items():
         if t.kinds[m] == "people" and not (t.additive(m, d) and t.additive(m, e)):
             continue
         cap = (values[idx.finest[rows]] - t.lower(m)).astype(np.float64)
         c0 = cap[r0]
-        order = np.lexsort((dv[r0], -c0, key))
-        k_sorted = key[order]
-        first = np.r_[True, k_sorted[1:] != k_sorted[:-1]]
-        rank = np.arange(len(order)) - np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
-        top1 = np.full(n, -1.0)
-        top1_d = np.full(n, -1, dtype=np.int64)
-        top2 = np.full(n, -1.0)
-        sel1, sel2 = order[rank == 0], order[rank == 1]
-        top1[key[sel1]], top1_d[key[sel1]] = c0[sel1], dv[r0][sel1]
-        top2[key[sel2]] = c0[sel2]
-        other = np.where(top1_d[key] == dv[r0], top2[key], top1[key])
+        top1, top1_d, top2 = _top_two_of(grouped, c0, d0)
+        other = np.where(top1_d[key] == d0, top2[key], top1[key])
         gain = np.where(other >= 0, np.minimum(cap[r1], other), 0.0)
         best = np.zeros(len(idx.finest))
         np.maximum.at(best, rows[r0], np.maximum(gain, 0.0))
@@ -441,12 +433,10 @@ def _cross_gains(t: Table, suppressed: np.ndarray, d: int, e: int) -> dict[str, 
     n_pos = int(pos.max()) + 1
     members_at = np.bincount(pos, weights=member.astype(np.float64), minlength=n_pos)
     rows = np.flatnonzero(pair_member)
-    frame = pd.DataFrame({"line": line_pos[rows], "row": rows})
-    pairs = frame.merge(frame, on="line", suffixes=("0", "1"))
-    pairs = pairs[pairs.row0 != pairs.row1]
-    if pairs.empty:
+    i, j = _self_pairs(line_pos[rows])
+    if not len(i):
         return {}
-    x, x1 = pairs.row0.to_numpy(), pairs.row1.to_numpy()
+    x, x1 = rows[i], rows[j]
     # The increase side needs a member at (e1, q) other than d0 itself.
     others_up = members_at[pos[x1]] - member[x1]
     out = {}
@@ -586,7 +576,7 @@ def _block_gains(t: Table, suppressed: np.ndarray) -> dict[str, np.ndarray]:
             if len(dims_m) == t.dims:
                 np.maximum(gain, _subrectangle_gains(t, suppressed, v), out=gain)
         if t.kinds[measure] == "people":
-            gain = np.minimum(gain, _block_people_cap(t, values)[np.maximum(t.codes[:, 0], 0)])
+            gain = np.minimum(gain, _block_people_cap(t, measure)[np.maximum(t.codes[:, 0], 0)])
             gain[t.codes[:, 0] < 0] = 0.0
         out[measure] = np.maximum(gain, 0.0)
     return out
@@ -611,19 +601,22 @@ def _trade_into(t, m, dset, opened, group, v, reservoir, in_reservoir) -> np.nda
     g_codes = t.codes[finest[first[live]]]
     join = tuple(d for d in dims_m if d not in dset)
     targets = np.flatnonzero(t.margin == m)
-    frame_y = pd.DataFrame({"y": targets, "k": _key(t.codes[targets], join, radix)})
-    frame_g = pd.DataFrame({"g": live, "k": _key(g_codes, join, radix), "r": np.arange(len(live))})
-    pairs = frame_y.merge(frame_g, on="k")
-    if pairs.empty:
+    at_y, r = _join(_key(t.codes[targets], join, radix), _key(g_codes, join, radix))
+    if not len(at_y):
         return np.zeros(len(t))
-    y, g, r = pairs.y.to_numpy(), pairs.g.to_numpy(), pairs.r.to_numpy()
-    x_codes = g_codes[r].copy()
-    for d in dset:
-        x_codes[:, d] = t.codes[y, d]
-    at = finest_keys.get_indexer(_key(x_codes, tuple(range(t.dims)), radix))
+    y, g = targets[at_y], live[r]
+    # x's codes: y's on D, the group's elsewhere; its key without the first (key) dimension,
+    # then with it (the same mixed radix as `_key`, one column at a time).
+    sub_key = np.zeros(len(y), dtype=np.int64)
+    for d in range(1, t.dims):
+        column = t.codes[y, d] if d in dset else g_codes[r, d]
+        sub_key = sub_key * radix[d] + column + 1
+    first_column = t.codes[y, 0] if 0 in dset else g_codes[r, 0]
+    scale = int(np.prod(radix[1:], dtype=np.int64))
+    at = finest_keys.get_indexer((first_column + 1) * scale + sub_key)
     exists = at >= 0
     pos = _position(t, (0,))
-    where = sub_keys.get_indexer(_key(x_codes, tuple(range(1, t.dims)), radix))
+    where = sub_keys.get_indexer(sub_key)
     seen = where >= 0
     reservoir_at = np.zeros(len(at))
     reservoir_at[seen] = reservoir[pos[first_at[where[seen]]]]
@@ -694,20 +687,53 @@ def _subrectangle_pairs(t: Table, suppressed: np.ndarray) -> list:
             # cells along a (same b value) whose line along b has nothing published in E.
             col = _position(t, (a,))  # cells sharing everything but a
             rows = np.flatnonzero(supp)
-            frame = pd.DataFrame({"col": col[rows], "i": rows})
-            pairs = frame.merge(frame, on="col", suffixes=("", "_m"))
-            pairs = pairs[pairs.i != pairs.i_m]
-            if pairs.empty:
+            i, j = _self_pairs(col[rows])
+            if not len(i):
                 continue
-            x, mate = pairs.i.to_numpy(), pairs.i_m.to_numpy()
+            x, mate = rows[i], rows[j]
             fits = (published[row[mate]] & held[row[x]] & ~bit[x]) == 0
             out.append((x, mate, row, fits))
     cache[fingerprint] = out
     return out
 
 
-def _block_people_cap(t: Table, values: np.ndarray) -> np.ndarray:
-    """Per block: the least room any of its cells has below a published parent along the key."""
+def _join(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with left[i] == right[j] (an inner join on int64 keys, in numpy)."""
+    order = np.argsort(right, kind="stable")
+    ordered = right[order]
+    lo = np.searchsorted(ordered, left, side="left")
+    n = np.searchsorted(ordered, left, side="right") - lo
+    i = np.repeat(np.arange(len(left)), n)
+    within = np.arange(len(i)) - np.repeat(np.cumsum(n) - n, n)
+    return i, order[np.repeat(lo, n) + within]
+
+
+def _self_pairs(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every ordered pair (i, j), i != j, of positions with the same group id (a self-join on
+    the group, in numpy: one sort, then each member repeated once per member of its group)."""
+    order = np.argsort(group, kind="stable")
+    g = group[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, dtype=np.int64)
+    sizes = np.diff(np.r_[starts, len(g)])
+    size_of = np.repeat(sizes, sizes)  # per sorted position: its group's size
+    start_of = np.repeat(starts, sizes)
+    i = np.repeat(np.arange(len(g)), size_of)
+    within = np.arange(len(i)) - np.repeat(np.cumsum(size_of) - size_of, size_of)
+    j = np.repeat(start_of, size_of) + within
+    keep = i != j
+    return order[i[keep]], order[j[keep]]
+
+
+def _block_people_cap(t: Table, measure: str) -> np.ndarray:
+    """Per block: the least room any of its cells has below a published parent along the key
+    (fixed for a table: cached per measure)."""
+    cache = t.__dict__.setdefault("_block_people_caps", {})
+    if measure not in cache:
+        cache[measure] = _block_room(t, t.values[measure])
+    return cache[measure]
+
+
+def _block_room(t: Table, values: np.ndarray) -> np.ndarray:
     idx = t.index
     n_blocks = int(t.codes[:, 0].max()) + 1
     cap = np.full(n_blocks, np.inf)
@@ -726,6 +752,30 @@ def _first_finest(proj: np.ndarray) -> np.ndarray:
     first = np.full(int(proj.max()) + 1, -1, dtype=np.int64)
     first[proj[::-1]] = np.arange(len(proj))[::-1]
     return first
+
+
+def _top_two_of(grouped: tuple[np.ndarray, np.ndarray, int], value: np.ndarray, label: np.ndarray):
+    """Per group: the largest value, the label it has (the smallest label among equal largest
+    values), and the largest value of the group's other members (-1 when absent). Labels are
+    distinct within a group; values are >= 0. `grouped`: (members ordered by group, each
+    member's group, number of groups)."""
+    order, group, n = grouped
+    top1 = np.full(n, -1.0)
+    top1_d = np.full(n, -1, dtype=np.int64)
+    top2 = np.full(n, -1.0)
+    if not len(order):
+        return top1, top1_d, top2
+    g, v, lab = group[order], value[order], label[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    at = g[starts]
+    best = np.maximum.reduceat(v, starts)
+    top1[at] = best
+    is_best = v == np.repeat(best, np.diff(np.r_[starts, len(g)]))
+    big = np.iinfo(np.int64).max
+    top1_d[at] = np.minimum.reduceat(np.where(is_best, lab, big), starts)
+    chosen = lab == np.repeat(top1_d[at], np.diff(np.r_[starts, len(g)]))
+    top2[at] = np.maximum.reduceat(np.where(chosen, -1.0, v), starts)
+    return top1, top1_d, top2
 
 
 def _top_two(group: np.ndarray, value: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
