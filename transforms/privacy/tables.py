@@ -141,17 +141,37 @@ def protect(t: Table, need: dict[str, np.ndarray], max_rounds: int = 200) -> Dec
     suppressed = primary.copy()
     step = np.zeros(len(t), dtype=np.int64)
     rounds = 0
+    pending: np.ndarray | None = None  # the cells last escalated: the only ones that can fail now
+    upper: dict[str, np.ndarray] = {}
+
+    def check(focus: np.ndarray | None) -> np.ndarray:
+        """Certify (every cell, or only `focus`), then the exact reach of the cells still failing."""
+        fresh = certify(t, suppressed, focus)
+        if focus is None:
+            upper.update(fresh)
+        else:
+            for m in fresh:
+                upper[m][focus] = fresh[m][focus]
+        failing = _failing(primary, need, upper)
+        if len(failing):
+            _exact_reach(t, suppressed, need, failing, upper)
+            failing = _failing(primary, need, upper)
+        return failing
+
     while True:
         rounds += 1
         if suppressed.all():
             upper = {m: np.full(len(t), np.inf) for m in t.values}
             failing = np.zeros(0, dtype=np.int64)
             break
-        upper = certify(t, suppressed)
-        failing = _failing(primary, need, upper)
-        if len(failing):
-            _exact_reach(t, suppressed, need, failing, upper)
-            failing = _failing(primary, need, upper)
+        # A move that certifies a cell only changes suppressed cells, so it stays valid as more
+        # are suppressed: after the first round only the cells escalated last can still fail,
+        # and certifying them alone (`focus`) gives the values a full round would. A round that
+        # finds them all certified is confirmed by a full one, which ends the loop: the table is
+        # always released on a certification of every cell.
+        failing = check(pending)
+        if pending is not None and not len(failing):
+            failing = check(None)
         log.info(
             "cell suppression round %d: %d suppressed, %d primary not yet protected",
             rounds,
@@ -164,6 +184,7 @@ def protect(t: Table, need: dict[str, np.ndarray], max_rounds: int = 200) -> Dec
             raise RuntimeError(f"cell suppression did not converge in {max_rounds} rounds ({len(failing)} cells left)")
         _escalate(t, suppressed, need, failing, step)
         step[failing] += 1
+        pending = failing
     return Decision(suppressed, primary, suppressed & ~primary, primary.copy(), upper, rounds)
 
 
@@ -290,26 +311,68 @@ def _failing(primary: np.ndarray, need: dict[str, np.ndarray], upper: dict[str, 
 # --- certificates ---------------------------------------------------------------------------------
 
 
-def certify(t: Table, suppressed: np.ndarray) -> dict[str, np.ndarray]:
+def certify(t: Table, suppressed: np.ndarray, focus: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per measure and cell, a value the cell can take in a table the attacker cannot rule out
-    (at least its own value; more for suppressed cells that a move can raise)."""
+    (at least its own value; more for suppressed cells that a move can raise).
+
+    With `focus` (cell ids), only those cells' values are wanted: each move family then looks
+    only at the cells a focus cell's moves can involve (`_Scope`), and its values for the focus
+    cells are exactly those of a certification of every cell. Other cells get lower values
+    (moves are skipped, never invented), so every value returned is still a certificate."""
+    scope = None if focus is None else _Scope.of(t, focus)
     upper = {m: v.astype(np.float64) for m, v in t.values.items()}
     for d in range(t.dims):
         for m, gain in _pool_gains(t, suppressed, d).items():
             np.maximum(upper[m], t.values[m] + gain, out=upper[m])
     for d, e in itertools.combinations(range(t.dims), 2):
-        for m, gain in _rectangle_gains(t, suppressed, d, e).items():
+        for m, gain in _rectangle_gains(t, suppressed, d, e, scope).items():
             np.maximum(upper[m], t.values[m] + gain, out=upper[m])
     for d, e in itertools.permutations(range(t.dims), 2):
-        for m, gain in _cross_gains(t, suppressed, d, e).items():
+        for m, gain in _cross_gains(t, suppressed, d, e, scope).items():
             np.maximum(upper[m], t.values[m] + gain, out=upper[m])
-    for m, gain in _block_gains(t, suppressed).items():
+    for m, gain in _block_gains(t, suppressed, scope).items():
         np.maximum(upper[m], t.values[m] + gain, out=upper[m])
     for m, gain in _free_people_gains(t, suppressed).items():
         np.maximum(upper[m], t.values[m] + gain, out=upper[m])
     for m in upper:
         upper[m][~suppressed] = t.values[m][~suppressed]
     return upper
+
+
+@dataclass
+class _Scope:
+    """The finest cells under the focus cells of a certification, and what their moves reach.
+
+    A move family's gain for a finest cell x depends only on cells that share x's codes on
+    every dimension the family does not move: the rectangles, pool-assisted swaps and
+    sub-rectangles over (d, e) stay at x's position without d and e (`near`); the trades of
+    `_block_gains` stay in x's block, with the reservoir (a sum over all blocks, still taken
+    whole). A margin cell's gain is the best of its finest cells' (`_spread`). So a family
+    that keeps the finest cells near the focus ones computes their gains, and the focus
+    cells', exactly as it would over the whole table."""
+
+    rows: np.ndarray  # per finest cell: under a focus cell
+    blocks: np.ndarray  # per finest cell: in a block (key value) that holds such a cell
+
+    @classmethod
+    def of(cls, t: Table, focus: np.ndarray) -> _Scope:
+        idx = t.index
+        wanted = np.zeros(len(t), dtype=bool)
+        wanted[focus] = True
+        rows = np.zeros(len(idx.finest), dtype=bool)
+        for m in range(len(t.margins)):
+            rows |= wanted[idx.proj[m]]
+        block = t.codes[idx.finest, 0]
+        hit = np.zeros(int(block.max()) + 1 if len(block) else 1, dtype=bool)
+        hit[block[rows]] = True
+        return cls(rows, hit[block])
+
+    def near(self, t: Table, moved: tuple[int, ...]) -> np.ndarray:
+        """Per finest cell: it shares its codes outside `moved` with a cell under a focus cell."""
+        pos = _position(t, moved)
+        hit = np.zeros(int(pos.max()) + 1 if len(pos) else 1, dtype=bool)
+        hit[pos[self.rows]] = True
+        return hit[pos]
 
 
 def _chain(t: Table, suppressed: np.ndarray, dims: set[int]) -> tuple[list[int], np.ndarray]:
@@ -377,7 +440,9 @@ def _pool_gains(t: Table, suppressed: np.ndarray, d: int) -> dict[str, np.ndarra
     return out
 
 
-def _rectangle_gains(t: Table, suppressed: np.ndarray, d: int, e: int) -> dict[str, np.ndarray]:
+def _rectangle_gains(
+    t: Table, suppressed: np.ndarray, d: int, e: int, scope: _Scope | None = None
+) -> dict[str, np.ndarray]:
     """Rectangles over (d, e): for a finest cell x = (d0, e0) at position q, partners d1, e1 with
     (d1, e0), (d0, e1), (d1, e1) all chain members at q; x goes up by min(cap(d1, e0), cap(d0, e1)).
     For each (q, e0, e1) the best d1 is the one with the largest cap at (d1, e0) among the values
@@ -385,6 +450,8 @@ def _rectangle_gains(t: Table, suppressed: np.ndarray, d: int, e: int) -> dict[s
     use rectangles only where people add up along both d and e."""
     idx = t.index
     chain, member = _chain(t, suppressed, {d, e})
+    if scope is not None:
+        member = member & scope.near(t, (d, e))
     if member.sum() < 4:
         return {}
     rows = np.flatnonzero(member)
@@ -417,7 +484,9 @@ def _rectangle_gains(t: Table, suppressed: np.ndarray, d: int, e: int) -> dict[s
     return out
 
 
-def _cross_gains(t: Table, suppressed: np.ndarray, d: int, e: int) -> dict[str, np.ndarray]:
+def _cross_gains(
+    t: Table, suppressed: np.ndarray, d: int, e: int, scope: _Scope | None = None
+) -> dict[str, np.ndarray]:
     """A pool-assisted swap: x = (d0, e0) at position q goes up and x' = (d0, e1) down by the same
     amount, so d0's margins without e keep their sums; the margins without d (which now miss
     that amount at e0 and have it in excess at e1) are made whole by the pool along d: members
@@ -425,6 +494,8 @@ def _cross_gains(t: Table, suppressed: np.ndarray, d: int, e: int) -> dict[str, 
     holding both d and e suppressed, and the members' chains over margins holding d."""
     idx = t.index
     chain_de, pair_member = _chain(t, suppressed, {d, e})
+    if scope is not None:  # x and x' (the pairs); the pool along d stays whole
+        pair_member = pair_member & scope.near(t, (d, e))
     chain_d, member = _chain(t, suppressed, {d})
     if not pair_member.any() or not member.any():
         return {}
@@ -495,7 +566,7 @@ def _free_people_gains(t: Table, suppressed: np.ndarray) -> dict[str, np.ndarray
     return out
 
 
-def _block_gains(t: Table, suppressed: np.ndarray) -> dict[str, np.ndarray]:
+def _block_gains(t: Table, suppressed: np.ndarray, scope: _Scope | None = None) -> dict[str, np.ndarray]:
     """Moves inside one value of the first (key) dimension, a *block* (one title's cells),
     with the *reservoir* absorbing the difference in the margins without the key.
 
@@ -556,6 +627,8 @@ def _block_gains(t: Table, suppressed: np.ndarray) -> dict[str, np.ndarray]:
             np.maximum(gain, free, out=gain)
             for dset, opened, group in groups:
                 opened = opened & (others[block] > 0)
+                if scope is not None:  # trades stay in a block
+                    opened = opened & scope.blocks
                 if not set(t.margins[m]) & set(dset):
                     continue  # the group's cells all share this margin's cell: no trade moves it
                 if set(dset) <= set(t.margins[m]) and len(t.margins[m]) < t.dims:
@@ -574,7 +647,7 @@ def _block_gains(t: Table, suppressed: np.ndarray) -> dict[str, np.ndarray]:
                 np.maximum(gain, total, out=gain)
         for dims_m in t.margins:
             if len(dims_m) == t.dims:
-                np.maximum(gain, _subrectangle_gains(t, suppressed, v), out=gain)
+                np.maximum(gain, _subrectangle_gains(t, suppressed, v, scope), out=gain)
         if t.kinds[measure] == "people":
             gain = np.minimum(gain, _block_people_cap(t, measure)[np.maximum(t.codes[:, 0], 0)])
             gain[t.codes[:, 0] < 0] = 0.0
@@ -640,7 +713,7 @@ def _finest_lookup(t: Table):
     return cache["_finest_lookup"]
 
 
-def _subrectangle_gains(t: Table, suppressed: np.ndarray, v: np.ndarray) -> np.ndarray:
+def _subrectangle_gains(t: Table, suppressed: np.ndarray, v: np.ndarray, scope: _Scope | None = None) -> np.ndarray:
     """Sub-rectangles in the finest margin over two dimensions d, e that no other published
     margin holds together (age band and country within a title): x = (d0, e0) goes up by what
     its suppressed line-mates along e give up (a set E of e values) and its suppressed mates
@@ -650,7 +723,7 @@ def _subrectangle_gains(t: Table, suppressed: np.ndarray, v: np.ndarray) -> np.n
     gain = np.zeros(len(t))
     finest = idx.finest
     supp = suppressed[finest]
-    for x, mate, row, fits in _subrectangle_pairs(t, suppressed):
+    for x, mate, row, fits in _subrectangle_pairs(t, suppressed, scope):
         line_mass = np.bincount(row, weights=np.where(supp, v, 0.0))
         down = np.bincount(x[fits], weights=v[mate[fits]], minlength=len(finest))
         g = np.where(supp, np.minimum(line_mass[row] - v, down), 0.0)
@@ -658,10 +731,11 @@ def _subrectangle_gains(t: Table, suppressed: np.ndarray, v: np.ndarray) -> np.n
     return gain
 
 
-def _subrectangle_pairs(t: Table, suppressed: np.ndarray) -> list:
-    """The (x, mate) pairs of `_subrectangle_gains`, per orientation (cached per suppression)."""
+def _subrectangle_pairs(t: Table, suppressed: np.ndarray, scope: _Scope | None = None) -> list:
+    """The (x, mate) pairs of `_subrectangle_gains`, per orientation (cached per suppression
+    and scope)."""
     cache = t.__dict__.setdefault("_subrectangles", {})
-    fingerprint = hash(suppressed.tobytes())
+    fingerprint = hash((suppressed.tobytes(), None if scope is None else scope.rows.tobytes()))
     if fingerprint in cache:
         return cache[fingerprint]
     cache.clear()
@@ -686,7 +760,7 @@ def _subrectangle_pairs(t: Table, suppressed: np.ndarray) -> list:
             # For x: E = the other suppressed cells of its line along b; D = the suppressed
             # cells along a (same b value) whose line along b has nothing published in E.
             col = _position(t, (a,))  # cells sharing everything but a
-            rows = np.flatnonzero(supp)
+            rows = np.flatnonzero(supp if scope is None else supp & scope.near(t, (d, e)))
             i, j = _self_pairs(col[rows])
             if not len(i):
                 continue
