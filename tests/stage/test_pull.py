@@ -69,8 +69,28 @@ def test_each_dirty_kind_is_rejected_with_its_reason(tmp_path, policy):
     kept = query(quarantined, "SELECT _line FROM t WHERE reject_reason = 'malformed_json' ORDER BY 1")
     assert kept == [("[1, 2]",), ('{"event_id": "x", "account',)]
     assert query(quarantined, "SELECT count(*) FROM t")[0][0] == 16
+    events = tmp_path / "raw" / "viewing_events" / f"dt={DAY}" / "part-00000.jsonl.gz"
+    assert query(quarantined, "SELECT DISTINCT _file FROM t") == [(str(events),)]
     staged = ctx.work("viewing_sessions").staged
     assert query(staged, "SELECT count(*) FROM t")[0][0] == 2
+
+
+def test_quarantine_names_each_rows_file_and_keeps_the_first_files_copy(tmp_path, policy):
+    """Two files: an exact copy of a line in the second file is the duplicate (ties between equal
+    lines go to the file that sorts first), and each quarantined row names its own file."""
+    write_day(tmp_path / "raw", dumps([event(1), event(2)]), [SUB])
+    folder = tmp_path / "raw" / "viewing_events" / f"dt={DAY}"
+    first = folder / "part-00000.jsonl.gz"
+    second = folder / "part-00001.jsonl.gz"
+    copy = gzip.open(first, "rt").read().splitlines()[0]
+    with gzip.open(second, "wt", encoding="utf-8") as fh:
+        fh.write("\n".join([copy, '{"event_id": "y"']) + "\n")
+    from transforms.pipeline import run_stage
+
+    result = run_stage("pull", context(tmp_path / "raw", tmp_path, policy, quarantine=True))
+    assert result["rejected_by_reason"] == {"duplicate_event_id": 1, "malformed_json": 1}
+    rows = query(result["quarantine_file"], "SELECT reject_reason, _file FROM t ORDER BY 1")
+    assert rows == [("duplicate_event_id", str(second)), ("malformed_json", str(second))]
 
 
 def test_unclassified_field_stops_the_run_naming_it(tmp_path, policy):

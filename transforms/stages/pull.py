@@ -160,7 +160,7 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
         "duplicate_subscribers": int(counts["duplicate_subscribers"]),
         "catalogue_titles": int(titles["titles"]),
         "duplicate_titles": int(titles["duplicate_titles"]),
-        "plays_not_in_catalogue": int(titles["plays_not_in_catalogue"]),
+        "plays_not_in_catalogue": int(counts["plays_not_in_catalogue"]),
     }
 
 

@@ -3,9 +3,9 @@ SELECT *, NULL::VARCHAR AS _line,
        hash({% for c in columns %}{{ c | ident }}{{ ", " if not loop.last }}{% endfor %}) AS _line_hash,
        true AS _is_object, NULL::VARCHAR[] AS _odd_keys
 FROM (
-    SELECT filename AS _file,
+    SELECT file_index AS _file_no,
 {% for c in columns %}
            CAST({{ c | ident }} AS VARCHAR) AS {{ c | ident }}{{ "," if not loop.last }}
 {% endfor %}
-    FROM read_parquet($files, union_by_name = true, filename = true, hive_partitioning = false)
+    FROM read_parquet($files, union_by_name = true, hive_partitioning = false)
 )

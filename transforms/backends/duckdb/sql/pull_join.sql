@@ -1,17 +1,22 @@
--- Grain of `stg_subscribers`: one row per person of the snapshot (one deterministic copy of duplicates).
+-- Grain of `stg_subscribers`: one row per person of the snapshot (one deterministic copy of
+-- duplicates), with the minors rule (policy `minors`, action drop): younger than $minors_under
+-- years on the day (0 when the rule does not drop; an unknown birth date is not known to be a minor).
 CREATE OR REPLACE TEMP TABLE stg_subscribers AS
-SELECT account_id, profile_id,
-       arg_min(birth_date, hash(birth_date, gender, plan, signup_date)) AS birth_date,
-       arg_min(gender, hash(birth_date, gender, plan, signup_date)) AS gender,
-       arg_min(plan, hash(birth_date, gender, plan, signup_date)) AS plan,
-       count(*) AS copies
+SELECT *, coalesce(date_sub('year', birth_date, CAST($day AS DATE)) < $minors_under, false) AS minor
 FROM (
-    SELECT CAST(account_id AS VARCHAR) AS account_id, CAST(profile_id AS VARCHAR) AS profile_id,
-           try_cast(birth_date AS DATE) AS birth_date, CAST(gender AS VARCHAR) AS gender,
-           CAST(plan AS VARCHAR) AS plan, try_cast(signup_date AS DATE) AS signup_date
-    FROM read_parquet($subscriber_files, union_by_name = true, hive_partitioning = false)
-)
-GROUP BY account_id, profile_id;
+    SELECT account_id, profile_id,
+           arg_min(birth_date, hash(birth_date, gender, plan, signup_date)) AS birth_date,
+           arg_min(gender, hash(birth_date, gender, plan, signup_date)) AS gender,
+           arg_min(plan, hash(birth_date, gender, plan, signup_date)) AS plan,
+           count(*) AS copies
+    FROM (
+        SELECT CAST(account_id AS VARCHAR) AS account_id, CAST(profile_id AS VARCHAR) AS profile_id,
+               try_cast(birth_date AS DATE) AS birth_date, CAST(gender AS VARCHAR) AS gender,
+               CAST(plan AS VARCHAR) AS plan, try_cast(signup_date AS DATE) AS signup_date
+        FROM read_parquet($subscriber_files, union_by_name = true, hive_partitioning = false)
+    )
+    GROUP BY account_id, profile_id
+);
 
 CREATE OR REPLACE TEMP TABLE duplicated AS
 SELECT event_id FROM raw_events WHERE reject_reason IS NULL GROUP BY event_id HAVING count(*) > 1;
@@ -23,29 +28,34 @@ WITH valid AS (
     SELECT *, 1 AS copy_no FROM raw_events
     WHERE reject_reason IS NULL AND event_id NOT IN (SELECT event_id FROM duplicated)
     UNION ALL BY NAME
-    SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _line_hash, _file) AS copy_no
+    SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _line_hash, _file_no) AS copy_no
     FROM raw_events WHERE reject_reason IS NULL AND event_id IN (SELECT event_id FROM duplicated)
 ),
 joined AS (
-    SELECT v.*, s.birth_date, s.gender, s.plan, s.profile_id IS NOT NULL AS has_subscriber
+    SELECT v.*, s.birth_date, s.gender, s.plan, s.profile_id IS NOT NULL AS has_subscriber,
+           coalesce(s.minor, false) AS minor
     FROM valid v
     LEFT JOIN stg_subscribers s USING (account_id, profile_id)
+),
+ranked AS (
+    SELECT * EXCLUDE (reject_reason, _line, _is_object, _odd_keys),
+           CASE WHEN copy_no > 1 THEN 'duplicate_event_id'
+                WHEN NOT has_subscriber THEN 'no_subscriber' END AS reject_reason
+    FROM joined
 )
-SELECT * EXCLUDE (reject_reason),
-       CASE WHEN copy_no > 1 THEN 'duplicate_event_id'
-            WHEN NOT has_subscriber THEN 'no_subscriber' END AS reject_reason,
-       -- The minors rule (policy `minors`, action drop): younger than $minors_under years on the
-       -- day. 0 when the rule does not drop. An unknown birth date is not known to be a minor.
-       coalesce(date_sub('year', birth_date, CAST($day AS DATE)) < $minors_under, false) AS minor
-FROM joined;
+-- The raw text of the typed fields is kept only for the lines rejected here (for quarantine).
+SELECT * EXCLUDE (started_at, watch_seconds, copy_no, has_subscriber),
+       CASE WHEN reject_reason IS NOT NULL THEN started_at END AS started_at,
+       CASE WHEN reject_reason IS NOT NULL THEN watch_seconds END AS watch_seconds
+FROM ranked;
 
 -- Grain of `rejected`: one row per rejected input line, with its reason (raw data: quarantine only).
 CREATE OR REPLACE TEMP TABLE rejected AS
-SELECT reject_reason, _file, _line, event_id, account_id, profile_id, started_at, watch_seconds,
+SELECT reject_reason, $files[CAST(_file_no AS BIGINT) + 1] AS _file, _line, event_id, account_id, profile_id, started_at, watch_seconds,
        country, content_type, title_id
 FROM raw_events WHERE reject_reason IS NOT NULL
 UNION ALL BY NAME
-SELECT reject_reason, _file, NULL AS _line, event_id, account_id, profile_id, started_at,
+SELECT reject_reason, $files[CAST(_file_no AS BIGINT) + 1] AS _file, NULL AS _line, event_id, account_id, profile_id, started_at,
        watch_seconds, country, content_type, title_id
 FROM events_ranked WHERE reject_reason IS NOT NULL;
 

@@ -28,5 +28,5 @@ checked AS (
         END AS reject_reason
     FROM typed
 )
-SELECT * EXCLUDE (_line), CASE WHEN reject_reason IS NOT NULL THEN _line END AS _line
+SELECT * EXCLUDE (_line, profile_name), CASE WHEN reject_reason IS NOT NULL THEN _line END AS _line
 FROM checked;
