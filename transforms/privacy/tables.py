@@ -28,9 +28,10 @@ Two move families, as in tau-ARGUS's hypercube method (Repsilber's GHMITER) and 
 - rectangles over two dimensions d, e at a fixed position of the others: +/- on the four
   corners, all with their chains (margins containing both d and e) suppressed.
 A primary cell with no certificate gets the cheapest extra suppressions (fewest people) that
-give it one: more members for a pool, or the missing corners of a rectangle. Each round
-recomputes every certificate in bulk (numpy over the cells), so the cost grows with the number
-of cells, not of rows; the same cells give the same suppressions (fixed order, ties by code).
+give it one: more members for a pool, or the missing corners of a rectangle. Certificates are
+computed in bulk (numpy over the cells; after the first round only for the cells escalated
+last, and a final round over every cell), so the cost grows with the number of cells, not of
+rows; the same cells give the same suppressions (fixed order, ties by code).
 """
 
 from __future__ import annotations
@@ -131,8 +132,9 @@ class Decision:
 def protect(t: Table, need: dict[str, np.ndarray], max_rounds: int = 200) -> Decision:
     """Suppress the primary cells (any requirement > 0) and enough others to certify them all.
 
-    Each round certifies every suppressed cell in bulk, then escalates each cell still failing
-    one step up a ladder of extra suppressions (see `_escalate`); a cell's step only grows, so
+    Each round certifies the suppressed cells in bulk (the first and the last round every cell,
+    the others the cells escalated last), then escalates each cell still failing one step up a
+    ladder of extra suppressions (see `_escalate`); a cell's step only grows, so
     the loop ends: at worst every cell is suppressed, and a table with nothing published
     reveals nothing. Same cells in, same suppressions out (fixed order, ties by code)."""
     primary = np.zeros(len(t), dtype=bool)
