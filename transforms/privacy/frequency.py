@@ -123,6 +123,14 @@ def unique(key: np.ndarray, return_inverse: bool = False):
     return uniques, inverse
 
 
+def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For consecutive groups of `counts[g]` elements: each element's group and its position
+    within the group (0..counts[g]-1)."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    within = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, within
+
+
 def distinct_per_group(group: np.ndarray, member: np.ndarray, groups: int, members: int, mask=None) -> np.ndarray:
     """For each group id, how many distinct members it holds (e.g. people per class)."""
     if mask is not None:

@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from transforms.privacy.frequency import expand
+
 log = logging.getLogger(__name__)
 
 #: Measures the engine knows: their lower bound in any existing cell.
@@ -113,9 +115,15 @@ class _Index:
 
 
 def _key(codes: np.ndarray, dims: tuple[int, ...], radix: np.ndarray) -> np.ndarray:
-    key = np.zeros(len(codes), dtype=np.int64)
-    for d in dims:
-        key = key * radix[d] + codes[:, d] + 1
+    """One int64 id per row of `codes` over `dims` (mixed radix; a code of -1 counts as 0)."""
+    return _key_of([codes[:, d] for d in dims], [radix[d] for d in dims], len(codes))
+
+
+def _key_of(columns: list[np.ndarray], radices: list[int], n: int) -> np.ndarray:
+    """`_key` from one code column per dimension (no codes matrix needed)."""
+    key = np.zeros(n, dtype=np.int64)
+    for column, r in zip(columns, radices, strict=True):
+        key = key * r + column + 1
     return key
 
 
@@ -680,15 +688,10 @@ def _trade_into(t, m, dset, opened, group, v, reservoir, in_reservoir) -> np.nda
     if not len(at_y):
         return np.zeros(len(t))
     y, g = targets[at_y], live[r]
-    # x's codes: y's on D, the group's elsewhere; its key without the first (key) dimension,
-    # then with it (the same mixed radix as `_key`, one column at a time).
-    sub_key = np.zeros(len(y), dtype=np.int64)
-    for d in range(1, t.dims):
-        column = t.codes[y, d] if d in dset else g_codes[r, d]
-        sub_key = sub_key * radix[d] + column + 1
-    first_column = t.codes[y, 0] if 0 in dset else g_codes[r, 0]
-    scale = int(np.prod(radix[1:], dtype=np.int64))
-    at = finest_keys.get_indexer((first_column + 1) * scale + sub_key)
+    # x's codes: y's on D, the group's elsewhere (column by column: no codes matrix per pair).
+    x = [t.codes[y, d] if d in dset else g_codes[r, d] for d in range(t.dims)]
+    at = finest_keys.get_indexer(_key_of(x, list(radix), len(y)))
+    sub_key = _key_of(x[1:], list(radix[1:]), len(y))
     exists = at >= 0
     pos = _position(t, (0,))
     where = sub_keys.get_indexer(sub_key)
@@ -778,26 +781,15 @@ def _join(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(right, kind="stable")
     ordered = right[order]
     lo = np.searchsorted(ordered, left, side="left")
-    n = np.searchsorted(ordered, left, side="right") - lo
-    i = np.repeat(np.arange(len(left)), n)
-    within = np.arange(len(i)) - np.repeat(np.cumsum(n) - n, n)
-    return i, order[np.repeat(lo, n) + within]
+    i, within = expand(np.searchsorted(ordered, left, side="right") - lo)
+    return i, order[lo[i] + within]
 
 
 def _self_pairs(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every ordered pair (i, j), i != j, of positions with the same group id (a self-join on
-    the group, in numpy: one sort, then each member repeated once per member of its group)."""
-    order = np.argsort(group, kind="stable")
-    g = group[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, dtype=np.int64)
-    sizes = np.diff(np.r_[starts, len(g)])
-    size_of = np.repeat(sizes, sizes)  # per sorted position: its group's size
-    start_of = np.repeat(starts, sizes)
-    i = np.repeat(np.arange(len(g)), size_of)
-    within = np.arange(len(i)) - np.repeat(np.cumsum(size_of) - size_of, size_of)
-    j = np.repeat(start_of, size_of) + within
+    """Every ordered pair (i, j), i != j, of positions with the same group id (a self-join)."""
+    i, j = _join(group, group)
     keep = i != j
-    return order[i[keep]], order[j[keep]]
+    return i[keep], j[keep]
 
 
 def _block_people_cap(t: Table, measure: str) -> np.ndarray:

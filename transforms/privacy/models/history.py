@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, special
 
-from transforms.privacy.frequency import INT64_SAFE, FreqTable, combine, unique
+from transforms.privacy.frequency import INT64_SAFE, FreqTable, combine, expand, unique
 from transforms.privacy.models.base import Model
 
 #: Enumerating a person's m-subsets is bounded: a person with more distinct items than this
@@ -309,8 +309,7 @@ class _Layout:
         if self.size == 2:  # closed form: the pairs (j, i) for j < i, then (i, j) for j > i
             keep = n >= 2
             b, n, i = b[keep], n[keep], i[keep]
-            owner = np.repeat(np.arange(len(b)), n - 1)
-            t = np.arange(len(owner)) - np.repeat(np.cumsum(n - 1) - (n - 1), n - 1)
+            owner, t = expand(n - 1)
             n, i = n[owner], i[owner]
             j = np.where(t < i, t, t + 1)
             lo, hi = np.minimum(i, j), np.maximum(i, j)
