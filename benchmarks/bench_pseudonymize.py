@@ -14,10 +14,9 @@ import hmac
 import os
 import time
 
-from transforms.backends import sql
 from transforms.backends.duckdb import DuckDBBackend
 from transforms.ops.keys import Key, KeyRing
-from transforms.stages.pseudonymize import domain
+from transforms.stages.pseudonymize import domain, persons_step
 
 
 def main() -> None:
@@ -42,7 +41,7 @@ def main() -> None:
             [n],
         )
         t0 = time.perf_counter()
-        b.materialize("out", sql("pseudonymize_persons", d.params(), person=["account_id", "profile_id"]))
+        b.materialize("out", persons_step(b, d, ["account_id", "profile_id"]))
         sql_s = time.perf_counter() - t0
         sample = b.con.execute(
             "SELECT account_id, profile_id, pseudonym FROM out LIMIT ?", [min(n, args.python_sample)]

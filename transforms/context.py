@@ -213,6 +213,8 @@ class Views:
     LABELLED = "labelled"
     CLASSES = "classes"
     EXTRACT = "extract"
+    #: One row of derived keys (pseudonymize only): registered with `register_secret`.
+    DOMAIN_KEYS = "domain_keys"
 
     @staticmethod
     def lookup(column: str) -> str:

@@ -11,11 +11,10 @@ import pytest
 
 from tests.support import DAY
 from tests.support.runs import query, run_stages
-from transforms.backends import sql
 from transforms.backends.duckdb import DuckDBBackend
 from transforms.context import Views
 from transforms.ops.keys import Key, KeyRing, derive_domain_key, pseudonym_pattern
-from transforms.stages.pseudonymize import domain
+from transforms.stages.pseudonymize import domain, persons_step
 
 
 def persons(raw_day, tmp_path, policy, ring) -> list[tuple]:
@@ -76,7 +75,7 @@ def test_pseudonyms_are_stable_within_an_epoch_and_change_after_it(raw_day, tmp_
         with DuckDBBackend() as b:
             b.register_parquet(Views.STAGED, ctx.work(policy.export).staged)
             d = domain(ring, policy.recipient, "month", day)
-            table = b.fetch(sql("pseudonymize_persons", d.params(), person=policy.pseudonym.person))
+            table = b.fetch(persons_step(b, d, policy.pseudonym.person))
         return {(r["account_id"], r["profile_id"]): r["pseudonym"] for r in table.to_pylist()}
 
     nov_1, nov_30, dec_1 = pseudonyms(date(2026, 11, 1)), pseudonyms(date(2026, 11, 30)), pseudonyms(date(2026, 12, 1))
@@ -91,6 +90,10 @@ def test_rotating_the_key_changes_pseudonyms_and_their_prefix(default_persons, r
     assert not {p.split(":")[1] for *_, p in default_persons} & {p.split(":")[1] for *_, p in new}
 
 
-def test_the_domain_never_shows_its_pads(ring, policy):
+def test_the_domain_never_shows_its_keys(ring, policy):
     d = domain(ring, policy.recipient, "none", date(2026, 11, 23))
-    assert d.ipad.hex() not in repr(d) and "ipad" not in repr(d)
+    secrets = d.secrets().to_pylist()[0]
+    assert set(secrets) == {"domain_key", "ipad", "opad", "link_key", "link_ipad", "link_opad"}
+    shown = repr(d) + str(d) + repr(d.params())
+    assert all(v.hex() not in shown and v.hex().upper() not in shown for v in secrets.values())
+    assert "key=" not in repr(d) and "ipad" not in repr(d)

@@ -123,6 +123,11 @@ class Backend(ABC):
     def register_arrow(self, view: str, table: pa.Table) -> None:
         """Make a small in-memory table readable as `view` (lookups, decisions)."""
 
+    def register_secret(self, view: str, table: pa.Table) -> None:
+        """Make a one-row table of key material readable as `view`: never SQL text, never a
+        literal in a plan the engine prints or logs (DuckDB scans the Arrow table in place)."""
+        self.register_arrow(view, table)
+
     @abstractmethod
     def run(self, statements: Query | list[Statement]) -> None:
         """Run statements that create tables or views; nothing is returned."""

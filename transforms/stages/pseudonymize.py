@@ -4,15 +4,19 @@ Reads   work/staged.parquet (the distinct persons only)
 Writes  work/persons.parquet: one row per person, raw ids, pseudonym and link token (private, like
         all work data; the link token is a keyed hash stable across nights, never published)
 
-HMAC runs inside the engine from the RFC 2104 construction, once per distinct person; the
-pads are bound parameters, never SQL text. This is the only stage that sees the key.
+HMAC runs inside the engine, once per distinct person: DuckDB builds it from the RFC 2104
+construction, Spark calls its `hmac`. The derived keys (and DuckDB's pads) reach the engine as
+a one-row table registered with `register_secret`, never as SQL text or a plan literal. This
+is the only stage that sees the key.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transforms.backends import sql
+import pyarrow as pa
+
+from transforms.backends import Backend, Query, sql
 from transforms.context import Views
 from transforms.errors import KeyConfigError
 from transforms.ops.keys import (
@@ -35,32 +39,44 @@ class Domain:
     key_id: str
     recipient: str
     epoch: str
-    ipad: bytes
-    opad: bytes
-    link_ipad: bytes
-    link_opad: bytes
+    key: bytes
+    link_key: bytes
 
-    def __repr__(self) -> str:  # the pads are key material
+    def __repr__(self) -> str:  # the keys are key material
         return f"Domain(key_id={self.key_id!r}, recipient={self.recipient!r}, epoch={self.epoch!r})"
 
     def params(self) -> dict:
-        return {
-            "ipad": self.ipad,
-            "opad": self.opad,
-            "prefix": f"{self.key_id}:",
-            "separator": SEPARATOR,
-            "hex_chars": PSEUDONYM_HEX_CHARS,
-            "link_ipad": self.link_ipad,
-            "link_opad": self.link_opad,
+        """The step's bound values: nothing secret."""
+        return {"prefix": f"{self.key_id}:", "separator": SEPARATOR, "hex_chars": PSEUDONYM_HEX_CHARS}
+
+    def secrets(self) -> pa.Table:
+        """One row: the derived keys and their RFC 2104 pads (key material: `register_secret` only)."""
+        ipad, opad = hmac_pads(self.key)
+        link_ipad, link_opad = hmac_pads(self.link_key)
+        values = {
+            "domain_key": self.key,
+            "ipad": ipad,
+            "opad": opad,
+            "link_key": self.link_key,
+            "link_ipad": link_ipad,
+            "link_opad": link_opad,
         }
+        return pa.table({name: pa.array([value], pa.binary()) for name, value in values.items()})
 
 
 def domain(ring: KeyRing, recipient: str, epoch_kind: str, day) -> Domain:
     key = ring.active
     epoch = epoch_label(epoch_kind, day)
-    ipad, opad = hmac_pads(derive_domain_key(key, recipient, epoch))
-    link_ipad, link_opad = hmac_pads(derive_link_key(key, recipient))
-    return Domain(key.key_id, recipient, epoch, ipad, opad, link_ipad, link_opad)
+    return Domain(
+        key.key_id, recipient, epoch, derive_domain_key(key, recipient, epoch), derive_link_key(key, recipient)
+    )
+
+
+def persons_step(backend: Backend, d: Domain, person: list[str]) -> Query:
+    """Register the domain's keys on `backend` (as a secret) and return the step that gives
+    every person of the registered `staged` its pseudonym and link token."""
+    backend.register_secret(Views.DOMAIN_KEYS, d.secrets())
+    return sql("pseudonymize_persons", d.params(), person=person)
 
 
 def run(s: StageRun) -> dict:
@@ -69,7 +85,7 @@ def run(s: StageRun) -> dict:
         raise KeyConfigError("the pseudonymize stage needs the key ring; none was given")
     d = domain(s.ring, s.policy.recipient, s.policy.pseudonym.epoch, s.ctx.day_date)
     s.backend.register_parquet(Views.STAGED, s.work.staged)
-    s.backend.write_parquet(sql("pseudonymize_persons", d.params(), person=s.policy.pseudonym.person), s.work.persons)
+    s.backend.write_parquet(persons_step(s.backend, d, s.policy.pseudonym.person), s.work.persons)
     s.backend.register_parquet(Views.PERSONS, s.work.persons)
     people = int(s.backend.scalar(sql("count_rows", table=Views.PERSONS)) or 0)
     return {"people": people, "key_id": d.key_id, "recipient": d.recipient, "epoch": d.epoch}

@@ -1,6 +1,8 @@
-{# RFC 2104 HMAC-SHA256 (hex) of a BLOB expression, under the pads bound as $ipad and $opad.
-   DuckDB has no HMAC function; the pads are key material and only ever bound parameters. #}
-{% macro hmac(message_blob) %}sha256($opad || unhex(sha256($ipad || {{ message_blob }}))){% endmacro %}
+{# RFC 2104 HMAC-SHA256 (hex) of a BLOB expression under the pads `ipad` and `opad` (SQL
+   expressions: by default the columns of the one-row key table `k`, registered as a secret).
+   DuckDB has no HMAC function. Pads of a real key are key material: a registered table's
+   columns, never SQL text or a bound parameter. #}
+{% macro hmac(message_blob, ipad="k.ipad", opad="k.opad") %}sha256({{ opad }} || unhex(sha256({{ ipad }} || {{ message_blob }}))){% endmacro %}
 
 {# Join each column's lookup table (lk_<column>, aliased <alias>0, <alias>1, ...) to the source
    aliased `source_alias` by its `<column>_id` code. #}

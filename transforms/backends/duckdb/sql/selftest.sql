@@ -22,7 +22,7 @@ WITH digests AS (
         {% if need_md5 %}md5(v) AS h_md5,{% endif %}
         {% if need_sha1 %}sha1(v) AS h_sha1,{% endif %}
         {% if need_sha256 %}sha256(v) AS h_sha256,{% endif %}
-        {% if need_hmac %}{{ hmac("encode(v)") }} AS h_hmac_empty,{% endif %}
+        {% if need_hmac %}{{ hmac("encode(v)", "$ipad", "$opad") }} AS h_hmac_empty,{% endif %}
         v
     FROM raw_identifiers
 )
