@@ -1,4 +1,4 @@
-"""The engine seam: the heavy steps run as named SQL on a backend (DuckDB today).
+"""The engine seam: the heavy steps run as named SQL on a backend (DuckDB, or Spark).
 
 Stages and the privacy engine never talk to an engine directly; they ask a `Backend` to
 register datasets (Parquet files, small Arrow tables), run named SQL steps (`sql(name, ...)`,
@@ -13,14 +13,20 @@ from pathlib import Path
 
 from transforms.backends.base import Backend, InputError, Query, Statement, render, sql
 
+ENGINES = ("duckdb", "spark")
+
 
 def open_backend(engine: str, spill_dir: Path | None = None) -> Backend:
-    """The backend for `engine` ("duckdb"); `spill_dir` is private scratch space."""
+    """The backend for `engine` (one of ENGINES); `spill_dir` is private scratch space."""
     if engine == "duckdb":
         from transforms.backends.duckdb import DuckDBBackend
 
         return DuckDBBackend(spill_dir)
-    raise ValueError(f"unknown engine {engine!r}; engines: duckdb")
+    if engine == "spark":
+        from transforms.backends.spark import SparkBackend
+
+        return SparkBackend(spill_dir)
+    raise ValueError(f"unknown engine {engine!r}; engines: {', '.join(ENGINES)}")
 
 
 __all__ = ["Backend", "InputError", "Query", "Statement", "open_backend", "render", "sql"]

@@ -128,6 +128,17 @@ class Backend(ABC):
         literal in a plan the engine prints or logs (DuckDB scans the Arrow table in place)."""
         self.register_arrow(view, table)
 
+    def parquet_columns(self, files: list[str]) -> set[str]:
+        """The column names of Parquet files (their union)."""
+        return set(self.fetch(sql("pull_parquet_columns", {"files": files})).column(0).to_pylist())
+
+    def register_day(self, events: list[str], event_format: str, subscribers: list[str], titles: list[str]) -> None:
+        """Make a raw day readable by the pull steps. DuckDB's steps read the files from bound
+        parameters, so there is nothing to do; an engine whose SQL cannot take paths as values
+        registers them here as views (`raw_lines` or `raw_event_rows`, `raw_subscribers`,
+        `raw_titles`), each event row with `_file_no`, its file's position in `events`."""
+        return None
+
     @abstractmethod
     def run(self, statements: Query | list[Statement]) -> None:
         """Run statements that create tables or views; nothing is returned."""

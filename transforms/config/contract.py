@@ -59,7 +59,12 @@ IDENTIFIER_COLUMNS = ("account_id", "profile_id", "email", "ip_address", "device
 
 CONTENT_TYPES = ("movie", "episode", "trailer")
 MAX_WATCH_SECONDS = 86_400  # a single play longer than a day is a client bug
-TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ")
+#: started_at: ISO 8601 in UTC, seconds and up to six fraction digits. A value must have exactly
+#: this shape (two-digit fields, upper-case T and Z, no spaces) before it is parsed, so every
+#: engine accepts the same strings: strptime alone would take "2026-1-5T1:04:11Z" or a leading space.
+TIMESTAMP_SHAPE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z"
+TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ")  # DuckDB's strptime
+SPARK_TIMESTAMP_FORMATS = ("yyyy-MM-dd'T'HH:mm:ss'Z'", "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")  # Spark's
 
 #: Reject reasons, in the order they are tested; the first that applies is recorded.
 REJECT_REASONS = (

@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 _DISK_TROUBLE = re.compile(r"no space left|disk (is )?full|could not write", re.IGNORECASE)
 
 
+#: The fields that order the copies of a duplicated event id (the first is kept): every field
+#: `raw_events` carries but the id itself. The file's position breaks the last ties.
+DUPLICATE_ORDER = [c for c in contract.EVENT_COLUMNS if c not in ("event_id", "profile_name")]
+
+
 def day_files(raw_root: Path, table: str, day: date, patterns: tuple[str, ...]) -> list[str]:
     folder = raw_root / table / f"dt={day.isoformat()}"
     files = sorted(str(p) for pat in patterns for p in folder.glob(pat))
@@ -89,8 +94,9 @@ def _check_catalogue_columns(names: set[str], policy: Policy) -> None:
         raise RawSchemaError(f"the title catalogue lacks the contract columns {missing}; fix the catalogue export")
 
 
-def _parquet_columns(backend: Backend, files: list[str]) -> set[str]:
-    return set(backend.fetch(sql("pull_parquet_columns", {"files": files})).column(0).to_pylist())
+def catalogue_columns(policy: Policy) -> list[str]:
+    """The catalogue columns the policy reads (besides title_id)."""
+    return [c for c, action in policy.catalogue.items() if action == "generalize"]
 
 
 def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> dict:
@@ -108,7 +114,9 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
         "day_end": f"{(day + timedelta(days=1)).isoformat()} 00:00:00",
         "max_watch": contract.MAX_WATCH_SECONDS,
         "content_types": list(contract.CONTENT_TYPES),
+        "timestamp_shape": contract.TIMESTAMP_SHAPE,
         "timestamp_formats": list(contract.TIMESTAMP_FORMATS),
+        "spark_timestamp_formats": list(contract.SPARK_TIMESTAMP_FORMATS),
         "unit_separator": "\x01",
         "json_paths": [f"$.{c}" for c in contract.EVENT_COLUMNS],
         "contract": list(contract.EVENT_COLUMNS),
@@ -118,19 +126,19 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
         "minors_under": policy.minors.under if policy.minors.action == "drop" else 0,
     }
     try:
+        backend.register_day(event_files, fmt, sub_files, title_files)
         if fmt == "parquet":
-            _check_event_fields(_parquet_columns(backend, event_files), False, policy)
-        _check_subscriber_columns(_parquet_columns(backend, sub_files), policy)
-        _check_catalogue_columns(_parquet_columns(backend, title_files), policy)
+            _check_event_fields(backend.parquet_columns(event_files), False, policy)
+        _check_subscriber_columns(backend.parquet_columns(sub_files), policy)
+        _check_catalogue_columns(backend.parquet_columns(title_files), policy)
         backend.run(sql("pull_stage", params, format=fmt, columns=contract.EVENT_COLUMNS))
         if fmt == "json":
             fields = backend.fetch(sql("pull_fields")).to_pylist()[0]
             complete = bool(fields["complete"])
             seen = set(fields["odd_keys"] or []) | (set(contract.EVENT_COLUMNS) if complete else set())
             _check_event_fields(seen, complete, policy)
-        backend.run(sql("pull_join", params))
-        read = [c for c, action in policy.catalogue.items() if action == "generalize"]
-        backend.run(sql("pull_catalogue", params, columns=read))
+        backend.run(sql("pull_join", params, order_columns=DUPLICATE_ORDER))
+        backend.run(sql("pull_catalogue", params, columns=catalogue_columns(policy)))
     except InputError as exc:
         if _DISK_TROUBLE.search(str(exc)):
             raise  # the engine's own disk (spill, full), not the raw files: an OSError, retried
@@ -196,5 +204,5 @@ def run(s: StageRun) -> dict:
             s.policy.minors.under,
         )
     s.backend.write_parquet(sql("pull_staged"), s.work.staged)
-    s.backend.write_parquet(sql("pull_catalogue_out"), s.work.catalogue)
+    s.backend.write_parquet(sql("pull_catalogue_out", columns=catalogue_columns(s.policy)), s.work.catalogue)
     return out

@@ -11,7 +11,7 @@ parsed AS (
     SELECT _file_no, line, try(json_extract_string(line, $json_paths)) AS f, try(json_keys(line)) AS keys
     FROM lines
 )
-SELECT _file_no, line AS _line, hash(line) AS _line_hash, coalesce(len(keys), 0) > 0 AS _is_object,
+SELECT _file_no, line AS _line, coalesce(len(keys), 0) > 0 AS _is_object,
        -- Only rows whose fields are not exactly the contract's keep their key list.
        CASE WHEN len(keys) <> len($contract) OR NOT list_has_all($contract, keys) THEN keys END AS _odd_keys,
 {% for c in columns %}

@@ -1,7 +1,5 @@
 -- Fragment (pull_stage.sql). Grain: one row per event of the day's Parquet files, every contract field as text.
-SELECT *, NULL::VARCHAR AS _line,
-       hash({% for c in columns %}{{ c | ident }}{{ ", " if not loop.last }}{% endfor %}) AS _line_hash,
-       true AS _is_object, NULL::VARCHAR[] AS _odd_keys
+SELECT *, NULL::VARCHAR AS _line, true AS _is_object, NULL::VARCHAR[] AS _odd_keys
 FROM (
     SELECT file_index AS _file_no,
 {% for c in columns %}

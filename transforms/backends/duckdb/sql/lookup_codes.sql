@@ -3,7 +3,7 @@
 -- all values. Levels whose costs the hierarchy fixes (`priced`) already have c<L>.
 SELECT *,
 {% for level in range(height) %}
-       dense_rank() OVER (ORDER BY l{{ level }}) - 1 AS g{{ level }}
+       CAST(dense_rank() OVER (ORDER BY l{{ level }}) - 1 AS BIGINT) AS g{{ level }}
     {%- if level not in priced %},
        {% if values <= 1 %}CASE WHEN l{{ level }} = '*' THEN 1.0 ELSE 0.0 END{% else %}(count(*) OVER (PARTITION BY l{{ level }}) - 1) / $denominator{% endif %} AS c{{ level }}
     {%- endif %}{{ "," if not loop.last }}

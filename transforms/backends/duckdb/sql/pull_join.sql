@@ -2,21 +2,22 @@
 -- duplicates), with the minors rule (policy `minors`, action drop): younger than $minors_under
 -- years on the day (0 when the rule does not drop; an unknown birth date is not known to be a minor).
 CREATE OR REPLACE TEMP TABLE stg_subscribers AS
-SELECT *, coalesce(date_sub('year', birth_date, CAST($day AS DATE)) < $minors_under, false) AS minor
+SELECT account_id, profile_id, birth_date, gender, plan, copies,
+       coalesce(date_sub('year', birth_date, CAST($day AS DATE)) < $minors_under, false) AS minor
 FROM (
-    SELECT account_id, profile_id,
-           arg_min(birth_date, hash(birth_date, gender, plan, signup_date)) AS birth_date,
-           arg_min(gender, hash(birth_date, gender, plan, signup_date)) AS gender,
-           arg_min(plan, hash(birth_date, gender, plan, signup_date)) AS plan,
-           count(*) AS copies
+    -- The copy kept is the least by its values (nulls last): the same on every engine.
+    SELECT *, row_number() OVER (PARTITION BY account_id, profile_id
+                                 ORDER BY birth_date NULLS LAST, gender NULLS LAST, plan NULLS LAST,
+                                          signup_date NULLS LAST) AS copy_no,
+           count(*) OVER (PARTITION BY account_id, profile_id) AS copies
     FROM (
         SELECT CAST(account_id AS VARCHAR) AS account_id, CAST(profile_id AS VARCHAR) AS profile_id,
                try_cast(birth_date AS DATE) AS birth_date, CAST(gender AS VARCHAR) AS gender,
                CAST(plan AS VARCHAR) AS plan, try_cast(signup_date AS DATE) AS signup_date
         FROM read_parquet($subscriber_files, union_by_name = true, hive_partitioning = false)
     )
-    GROUP BY account_id, profile_id
-);
+)
+WHERE copy_no = 1;
 
 CREATE OR REPLACE TEMP TABLE duplicated AS
 SELECT event_id FROM raw_events WHERE reject_reason IS NULL GROUP BY event_id HAVING count(*) > 1;
@@ -28,7 +29,10 @@ WITH valid AS (
     SELECT *, 1 AS copy_no FROM raw_events
     WHERE reject_reason IS NULL AND event_id NOT IN (SELECT event_id FROM duplicated)
     UNION ALL BY NAME
-    SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _line_hash, _file_no) AS copy_no
+    -- The copy kept is the least by its fields (nulls last), then the earliest file: the same on
+    -- every engine. Copies equal in every field are interchangeable.
+    SELECT *, row_number() OVER (PARTITION BY event_id
+                                 ORDER BY {% for c in order_columns %}{{ c | ident }} NULLS LAST, {% endfor %}_file_no) AS copy_no
     FROM raw_events WHERE reject_reason IS NULL AND event_id IN (SELECT event_id FROM duplicated)
 ),
 joined AS (

@@ -6,7 +6,8 @@ WITH source AS (
 ),
 typed AS (
     SELECT *,
-           try_strptime(started_at, $timestamp_formats) AS started_ts,
+           CASE WHEN regexp_full_match(started_at, $timestamp_shape) THEN try_strptime(started_at, $timestamp_formats) END
+               AS started_ts,
            -- DuckDB would round '12.5' to 13; the contract says integer, so demand one.
            CASE WHEN regexp_full_match(watch_seconds, '-?[0-9]{1,12}') THEN CAST(watch_seconds AS BIGINT) END
                AS watch_s

@@ -1,0 +1,380 @@
+"""Apache Spark: the engine for days past one machine (local mode, a cluster, or Spark Connect).
+
+Each named step is rendered from `spark/sql/<step>.sql` when the step needs Spark's own
+dialect (reading the raw lines, HMAC, anything sqlglot does not carry over exactly), and
+otherwise from DuckDB's template, transpiled by sqlglot (duckdb -> spark); tests pin both.
+Values stay bound parameters (`$name` in the templates, Spark's named `:name` markers when run),
+never SQL text. Key material is never a parameter on Spark: a parameter becomes a literal in
+the query plan, which Spark prints in its UI, logs and event log. Keys reach a step as a
+one-row table registered with `register_secret`, whose plan shows column names only.
+
+`CREATE OR REPLACE TEMP TABLE name AS ...` (the steps' way to keep an intermediate result) is
+written as Parquet under the backend's scratch folder and read back as a view, so a large
+intermediate spills to disk instead of being recomputed by every query that reads it.
+
+Settings (environment, read when the session starts):
+    EXPORT_SPARK_REMOTE      a Spark Connect URL (sc://host:15002): run as a thin client
+    EXPORT_SPARK_MASTER      the master for a session started here (default local[*])
+    EXPORT_SPARK_DRIVER_MEMORY   the driver's heap for a session started here (default 2g)
+    EXPORT_SPARK_SHUFFLE_PARTITIONS  shuffle partitions (default: twice the local cores)
+    EXPORT_SPARK_UI          "1" to serve Spark's UI (off by default)
+    EXPORT_SPARK_EVENT_LOG   a folder for Spark's event log (for its history server; off by default)
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from transforms.backends.base import Backend, InputError, Query, Statement, render
+
+log = logging.getLogger(__name__)
+
+DUCKDB_SQL = Path(__file__).resolve().parent.parent / "duckdb" / "sql"
+_CREATE_TEMP = re.compile(r"^\s*CREATE\s+OR\s+REPLACE\s+TEMP\s+TABLE\s+([a-z_][a-z0-9_]*)\s+AS\s+(.*)$", re.S | re.I)
+_DROP = re.compile(r"^\s*DROP\s+(?:TABLE|VIEW)\s+(?:IF\s+EXISTS\s+)?([a-z_][a-z0-9_]*)\s*$", re.I)
+_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+#: Spark's error classes for input it cannot read (a missing, truncated or corrupt file).
+_INPUT_ERRORS = ("FAILED_READ_FILE", "PATH_NOT_FOUND", "CANNOT_READ_FILE_FOOTER", "UNABLE_TO_INFER_SCHEMA")
+
+_lock = threading.Lock()
+_session = None
+
+
+def session():
+    """The process's Spark session, started (or connected) on first use and stopped at exit."""
+    global _session
+    with _lock:
+        if _session is not None:
+            return _session
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.appName("viewing-export")
+        if not os.environ.get("EXPORT_SPARK_REMOTE") and not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+            raise RuntimeError(
+                "the Spark engine needs Java 17+ to start a session here: install it (Debian: apt-get install "
+                "openjdk-17-jre-headless; scripts/setup.sh does when it may) or set JAVA_HOME, or connect to a "
+                "Spark Connect server with EXPORT_SPARK_REMOTE=sc://host:15002"
+            )
+        if remote := os.environ.get("EXPORT_SPARK_REMOTE"):
+            builder = builder.remote(remote)
+        else:
+            cores = os.cpu_count() or 2
+            builder = (
+                builder.master(os.environ.get("EXPORT_SPARK_MASTER", "local[*]"))
+                .config("spark.driver.memory", os.environ.get("EXPORT_SPARK_DRIVER_MEMORY", "2g"))
+                .config("spark.ui.enabled", "true" if os.environ.get("EXPORT_SPARK_UI") == "1" else "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.sql.shuffle.partitions", os.environ.get("EXPORT_SPARK_SHUFFLE_PARTITIONS", 2 * cores))
+            )
+            if event_log := os.environ.get("EXPORT_SPARK_EVENT_LOG"):
+                builder = builder.config("spark.eventLog.enabled", "true").config("spark.eventLog.dir", event_log)
+        started = time.perf_counter()
+        spark = builder.getOrCreate()
+        for key, value in SESSION_CONF.items():
+            spark.conf.set(key, value)
+        if not os.environ.get("EXPORT_SPARK_REMOTE"):
+            spark.sparkContext.setLogLevel("ERROR")  # Spark's own logs may quote values
+        # PySpark logs a failed query's text and context: the failure is raised, cleaned, instead.
+        logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+        log.info("spark: session ready in %.1fs (%s)", time.perf_counter() - started, spark.version)
+        _session = spark
+        atexit.register(_stop)
+        return spark
+
+
+#: Semantics the steps assume on both engines: UTC, timestamps without a zone (DuckDB's
+#: TIMESTAMP), microsecond Parquet timestamps, errors on bad casts (ANSI, as DuckDB).
+SESSION_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.timestampType": "TIMESTAMP_NTZ",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.parquet.compression.codec": "zstd",
+    "spark.sql.ansi.enabled": "true",
+}
+
+
+def _stop() -> None:
+    global _session
+    with _lock:
+        if _session is not None:
+            try:
+                _session.stop()
+            finally:
+                _session = None
+
+
+def transpile(text: str) -> str:
+    """DuckDB SQL (one statement) in Spark's dialect, with the rewrites sqlglot lacks."""
+    import sqlglot
+
+    return sqlglot.parse_one(text, read="duckdb").transform(_rewrite).sql(dialect="spark")
+
+
+def _rewrite(node):
+    """What sqlglot does not carry over from DuckDB to Spark:
+    - `date_sub('year', a, b)` (full years from a to b) as `floor(months_between(b, a, false) / 12)`:
+      both count the 29th of February to the 28th as a full month (month ends); tests compare
+      the two on the boundaries;
+    - `GROUPING(a, b, ...)` (a bit mask) as `grouping_id(a, b, ...)`: Spark's `grouping` takes one."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.Grouping) and len(node.expressions) > 1:
+        return exp.Anonymous(this="grouping_id", expressions=[e.copy() for e in node.expressions])
+    if (
+        isinstance(node, exp.Anonymous)
+        and node.name.lower() == "date_sub"
+        and len(node.expressions) == 3
+        and isinstance(node.expressions[0], exp.Literal)
+        and node.expressions[0].this.lower() == "year"
+    ):
+        _, start, end = node.expressions
+        months = exp.Anonymous(this="months_between", expressions=[end.copy(), start.copy(), exp.false()])
+        return exp.Floor(this=exp.Div(this=months, expression=exp.Literal.number(12)))
+    return node
+
+
+class SparkBackend(Backend):
+    name = "spark"
+    sql_dir = Path(__file__).resolve().parent / "sql"
+
+    def __init__(self, spill_dir: Path | None = None) -> None:
+        self.spark = session()
+        self._own_scratch = spill_dir is None
+        self.scratch = Path(spill_dir) if spill_dir else Path(tempfile.mkdtemp(prefix="export-spark-"))
+        self._views: set[str] = set()
+        self._seq = 0
+
+    # -- rendering ---------------------------------------------------------------------------
+    def statements(self, query: Query | list[Statement]) -> list[Statement]:
+        """The step from Spark's own folder when it has one, else DuckDB's transpiled."""
+        if not isinstance(query, Query):
+            return query
+        if (self.sql_dir / f"{query.step}.sql").exists():
+            return render(query, self.sql_dir)
+        out = []
+        for st in render(query, DUCKDB_SQL):
+            if m := _CREATE_TEMP.match(st.text):
+                text = f"CREATE OR REPLACE TEMP TABLE {m.group(1)} AS {transpile(m.group(2))}"
+            elif _DROP.match(st.text):
+                text = st.text
+            else:
+                text = transpile(st.text)
+            out.append(Statement(st.step, text, st.params))
+        return out
+
+    # -- datasets ----------------------------------------------------------------------------
+    def register_parquet(self, view: str, paths: list[Path] | Path) -> None:
+        files = [str(p) for p in (paths if isinstance(paths, list) else [paths])]
+        self._view(view, self.spark.read.parquet(*files))
+
+    def register_arrow(self, view: str, table: pa.Table) -> None:
+        self._view(view, self.spark.createDataFrame(table))
+
+    def register_secret(self, view: str, table: pa.Table) -> None:
+        # A local relation: plans print its columns, never its rows.
+        self.register_arrow(view, table)
+
+    def parquet_columns(self, files: list[str]) -> set[str]:
+        try:
+            return set(self.spark.read.option("mergeSchema", "true").parquet(*files).columns)
+        except Exception as exc:
+            _reraise(exc)
+
+    def register_day(self, events: list[str], event_format: str, subscribers: list[str], titles: list[str]) -> None:
+        """Views over the raw day for the pull steps; each event row knows its file's position in
+        `events` through a broadcast join on the path Spark reports (`_metadata.file_path`)."""
+        spark = self.spark
+        positions = spark.createDataFrame(
+            pa.table({"file_key": [_file_key(f) for f in events], "_file_no": list(range(len(events)))})
+        )
+        try:
+            if event_format == "json":
+                # One column of whole lines: Spark's text reader splits on newlines only.
+                rows = spark.read.text(events).selectExpr("value AS line", "_metadata.file_path AS file_path")
+                view = "raw_lines"
+            else:
+                rows = spark.read.option("mergeSchema", "true").parquet(*events)
+                rows = rows.selectExpr("*", "_metadata.file_path AS file_path")
+                view = "raw_event_rows"
+            keyed = rows.withColumn("file_key", _spark_file_key("file_path")).drop("file_path")
+            self._view(view, keyed.join(positions.hint("broadcast"), "file_key").drop("file_key"))
+            self._view("raw_subscribers", spark.read.option("mergeSchema", "true").parquet(*subscribers))
+            self._view("raw_titles", spark.read.option("mergeSchema", "true").parquet(*titles))
+        except Exception as exc:
+            _reraise(exc)
+
+    def _view(self, view: str, frame) -> None:
+        frame.createOrReplaceTempView(view)
+        self._views.add(view)
+
+    # -- running -----------------------------------------------------------------------------
+    def _frame(self, st: Statement):
+        text = _PARAM.sub(r":\1", st.text)
+        return self.spark.sql(text, args=dict(st.params) or None)
+
+    def _execute(self, st: Statement) -> None:
+        t0 = time.perf_counter()
+        try:
+            if m := _CREATE_TEMP.match(st.text):
+                self._materialize(m.group(1), Statement(st.step, m.group(2), st.params))
+            elif m := _DROP.match(st.text):
+                self.spark.catalog.dropTempView(m.group(1))
+                self._views.discard(m.group(1))
+            else:
+                self._frame(st).collect()
+        except Exception as exc:
+            _reraise(exc)
+        finally:
+            log.debug("spark: %s in %.3fs", st.step, time.perf_counter() - t0)
+
+    def _materialize(self, table: str, select: Statement) -> None:
+        self._seq += 1
+        folder = self.scratch / "spark-tables" / f"{table}-{self._seq}"
+        self._frame(select).write.mode("overwrite").parquet(str(folder))
+        self._view(table, self.spark.read.parquet(str(folder)))
+
+    def run(self, statements: Query | list[Statement]) -> None:
+        for st in self.statements(statements):
+            self._execute(st)
+
+    def fetch(self, statements: Query | list[Statement]) -> pa.Table:
+        statements = self.statements(statements)
+        for st in statements[:-1]:
+            self._execute(st)
+        last = statements[-1]
+        t0 = time.perf_counter()
+        try:
+            return self._frame(last).toArrow()
+        except Exception as exc:
+            _reraise(exc)
+        finally:
+            log.debug("spark: %s (fetch) in %.3fs", last.step, time.perf_counter() - t0)
+
+    def _write(self, statements: Query | list[Statement], path: Path, fmt: str, **options) -> None:
+        """The last statement's result as one file at `path` (one task writes it: order kept)."""
+        statements = self.statements(statements)
+        for st in statements[:-1]:
+            self._execute(st)
+        last = statements[-1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = path.parent / f".{path.name}.spark"
+        t0 = time.perf_counter()
+        try:
+            writer = self._frame(last).coalesce(1).write.mode("overwrite").options(**options)
+            getattr(writer, fmt)(str(folder))
+            parts = sorted(p for p in folder.iterdir() if p.name.startswith("part-"))
+            if len(parts) != 1:
+                raise InputError(f"spark wrote {len(parts)} files for {path.name}, expected one")
+            os.replace(parts[0], path)
+        except InputError:
+            raise
+        except Exception as exc:
+            _reraise(exc)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.debug("spark: %s (%s) in %.3fs", last.step, fmt, time.perf_counter() - t0)
+
+    def write_parquet(
+        self,
+        statements: Query | list[Statement],
+        path: Path,
+        row_group_size: int = 500_000,
+        descriptions: dict[str, str] | None = None,
+    ) -> None:
+        self._write(statements, path, "parquet", compression="zstd")
+        if descriptions:
+            _describe(path, descriptions, row_group_size)
+
+    def write_csv(self, statements: Query | list[Statement], path: Path, separator: str) -> None:
+        self._write(statements, path, "csv", header="true", sep=separator, emptyValue="")
+
+    def columns(self, view: str) -> list[tuple[str, str]]:
+        return [(f.name, _duckdb_type(f.dataType)) for f in self.spark.table(view).schema.fields]
+
+    def close(self) -> None:
+        for view in sorted(self._views):
+            self.spark.catalog.dropTempView(view)
+        self._views.clear()
+        if self._own_scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        else:
+            shutil.rmtree(self.scratch / "spark-tables", ignore_errors=True)
+
+
+def _file_key(path: str) -> str:
+    """A raw file's path as Spark reports it, less the local scheme: absolute, unquoted."""
+    return path if "://" in path else str(Path(path).resolve())
+
+
+def _spark_file_key(column: str):
+    """`_file_key` of the path Spark reports (`file:/x` or `file:///x` for a local file)."""
+    from pyspark.sql import functions as F
+
+    # Spark reports a URL-encoded path; a literal '+' must not decode to a space.
+    decoded = F.url_decode(F.regexp_replace(F.col(column), r"\+", "%2B"))
+    return F.regexp_replace(decoded, "^file:(//)?", "")
+
+
+def _duckdb_type(dtype) -> str:
+    """A Spark type under DuckDB's name for it, so callers compare one vocabulary."""
+    name = dtype.typeName()
+    return {
+        "string": "VARCHAR",
+        "long": "BIGINT",
+        "integer": "INTEGER",
+        "short": "SMALLINT",
+        "double": "DOUBLE",
+        "float": "FLOAT",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "timestamp_ntz": "TIMESTAMP",
+        "timestamp": "TIMESTAMP WITH TIME ZONE",
+        "binary": "BLOB",
+    }.get(name, name.upper())
+
+
+def _describe(path: Path, descriptions: dict[str, str], row_group_size: int) -> None:
+    """Put the column descriptions into the file's Arrow field metadata, batch by batch."""
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path)
+    fields = [
+        f.with_metadata({"description": descriptions[f.name]}) if f.name in descriptions else f
+        for f in source.schema_arrow
+    ]
+    schema = pa.schema(fields)
+    tmp = path.with_name(f".{path.name}.described")
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as out:
+        for batch in source.iter_batches(batch_size=row_group_size):
+            out.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=row_group_size)
+    source.close()
+    os.replace(tmp, path)
+
+
+class SparkError(RuntimeError):
+    """A Spark query failed; the message keeps Spark's error class and first words only."""
+
+
+def _reraise(exc: Exception):
+    """Re-raise a Spark failure without the values it may quote (raw rows hold personal data):
+    an unreadable input as InputError (retried like any OSError), anything else as SparkError."""
+    condition = getattr(exc, "getCondition", None)
+    error_class = condition() if callable(condition) else None
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    for marker in ("Input:", "Line:", "Value:", '"', "'", "`"):
+        first = first.split(marker)[0]
+    first = first.strip()[:300]
+    if error_class in _INPUT_ERRORS or any(c in text for c in _INPUT_ERRORS) or "java.io.IOException" in text:
+        raise InputError(first) from None
+    raise SparkError(f"{first} (error class {error_class or type(exc).__name__})") from None

@@ -1,0 +1,10 @@
+-- Fragment (pull_stage.sql). Grain: one row per input line of the day's JSON-lines files, every
+-- contract field as text; the lines are `raw_lines` (SparkBackend.register_day). Spark's
+-- counterpart of backends/duckdb/sql/_read_events_json.sql: a line that is not a JSON object
+-- (or an empty one) is malformed; `_odd_keys` only when the keys are not exactly the contract's.
+SELECT _file_no, line AS _line, coalesce(size(keys), 0) > 0 AS _is_object,
+       CASE WHEN size(keys) <> size($contract) OR size(array_except(keys, $contract)) > 0 THEN keys END AS _odd_keys,
+{% for c in columns %}
+       CASE WHEN keys IS NOT NULL THEN get_json_object(line, '$.{{ c | ident }}') END AS {{ c | ident }}{{ "," if not loop.last }}
+{% endfor %}
+FROM (SELECT _file_no, line, json_object_keys(line) AS keys FROM raw_lines)
