@@ -18,7 +18,7 @@ from itertools import pairwise
 from airflow.sdk import DAG, Asset, BaseSensorOperator, Param, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from transforms.orchestration import TURN_SENSOR, discover_policies
+from transforms.orchestration import RUN_PARAMS, TURN_SENSOR, discover_policies
 
 
 def _key_ring():
@@ -102,7 +102,7 @@ def make_dag(header) -> DAG:
             "max_retry_delay": timedelta(hours=1),
             "on_failure_callback": _on_failure,
         },
-        params={"day": Param(None, type=["null", "string"], format="date", description="UTC day to export")},
+        params={name: Param(**spec) for name, spec in RUN_PARAMS.items()},
     ) as dag:
         ctx = _Prepare(header=header).output
         steps = [ctx]

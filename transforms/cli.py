@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 from datetime import UTC, date, datetime
@@ -18,6 +19,17 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a day; use YYYY-MM-DD") from None
+
+
+def _engine_arguments(p: argparse.ArgumentParser) -> None:
+    from transforms.context import ENGINES
+
+    p.add_argument("--engine", choices=ENGINES, default="duckdb", help="engine of the heavy steps (default duckdb)")
+    p.add_argument(
+        "--spark-remote",
+        metavar="URL",
+        help="with --engine spark: a Spark Connect server (sc://host:15002) instead of a local session",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--work-root", type=Path, help="private scratch folder (default: a temp folder)")
     r.add_argument("--quarantine-root", type=Path, help="where rejected raw rows are kept (raw data's access domain)")
     r.add_argument("--run-id", help="run id recorded in the manifest (default: cli__<UTC time>)")
+    _engine_arguments(r)
 
     b = sub.add_parser("backfill", help="run one export for each day of a range, each day independent")
     b.add_argument("--policy", required=True, type=Path)
@@ -57,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--key-file", type=Path)
     b.add_argument("--work-root", type=Path)
     b.add_argument("--quarantine-root", type=Path)
+    _engine_arguments(b)
 
     d = sub.add_parser("budget", help="a DP export's privacy budget: spent and remaining per rolling window")
     d.add_argument("--policy", required=True, type=Path, help="a policy with `protection: dp`")
@@ -173,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         _check_dp_work_root(args)
 
         ring = load_key_ring(args.key_file)
+        if args.spark_remote:
+            if args.engine != "spark":
+                print("error: --spark-remote needs --engine spark", file=sys.stderr)
+                return 2
+            os.environ["EXPORT_SPARK_REMOTE"] = args.spark_remote
         if args.command == "backfill":
             return _backfill(args, ring)
         with tempfile.TemporaryDirectory(prefix="viewing-export-") as tmp:
@@ -184,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 out_root=str(args.out_root.resolve()),
                 work_root=str((args.work_root or Path(tmp)).resolve()),
                 quarantine_root=str(args.quarantine_root.resolve()) if args.quarantine_root else None,
+                engine=args.engine,
             )
             print(json.dumps(run_all(ctx, ring), indent=2))
         return 0
@@ -214,6 +234,7 @@ def _backfill(args: argparse.Namespace, ring) -> int:
                 out_root=str(args.out_root.resolve()),
                 work_root=str((args.work_root or Path(tmp)).resolve()),
                 quarantine_root=str(args.quarantine_root.resolve()) if args.quarantine_root else None,
+                engine=args.engine,
             )
             try:
                 out = run_all(ctx, ring)

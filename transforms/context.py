@@ -45,6 +45,8 @@ HISTORY_PREVIOUS_PREFIX = ".previous-"
 DP_STATE = "_dp"
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: The engines a run may name (each a backend in transforms/backends/).
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,12 @@ class RunContext:
     out_root: str
     work_root: str
     quarantine_root: str | None = None
+    #: The engine every stage of the run uses ("duckdb" or "spark", see transforms/backends).
+    engine: str = "duckdb"
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; engines: {', '.join(ENGINES)}")
 
     @property
     def run_slug(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from transforms.context import RunContext
+from transforms.context import ENGINES, RunContext
 from transforms.errors import ExportBusyError, ExportError, KeyConfigError
 from transforms.ops.keys import KeyRing, ring_from_text
 
@@ -35,6 +35,18 @@ SETTINGS = {
     "out_root": ("viewing_export_out_root", PROJECT_ROOT / "var" / "extracts"),
     "work_root": ("viewing_export_work_root", PROJECT_ROOT / "var" / "work"),
     "quarantine_root": ("viewing_export_quarantine_root", PROJECT_ROOT / "var" / "quarantine"),
+    # The default engine of runs that do not pass the `engine` param.
+    "engine": ("viewing_export_engine", "duckdb"),
+}
+#: A run's params (Airflow `Param` arguments): the day, and the engine of the heavy steps.
+RUN_PARAMS: dict[str, dict[str, Any]] = {
+    "day": {"default": None, "type": ["null", "string"], "format": "date", "description": "UTC day to export"},
+    "engine": {
+        "default": None,
+        "type": ["null", "string"],
+        "enum": [None, *ENGINES],
+        "description": "engine of the heavy steps (default: the Variable viewing_export_engine, else duckdb)",
+    },
 }
 #: The key's Variable name contains "secret", so Airflow masks its value in logs.
 KEY_VARIABLE = "pseudonymization_secret"
@@ -129,9 +141,13 @@ def build_context(
     logical_date: datetime | None,
     run_after: datetime | None,
     run_id: str,
+    param_engine: str | None = None,
 ) -> RunContext:
     settings = {name: get_variable(var, str(default)) for name, (var, default) in SETTINGS.items()}
     day = resolve_day(param_day, logical_date, run_after)
+    engine = str(param_engine or settings["engine"] or "duckdb")
+    if engine not in ENGINES:
+        raise ExportError(f"engine {engine!r} is not one of {', '.join(ENGINES)}; pass the `engine` param or set it")
     return RunContext(
         policy_path=str(policy_path),
         day=day.isoformat(),
@@ -140,6 +156,7 @@ def build_context(
         out_root=str(settings["out_root"]),
         work_root=str(settings["work_root"]),
         quarantine_root=settings["quarantine_root"] or None,
+        engine=engine,
     )
 
 
@@ -313,8 +330,9 @@ def prepare_run(
             getattr(dag_run, "logical_date", None),
             getattr(dag_run, "run_after", None),
             dag_run.run_id,
+            (context.get("params") or {}).get("engine"),
         ).to_dict()
-    except ExportError as exc:  # a bad `day` param: no retry fixes it
+    except ExportError as exc:  # a bad `day` or `engine` param: no retry fixes it
         raise fail(str(exc)) from None
     runs = runs or TaskRuns.of(context)
     why = wait_for_turn(Turn.of(ctx, export), runs.is_live, runs.previous, runs.backfill)

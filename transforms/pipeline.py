@@ -50,7 +50,13 @@ def run_stage(name: str, ctx: RunContext, ring: KeyRing | None = None) -> dict:
             f"the policy {policy.source_path} changed since this run started ({started_with[:19]}... -> "
             f"{policy.digest[:19]}...); start a new run of the day"
         )
-    stats.setdefault("_run", {"policy_digest": policy.digest, "kind": policy.kind})
+    engine = stats.get("_run", {}).get("engine", "duckdb")
+    if started_with and engine != ctx.engine:
+        raise StageOrderError(
+            f"run {ctx.run_id} started on the {engine} engine and this stage would run on {ctx.engine}: "
+            "a run's stages share one engine; start a new run of the day to change it"
+        )
+    stats.setdefault("_run", {"policy_digest": policy.digest, "kind": policy.kind, "engine": ctx.engine})
     t0 = time.perf_counter()
     log.info("stage %s: start (export=%s day=%s run=%s)", name, export, ctx.day, ctx.run_id)
     s = StageRun(ctx, policy, {k: v for k, v in stats.items() if k != "_run"}, ring if entry.needs_key else None)

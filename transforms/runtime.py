@@ -23,7 +23,6 @@ class StageRun:
     policy: Policy
     stats: dict[str, dict[str, Any]]
     ring: KeyRing | None = None
-    engine: str = "duckdb"
     _opened: list[Backend] = field(default_factory=list)
 
     @property
@@ -32,7 +31,7 @@ class StageRun:
 
     @cached_property
     def backend(self) -> Backend:
-        backend = open_backend(self.engine, self.work.tmp)
+        backend = open_backend(self.ctx.engine, self.work.tmp)
         self._opened.append(backend)
         return backend
 

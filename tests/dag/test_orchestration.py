@@ -11,6 +11,7 @@ import pytest
 from tests.support import POLICY_PATH
 from transforms.errors import ExportBusyError, ExportError, KeyConfigError, RawDayMissing
 from transforms.orchestration import (
+    RUN_PARAMS,
     TaskRuns,
     Turn,
     build_context,
@@ -55,6 +56,18 @@ def test_context_reads_variables_with_defaults():
     ctx = build_context(POLICY_PATH, get, "2026-11-23", None, None, "manual__1")
     assert ctx.raw_root == "/data/raw" and ctx.day == "2026-11-23"
     assert set(seen) >= {"viewing_export_raw_root", "viewing_export_out_root", "viewing_export_work_root"}
+
+
+def test_the_engine_comes_from_the_param_then_the_variable():
+    def get(name, default):
+        return {"viewing_export_engine": "spark"}.get(name, default)
+
+    assert build_context(POLICY_PATH, lambda n, d: d, "2026-11-23", None, None, "r").engine == "duckdb"
+    assert build_context(POLICY_PATH, get, "2026-11-23", None, None, "r").engine == "spark"
+    assert build_context(POLICY_PATH, get, "2026-11-23", None, None, "r", "duckdb").engine == "duckdb"
+    with pytest.raises(ExportError, match="not one of duckdb, spark"):
+        build_context(POLICY_PATH, get, "2026-11-23", None, None, "r", "flink")
+    assert RUN_PARAMS["engine"]["enum"] == [None, "duckdb", "spark"]
 
 
 def test_key_from_variable_then_connection():

@@ -58,6 +58,17 @@ def test_bad_day_is_a_usage_error(raw_day, tmp_path):
     assert r.returncode == 2 and "use YYYY-MM-DD" in r.stderr
 
 
+def test_engine_flags_are_checked_before_anything_runs(raw_day, tmp_path):
+    args = ["run", "--policy", str(POLICY_PATH), "--day", str(DAY), "--raw-root", str(raw_day)]
+    args += ["--out-root", str(tmp_path)]
+    r = _run([*args, "--engine", "flink"])
+    assert r.returncode == 2 and "invalid choice: 'flink'" in r.stderr
+    key = "base64:" + base64.b64encode(TEST_SECRET).decode()
+    r = _run([*args, "--spark-remote", "sc://localhost:15002"], {"PSEUDONYMIZATION_SECRET": key})
+    assert r.returncode == 2 and "--spark-remote needs --engine spark" in r.stderr
+    assert not list(tmp_path.rglob("*.parquet"))
+
+
 def test_run_twice_gives_the_same_extract(raw_day, tmp_path):
     key = tmp_path / "key"
     key.write_text("base64:" + base64.b64encode(TEST_SECRET).decode())

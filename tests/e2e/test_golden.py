@@ -14,6 +14,9 @@ plays from the shipped row policy (414 plays here; the search then keeps fine wa
 and merges the age bands below 18. For `rows_only` (age published as `*` that night) the rows
 are the same as before (EXCEPT ALL both ways empty): only the file metadata and the manifest's
 new fields (`minors`, `counts.minor_rows`, `finer_levels`, `cost_driver`) changed.
+Then (issue 13) the manifest gained `engine`; without it the manifests hash to the digests
+recorded before, and the Parquet digests did not move (the pull's portable tie-breaks and the
+strict `started_at` shape change nothing on this day).
 """
 
 from __future__ import annotations
@@ -33,11 +36,11 @@ EXPECTED = {
     # policy: (sha256 of part-00000.parquet, sha256 of the manifest without run id and times)
     POLICY_PATH: (
         "8b86eb04ef189a448d7a886dda54b6bb24cad81e9e305cf79155e129c5b1c4cd",
-        "bfbd12722d4df800c25f5fcb4f0799e6894dcea4e804ee9bc1339236d7e37bdd",
+        "ec6b56d142789aef9b3f8c046fb0d1fa923e6fd49e0c3594f1451cdd33141573",
     ),
     ROWS_POLICY_PATH: (
         "f4615cc44fa6c4f7c856419e4b99ca4ee11f3ba4e0cb0e343f27ada09586d796",
-        "f31bf5b4521e165017ab2bb98d63c08ae24f0a693f2a87de53f3df6a3952afac",
+        "5ba629c10b68bf7e5849ccf63373f6559437df74419496be27d366584545f7bd",
     ),
 }
 VOLATILE = ("run_id", "created_at", "stage_seconds")

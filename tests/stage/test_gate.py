@@ -68,6 +68,17 @@ def test_a_policy_changed_mid_run_is_refused(raw_day, tmp_path):
         run_stage("pseudonymize", ctx, ring_from_text("x" * 32, "test"))
 
 
+def test_a_run_keeps_the_engine_it_started_on(raw_day, tmp_path):
+    import dataclasses
+
+    ctx = RunContext(str(POLICY_PATH), str(DAY), "engine", str(raw_day), str(tmp_path / "out"), str(tmp_path / "work"))
+    run_stage("pull", ctx)
+    with pytest.raises(StageOrderError, match="started on the duckdb engine"):
+        run_stage("pseudonymize", dataclasses.replace(ctx, engine="spark"), ring_from_text("x" * 32, "test"))
+    with pytest.raises(ValueError, match="unknown engine 'flink'"):
+        dataclasses.replace(ctx, engine="flink")
+
+
 def test_purge_removes_only_partitions_past_retention(tmp_path):
     export = tmp_path / "viewing_sessions"
     for day in ("2026-08-01", "2026-08-25", "2026-11-20"):

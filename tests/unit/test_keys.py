@@ -20,7 +20,7 @@ def hmac_sql(message: str) -> str:
 
     return (
         _environment(str(DuckDBBackend.sql_dir))
-        .from_string('{% from "_macros.sql" import hmac %}{{ hmac(m) }}')
+        .from_string('{% from "_macros.sql" import hmac %}{{ hmac(m, "$ipad", "$opad") }}')
         .render(m=message)
     )
 

@@ -13,11 +13,9 @@ from pathlib import Path
 
 from transforms.backends.base import Backend, InputError, Query, Statement, render, sql
 
-ENGINES = ("duckdb", "spark")
-
 
 def open_backend(engine: str, spill_dir: Path | None = None) -> Backend:
-    """The backend for `engine` (one of ENGINES); `spill_dir` is private scratch space."""
+    """The backend for `engine` (context.ENGINES); `spill_dir` is private scratch space."""
     if engine == "duckdb":
         from transforms.backends.duckdb import DuckDBBackend
 
@@ -26,7 +24,7 @@ def open_backend(engine: str, spill_dir: Path | None = None) -> Backend:
         from transforms.backends.spark import SparkBackend
 
         return SparkBackend(spill_dir)
-    raise ValueError(f"unknown engine {engine!r}; engines: {', '.join(ENGINES)}")
+    raise ValueError(f"unknown engine {engine!r}; engines: duckdb, spark")
 
 
 __all__ = ["Backend", "InputError", "Query", "Statement", "open_backend", "render", "sql"]

@@ -174,6 +174,8 @@ class NightManifest(BaseModel):
     day: str
     run_id: str
     created_at: str
+    #: The engine that ran the heavy steps ("duckdb" or "spark"): the published rows are the same.
+    engine: str = "duckdb"
     policy: PolicyRef
     #: The key id and recipient; an aggregate or DP export uses pseudonyms inside the run only.
     pseudonym: PseudonymInfo
@@ -367,6 +369,7 @@ def night_fields(ctx, policy, stats: dict, created_at: str) -> dict[str, Any]:
         "day": ctx.day,
         "run_id": ctx.run_id,
         "created_at": created_at,
+        "engine": ctx.engine,
         "policy": PolicyRef(file=Path(policy.source_path).name, digest=policy.digest),
         "pseudonym": PseudonymInfo(
             column=policy.pseudonym.column,

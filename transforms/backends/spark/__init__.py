@@ -86,6 +86,7 @@ def session():
             spark.sparkContext.setLogLevel("ERROR")  # Spark's own logs may quote values
         # PySpark logs a failed query's text and context: the failure is raised, cleaned, instead.
         logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+        logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per call at INFO, and at exit
         log.info("spark: session ready in %.1fs (%s)", time.perf_counter() - started, spark.version)
         _session = spark
         atexit.register(_stop)
@@ -125,11 +126,35 @@ def _rewrite(node):
     - `date_sub('year', a, b)` (full years from a to b) as `floor(months_between(b, a, false) / 12)`:
       both count the 29th of February to the 28th as a full month (month ends); tests compare
       the two on the boundaries;
-    - `GROUPING(a, b, ...)` (a bit mask) as `grouping_id(a, b, ...)`: Spark's `grouping` takes one."""
+    - `GROUPING(a, b, ...)` (a bit mask over those columns only) as the sum of Spark's one-column
+      `grouping` shifted into place: Spark's `grouping_id` must name every grouping column;
+    - `a / b` as `CAST(a AS DOUBLE) / b`: DuckDB's `/` is always a DOUBLE division, Spark's keeps
+      DECIMAL operands DECIMAL (`3600.0` is one);
+    - `regexp_full_match(x, 'p')` (the whole string) as `x RLIKE '^(?:p)\\z'` (Java's `$` would also
+      match before a final newline)."""
     from sqlglot import exp
 
+    if isinstance(node, exp.Div) and not (isinstance(node.this, exp.Cast) and node.this.to.is_type("double")):
+        numerator = exp.Cast(this=node.this.copy(), to=exp.DataType.build("double"))
+        return exp.Div(this=numerator, expression=node.expression.copy())
+    if isinstance(node, exp.RegexpFullMatch) and isinstance(node.expression, exp.Literal):
+        anchored = exp.Literal.string(f"^(?:{node.expression.this})\\z")
+        return exp.RegexpLike(this=node.this.copy(), expression=anchored)
     if isinstance(node, exp.Grouping) and len(node.expressions) > 1:
-        return exp.Anonymous(this="grouping_id", expressions=[e.copy() for e in node.expressions])
+        columns = node.expressions
+        bits = [
+            exp.Mul(
+                this=exp.Cast(
+                    this=exp.Anonymous(this="grouping", expressions=[c.copy()]), to=exp.DataType.build("bigint")
+                ),
+                expression=exp.Literal.number(1 << (len(columns) - 1 - i)),
+            )
+            for i, c in enumerate(columns)
+        ]
+        total = bits[0]
+        for bit in bits[1:]:
+            total = exp.Add(this=total, expression=bit)
+        return exp.Paren(this=total)
     if (
         isinstance(node, exp.Anonymous)
         and node.name.lower() == "date_sub"
