@@ -5,7 +5,11 @@ snapshot) and writing it back as Parquet: no checks, no privacy. Each measuremen
 own process so peak memory (max RSS) is per measurement.
 
     python benchmarks/bench.py --events 1000000 10000000 [--data-dir var/bench] [--json out.json]
-        [--stages] [--history-cost] [--policy policies/title_audience.yaml]
+        [--stages] [--history-cost] [--policy policies/title_audience.yaml] [--engine spark]
+
+With `--engine spark` the run uses the Spark engine in local mode (`EXPORT_SPARK_MASTER`,
+default `local[*]`); its peak is the larger of the Python driver's and the JVM's (max RSS is
+per process), not their sum.
 
 Not part of the test suite. Record the printed table in docs/BENCHMARKS.md with the machine.
 """
@@ -106,7 +110,9 @@ def without_history(data_dir: Path) -> Path:
     return path
 
 
-def _run(policy: Path, raw: Path, out: Path, key: Path, work: Path, run_id: str) -> tuple[float, int, dict]:
+def _run(
+    policy: Path, raw: Path, out: Path, key: Path, work: Path, run_id: str, engine: str = "duckdb"
+) -> tuple[float, int, dict]:
     seconds, peak, stdout = _child(
         [
             sys.executable,
@@ -127,6 +133,8 @@ def _run(policy: Path, raw: Path, out: Path, key: Path, work: Path, run_id: str)
             str(work),
             "--run-id",
             run_id,
+            "--engine",
+            engine,
         ]
     )
     return seconds, peak, json.loads(stdout)
@@ -142,7 +150,14 @@ def ensure_raw(events: int, data_dir: Path) -> Path:
     return raw
 
 
-def bench(events: int, data_dir: Path, stages: bool = False, history_cost: bool = False, policy: Path = POLICY) -> dict:
+def bench(
+    events: int,
+    data_dir: Path,
+    stages: bool = False,
+    history_cost: bool = False,
+    policy: Path = POLICY,
+    engine: str = "duckdb",
+) -> dict:
     raw = ensure_raw(events, data_dir)
     raw_bytes = sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
     floor_out = data_dir / f"floor-{events}.parquet"
@@ -152,7 +167,9 @@ def bench(events: int, data_dir: Path, stages: bool = False, history_cost: bool 
     key = data_dir / "bench.key"
     if not key.exists():
         key.write_text("base64:" + __import__("base64").b64encode(os.urandom(32)).decode())
-    run_s, run_mb, summary = _run(policy, raw, data_dir / f"out-{events}", key, data_dir / "work", f"bench-{events}")
+    run_s, run_mb, summary = _run(
+        policy, raw, data_dir / f"out-{events}", key, data_dir / "work", f"bench-{events}", engine
+    )
     manifest = json.loads(Path(summary["manifest"]).read_text())
     if manifest.get("kind") == "aggregate":
         detail = {"people": manifest["counts"]["people_in"], "cells": manifest["cells"], "audit": manifest["audit"]}
@@ -174,6 +191,7 @@ def bench(events: int, data_dir: Path, stages: bool = False, history_cost: bool 
     return {
         **extra,
         "events": events,
+        "engine": engine,
         "raw_mb": round(raw_bytes / 1e6, 1),
         "floor_seconds": round(floor_s, 2),
         "floor_peak_mb": floor_mb,
@@ -198,17 +216,20 @@ def main() -> None:
         "--history-cost", action="store_true", help="also run with history protection off: what it adds to the run"
     )
     p.add_argument("--policy", type=Path, default=POLICY, help="the export policy to run (default: the row export)")
+    p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb", help="the engine of the run")
     args = p.parse_args()
     if args.policy != POLICY and (args.stages or args.history_cost):
         p.error("--stages and --history-cost measure the row export; use them without --policy")
+    if args.engine != "duckdb" and (args.stages or args.history_cost):
+        p.error("--stages and --history-cost measure the DuckDB engine; use them without --engine")
     args.data_dir.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     results = []
     for n in args.events:
-        r = bench(n, args.data_dir, args.stages, args.history_cost, args.policy.resolve())
+        r = bench(n, args.data_dir, args.stages, args.history_cost, args.policy.resolve(), args.engine)
         results.append(r)
         print(json.dumps(r), file=sys.stderr)
-    print(f"machine: {machine}, policy: {args.policy.name}\n")
+    print(f"machine: {machine}, policy: {args.policy.name}, engine: {args.engine}\n")
     stages = list(results[0]["stage_seconds"])
     print("| events | raw MB | floor s | run s | run/floor | peak MB (floor/run) | " + " | ".join(stages) + " |")
     print("|" + "---|" * (6 + len(stages)))

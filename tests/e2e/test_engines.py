@@ -198,3 +198,65 @@ def test_full_years_agree_on_the_boundaries(spark_events):
     finally:
         b.close()
     assert [(r["b"], r["d"], r["years"]) for r in got] == expected
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory):
+    """A Spark Connect server on this machine (`local[2]`), started from PySpark's own jars as a
+    cluster's would be: the export then runs as its thin client (`--spark-remote`)."""
+    import socket
+    import subprocess
+    import time
+
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    logs = tmp_path_factory.mktemp("connect-logs")
+    command = [str(home / "bin" / "spark-submit"), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer"]
+    command += ["--master", "local[2]", "--conf", f"spark.connect.grpc.binding.port={port}"]
+    command += ["--conf", "spark.ui.enabled=false", "--name", "export-connect-test", "spark-internal"]
+    env = dict(os.environ, SPARK_HOME=str(home))
+    with open(logs / "server.log", "w") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    socket.create_connection(("localhost", port), 1).close()
+                    break
+                except OSError:
+                    assert server.poll() is None, (logs / "server.log").read_text()[-2000:]
+                    assert time.monotonic() < deadline, "the Spark Connect server did not start in 120 s"
+                    time.sleep(0.5)
+            yield f"sc://localhost:{port}"
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def test_the_cli_runs_as_a_spark_connect_client_and_publishes_the_same_rows(nights, connect_server, raw_day, tmp_path):
+    import base64
+    import subprocess
+    import sys
+
+    from tests.support import TEST_SECRET
+    from transforms.ops.keys import ENV_KEY_ID
+
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORT_SPARK")}
+    env["PSEUDONYMIZATION_SECRET"] = "base64:" + base64.b64encode(TEST_SECRET).decode()
+    env[ENV_KEY_ID] = "t1"  # the key id of the tests' ring: the same pseudonyms
+    args = ["run", "--policy", str(KINDS["rows"]), "--day", str(DAY), "--raw-root", str(raw_day)]
+    args += ["--out-root", str(out), "--work-root", str(tmp_path / "work"), "--engine", "spark"]
+    args += ["--spark-remote", connect_server]
+    r = subprocess.run([sys.executable, "-m", "transforms", *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    part = next(out.rglob("part-00000.parquet"))
+    expected = nights["rows", "duckdb"].partition / "part-00000.parquet"
+    assert pq.read_table(part).to_pylist() == pq.read_table(expected).to_pylist()
+    import json
+
+    assert json.loads((part.parent / MANIFEST).read_text())["engine"] == "spark"
