@@ -1,5 +1,6 @@
-"""The same generated day through both engines, DuckDB and Spark (local mode, `local[2]`):
-the row export and the audience tables, every stage, as the CLI runs them.
+"""The same generated day through both engines, DuckDB and Spark: the row export in local
+mode (`local[2]`, in process), the audience tables through the CLI as the thin client of a
+Spark Connect server the test starts (`local[2]`), every stage.
 
 What must be the same: the published rows (in the same order) and their column types and
 descriptions, the manifest apart from the engine, the timings and the file bytes, every work
@@ -51,17 +52,80 @@ def spark_events(tmp_path_factory):
 class Night:
     stats: dict
     partition: Path
-    work: Path  # a copy of the work folder taken before publish (which removes it)
-    quarantine: Path
+    work: Path | None  # a copy of the work folder taken before publish (which removes it)
+    quarantine: Path | None
 
 
 @pytest.fixture(scope="module")
-def nights(raw_day, tmp_path_factory, ring, spark_events) -> dict[tuple[str, str], Night]:
+def connect_server(tmp_path_factory):
+    """A Spark Connect server on this machine (`local[2]`), started from PySpark's own jars as a
+    cluster's would be: the export then runs as its thin client (`--spark-remote`)."""
+    import socket
+    import subprocess
+    import time
+
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    logs = tmp_path_factory.mktemp("connect-logs")
+    command = [str(home / "bin" / "spark-submit"), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer"]
+    command += ["--master", "local[2]", "--conf", f"spark.connect.grpc.binding.port={port}"]
+    command += ["--conf", "spark.ui.enabled=false", "--name", "export-connect-test", "spark-internal"]
+    env = dict(os.environ, SPARK_HOME=str(home))
+    with open(logs / "server.log", "w") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    socket.create_connection(("localhost", port), 1).close()
+                    break
+                except OSError:
+                    assert server.poll() is None, (logs / "server.log").read_text()[-2000:]
+                    assert time.monotonic() < deadline, "the Spark Connect server did not start in 120 s"
+                    time.sleep(0.5)
+            yield f"sc://localhost:{port}"
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def _through_the_cli(raw_day, tmp: Path, policy_path: Path, remote: str) -> Path:
+    """The CLI as a thin client of the Spark Connect server: the run as a task would make it."""
+    import base64
+    import subprocess
+    import sys
+
+    from tests.support import TEST_SECRET
+    from transforms.ops.keys import ENV_KEY_ID
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORT_SPARK")}
+    env["PSEUDONYMIZATION_SECRET"] = "base64:" + base64.b64encode(TEST_SECRET).decode()
+    env[ENV_KEY_ID] = "t1"  # the key id of the tests' ring: the same pseudonyms
+    args = ["run", "--policy", str(policy_path), "--day", str(DAY), "--raw-root", str(raw_day)]
+    args += ["--out-root", str(tmp / "out"), "--work-root", str(tmp / "work")]
+    args += ["--quarantine-root", str(tmp / "quarantine"), "--engine", "spark", "--spark-remote", remote]
+    r = subprocess.run([sys.executable, "-m", "transforms", *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return next((tmp / "out").rglob("part-00000.parquet")).parent
+
+
+@pytest.fixture(scope="module")
+def nights(raw_day, tmp_path_factory, ring, spark_events, connect_server) -> dict[tuple[str, str], Night]:
+    """Each kind on DuckDB, in process. On Spark: the row export in process (local mode, every
+    work file kept for comparison), the audience tables through the CLI as a client of a Spark
+    Connect server (the published partition only: publishing removes the work folder)."""
     out = {}
     for kind, policy_path in KINDS.items():
         policy = load_policy(policy_path)
         for engine in ("duckdb", "spark"):
             tmp = tmp_path_factory.mktemp(f"{kind}-{engine}")
+            if (kind, engine) == ("aggregate", "spark"):
+                out[kind, engine] = Night({}, _through_the_cli(raw_day, tmp, policy_path, connect_server), None, None)
+                continue
             ctx = dataclasses.replace(context(raw_day, tmp, policy, quarantine=True), engine=engine)
             stats, snapshot = {}, tmp / "work-before-publish"
             for name in NAMES:
@@ -106,7 +170,7 @@ def test_the_manifests_differ_only_in_engine_timing_and_file_bytes(nights, kind)
     import json
 
     duck, spark = (json.loads((nights[kind, e].partition / MANIFEST).read_text()) for e in ("duckdb", "spark"))
-    assert (duck["engine"], spark["engine"]) == ("duckdb", "spark")
+    assert (duck["engine"], spark["engine"]) == ("duckdb", "spark")  # audience tables: through Spark Connect
     assert _without_run_fields(duck) == _without_run_fields(spark)
     assert [f["path"] for f in duck["files"]] == [f["path"] for f in spark["files"]]
 
@@ -120,9 +184,8 @@ def _differences(a: Path, b: Path) -> int:
     return con.sql(f"SELECT count(*) FROM ({q})").fetchall()[0][0]
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_every_work_file_has_the_same_rows_and_types(nights, kind):
-    duck, spark = nights[kind, "duckdb"].work, nights[kind, "spark"].work
+def test_every_work_file_has_the_same_rows_and_types(nights):
+    duck, spark = nights["rows", "duckdb"].work, nights["rows", "spark"].work
     files = sorted(p.relative_to(duck) for p in duck.rglob("*.parquet") if "tmp" not in p.relative_to(duck).parts)
     assert {"staged.parquet", "persons.parquet", "generalized.parquet"} <= {str(f) for f in files}
     for f in files:
@@ -198,65 +261,3 @@ def test_full_years_agree_on_the_boundaries(spark_events):
     finally:
         b.close()
     assert [(r["b"], r["d"], r["years"]) for r in got] == expected
-
-
-@pytest.fixture(scope="module")
-def connect_server(tmp_path_factory):
-    """A Spark Connect server on this machine (`local[2]`), started from PySpark's own jars as a
-    cluster's would be: the export then runs as its thin client (`--spark-remote`)."""
-    import socket
-    import subprocess
-    import time
-
-    import pyspark
-
-    home = Path(pyspark.__file__).parent
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    logs = tmp_path_factory.mktemp("connect-logs")
-    command = [str(home / "bin" / "spark-submit"), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer"]
-    command += ["--master", "local[2]", "--conf", f"spark.connect.grpc.binding.port={port}"]
-    command += ["--conf", "spark.ui.enabled=false", "--name", "export-connect-test", "spark-internal"]
-    env = dict(os.environ, SPARK_HOME=str(home))
-    with open(logs / "server.log", "w") as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    socket.create_connection(("localhost", port), 1).close()
-                    break
-                except OSError:
-                    assert server.poll() is None, (logs / "server.log").read_text()[-2000:]
-                    assert time.monotonic() < deadline, "the Spark Connect server did not start in 120 s"
-                    time.sleep(0.5)
-            yield f"sc://localhost:{port}"
-        finally:
-            server.terminate()
-            server.wait(30)
-
-
-def test_the_cli_runs_as_a_spark_connect_client_and_publishes_the_same_rows(nights, connect_server, raw_day, tmp_path):
-    import base64
-    import subprocess
-    import sys
-
-    from tests.support import TEST_SECRET
-    from transforms.ops.keys import ENV_KEY_ID
-
-    out = tmp_path / "out"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORT_SPARK")}
-    env["PSEUDONYMIZATION_SECRET"] = "base64:" + base64.b64encode(TEST_SECRET).decode()
-    env[ENV_KEY_ID] = "t1"  # the key id of the tests' ring: the same pseudonyms
-    args = ["run", "--policy", str(KINDS["rows"]), "--day", str(DAY), "--raw-root", str(raw_day)]
-    args += ["--out-root", str(out), "--work-root", str(tmp_path / "work"), "--engine", "spark"]
-    args += ["--spark-remote", connect_server]
-    r = subprocess.run([sys.executable, "-m", "transforms", *args], capture_output=True, text=True, env=env, cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-3000:]
-    part = next(out.rglob("part-00000.parquet"))
-    expected = nights["rows", "duckdb"].partition / "part-00000.parquet"
-    assert pq.read_table(part).to_pylist() == pq.read_table(expected).to_pylist()
-    import json
-
-    assert json.loads((part.parent / MANIFEST).read_text())["engine"] == "spark"

@@ -203,6 +203,11 @@ class SparkBackend(Backend):
         self._view(view, self.spark.read.parquet(*files))
 
     def register_arrow(self, view: str, table: pa.Table) -> None:
+        if table.num_rows == 0:  # Spark Connect cannot take its schema from an empty table
+            from pyspark.sql.pandas.types import from_arrow_schema
+
+            self._view(view, self.spark.createDataFrame([], from_arrow_schema(table.schema)))
+            return
         self._view(view, self.spark.createDataFrame(table))
 
     def register_secret(self, view: str, table: pa.Table) -> None:
