@@ -261,3 +261,62 @@ def test_full_years_agree_on_the_boundaries(spark_events):
     finally:
         b.close()
     assert [(r["b"], r["d"], r["years"]) for r in got] == expected
+
+
+def _edge_lines() -> list[str]:
+    """Raw lines where the engines' JSON readers could part: each must get the same fate."""
+    import json
+
+    from tests.support.rawday import event
+
+    def line(n: int, **changes) -> str:
+        return json.dumps(event(n, **changes))
+
+    valid = line(1)
+    return [
+        valid,
+        valid,  # an exact duplicate
+        line(2) + " trailing",  # text after the object
+        line(3) + " " + line(4),  # two objects on one line
+        "[" + line(5) + "]",  # the object inside an array
+        line(7, watch_seconds=12.5),
+        line(8).replace('"watch_seconds": 3600', '"watch_seconds": 1e3'),
+        line(9, watch_seconds="3600"),
+        line(10).replace('"watch_seconds": 3600', '"watch_seconds": -0'),
+        line(11, city={"x": [1, 2]}),
+        line(12, title_name="caf\u00e9 \u2603"),
+        line(13, started_at="2026-11-23t21:04:11z"),
+        line(14, started_at="2026-11-23T21:04:11.1234567Z"),
+        line(15, started_at="2026-11-23T21:04:11.5Z"),
+        line(16)[:-1] + ', "country": "FR"}',  # a key given twice
+        line(17, account_id=12345),
+        "{}",
+        "   ",
+        '"just a string"',
+        line(19, content_type="Movie"),
+        line(20, country="gb"),
+    ]
+
+
+def test_edge_lines_meet_the_same_fate_on_both_engines(tmp_path, policy, spark_events):
+    from tests.support.rawday import write_day
+    from transforms.runtime import StageRun
+    from transforms.stages import stage
+
+    lines = _edge_lines()
+    raw = write_day(tmp_path / "raw", lines, [{"account_id": "AC000000000001", "profile_id": "PR0000000000000001"}])
+    results = {}
+    for engine in ("duckdb", "spark"):
+        ctx = dataclasses.replace(context(raw, tmp_path / engine, policy, quarantine=True), engine=engine)
+        s = StageRun(ctx, policy, {})
+        s.work.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            summary = stage("pull").run(s)
+        finally:
+            s.close()
+        summary.pop("quarantine_file")
+        staged = sorted(map(str, pq.read_table(s.work.staged).to_pylist()))
+        quarantined = pq.read_table(next((tmp_path / engine / "quarantine").rglob("rejected.parquet"))).to_pylist()
+        results[engine] = (summary, staged, [{k: v for k, v in r.items() if k != "_file"} for r in quarantined])
+    assert results["duckdb"][0]["valid_rows"] > 0 and results["duckdb"][0]["rejected_rows"] > 5
+    assert results["duckdb"] == results["spark"]
