@@ -8,7 +8,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
     echo "error: Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
 STAMP="$ROOT/.venv/.installed"
 if [[ ! -f "$STAMP" || "$ROOT/requirements.txt" -nt "$STAMP" || "$ROOT/requirements-dev.txt" -nt "$STAMP" ]]; then
-    echo "setup: creating .venv and installing the pinned requirements (about 1.2 GB, a minute or two)" >&2
+    echo "setup: creating .venv and installing the pinned requirements (about 1.8 GB, two to three minutes)" >&2
     "$PYTHON" -m venv "$ROOT/.venv"
     # Filter pip's notes about this machine's extra local indexes; real errors still show.
     "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt" \
