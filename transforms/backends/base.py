@@ -132,12 +132,13 @@ class Backend(ABC):
         """The column names of Parquet files (their union)."""
         return set(self.fetch(sql("pull_parquet_columns", {"files": files})).column(0).to_pylist())
 
+    @abstractmethod
     def register_day(self, events: list[str], event_format: str, subscribers: list[str], titles: list[str]) -> None:
-        """Make a raw day readable by the pull steps. DuckDB's steps read the files from bound
-        parameters, so there is nothing to do; an engine whose SQL cannot take paths as values
-        registers them here as views (`raw_lines` or `raw_event_rows`, `raw_subscribers`,
-        `raw_titles`), each event row with `_file_no`, its file's position in `events`."""
-        return None
+        """Make a raw day readable by the pull steps: the snapshots as `raw_subscribers` and
+        `raw_titles` (the union of their files' columns), and the events as the engine's pull
+        steps read them (DuckDB's read the files from a bound parameter, to number each line's
+        file; Spark's read `raw_lines` or `raw_event_rows`, each row with `_file_no`, its file's
+        position in `events`)."""
 
     @abstractmethod
     def run(self, statements: Query | list[Statement]) -> None:

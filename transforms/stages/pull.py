@@ -120,8 +120,6 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
         "unit_separator": "\x01",
         "json_paths": [f"$.{c}" for c in contract.EVENT_COLUMNS],
         "contract": list(contract.EVENT_COLUMNS),
-        "subscriber_files": sub_files,
-        "title_files": title_files,
         "day": day.isoformat(),
         "minors_under": policy.minors.under if policy.minors.action == "drop" else 0,
     }

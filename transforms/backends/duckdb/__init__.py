@@ -88,6 +88,14 @@ class DuckDBBackend(Backend):
         files = [str(p) for p in (paths if isinstance(paths, list) else [paths])]
         self.con.read_parquet(files).create_view(view, replace=True)
 
+    def register_day(self, events: list[str], event_format: str, subscribers: list[str], titles: list[str]) -> None:
+        try:
+            for view, files in (("raw_subscribers", subscribers), ("raw_titles", titles)):
+                snapshot = self.con.read_parquet(files, union_by_name=True, hive_partitioning=False)
+                snapshot.create_view(view, replace=True)
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            raise InputError(first_line(exc)) from None
+
     def register_arrow(self, view: str, table: pa.Table) -> None:
         self._arrow[view] = table  # DuckDB reads it in place; keep it alive
         self.con.register(view, table)

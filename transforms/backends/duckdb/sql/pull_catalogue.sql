@@ -10,7 +10,7 @@ FROM (
     FROM (
         SELECT CAST(title_id AS VARCHAR) AS title_id{% for c in columns %}, CAST({{ c | ident }} AS VARCHAR) AS {{ c | ident }}{% endfor %}
 
-        FROM read_parquet($title_files, union_by_name = true, hive_partitioning = false)
+        FROM raw_titles
     )
     WHERE title_id IS NOT NULL AND trim(title_id) <> ''
 )

@@ -14,7 +14,7 @@ FROM (
         SELECT CAST(account_id AS VARCHAR) AS account_id, CAST(profile_id AS VARCHAR) AS profile_id,
                try_cast(birth_date AS DATE) AS birth_date, CAST(gender AS VARCHAR) AS gender,
                CAST(plan AS VARCHAR) AS plan, try_cast(signup_date AS DATE) AS signup_date
-        FROM read_parquet($subscriber_files, union_by_name = true, hive_partitioning = false)
+        FROM raw_subscribers
     )
 )
 WHERE copy_no = 1;
