@@ -11,6 +11,7 @@ import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from transforms import storage
 from transforms.errors import ExportError
 
 
@@ -53,11 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run one export for one day without Airflow")
     r.add_argument("--policy", required=True, type=Path)
     r.add_argument("--day", required=True, type=_day)
-    r.add_argument("--raw-root", required=True, type=Path)
-    r.add_argument("--out-root", required=True, type=Path)
+    r.add_argument("--raw-root", required=True, type=_root)
+    r.add_argument("--out-root", required=True, type=_root)
     r.add_argument("--key-file", type=Path, help="key file (else $PSEUDONYMIZATION_SECRET)")
-    r.add_argument("--work-root", type=Path, help="private scratch folder (default: a temp folder)")
-    r.add_argument("--quarantine-root", type=Path, help="where rejected raw rows are kept (raw data's access domain)")
+    r.add_argument("--work-root", type=_root, help="private scratch folder (default: a temp folder)")
+    r.add_argument("--quarantine-root", type=_root, help="where rejected raw rows are kept (raw data's access domain)")
     r.add_argument("--run-id", help="run id recorded in the manifest (default: cli__<UTC time>)")
     _engine_arguments(r)
 
@@ -65,11 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--policy", required=True, type=Path)
     b.add_argument("--from", dest="first", required=True, type=_day)
     b.add_argument("--to", dest="last", required=True, type=_day)
-    b.add_argument("--raw-root", required=True, type=Path)
-    b.add_argument("--out-root", required=True, type=Path)
+    b.add_argument("--raw-root", required=True, type=_root)
+    b.add_argument("--out-root", required=True, type=_root)
     b.add_argument("--key-file", type=Path)
-    b.add_argument("--work-root", type=Path)
-    b.add_argument("--quarantine-root", type=Path)
+    b.add_argument("--work-root", type=_root)
+    b.add_argument("--quarantine-root", type=_root)
     _engine_arguments(b)
 
     d = sub.add_parser("budget", help="a DP export's privacy budget: spent and remaining per rolling window")
@@ -88,6 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--l", type=int, default=0, help="enforce distinct l-diversity of --sensitive")
     a.add_argument("--output", type=Path)
     return p
+
+
+def _root(text: str):
+    """A root: a local folder, or an object-store URI (`s3://bucket/prefix`, see transforms/storage.py)."""
+    return storage.location(text)
+
+
+def _absolute(root) -> str:
+    return str(root) if storage.is_remote(root) else str(root.resolve())
 
 
 def _check_dp_work_root(args) -> None:
@@ -199,10 +209,10 @@ def main(argv: list[str] | None = None) -> int:
                 policy_path=str(args.policy.resolve()),
                 day=args.day.isoformat(),
                 run_id=args.run_id or "cli__" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
-                raw_root=str(args.raw_root.resolve()),
-                out_root=str(args.out_root.resolve()),
-                work_root=str((args.work_root or Path(tmp)).resolve()),
-                quarantine_root=str(args.quarantine_root.resolve()) if args.quarantine_root else None,
+                raw_root=_absolute(args.raw_root),
+                out_root=_absolute(args.out_root),
+                work_root=_absolute(args.work_root or Path(tmp)),
+                quarantine_root=_absolute(args.quarantine_root) if args.quarantine_root else None,
                 engine=args.engine,
             )
             print(json.dumps(run_all(ctx, ring), indent=2))
@@ -230,10 +240,10 @@ def _backfill(args: argparse.Namespace, ring) -> int:
                 policy_path=str(args.policy.resolve()),
                 day=day.isoformat(),
                 run_id=f"backfill__{day.isoformat()}",
-                raw_root=str(args.raw_root.resolve()),
-                out_root=str(args.out_root.resolve()),
-                work_root=str((args.work_root or Path(tmp)).resolve()),
-                quarantine_root=str(args.quarantine_root.resolve()) if args.quarantine_root else None,
+                raw_root=_absolute(args.raw_root),
+                out_root=_absolute(args.out_root),
+                work_root=_absolute(args.work_root or Path(tmp)),
+                quarantine_root=_absolute(args.quarantine_root) if args.quarantine_root else None,
                 engine=args.engine,
             )
             try:

@@ -10,6 +10,8 @@ Output tree (readers see only `<export>/day=.../` folders that are complete):
     <out-root>/.locks/<export>-<day>.lock                    one run per export and day
     <out-root>/.trash/<export>/                              partitions being purged
 
+Each root is a local folder or an object-store URI (`s3://bucket/prefix`; transforms/storage.py).
+
 Private trees (raw-derived data: never beside the extract):
 
     <work-root>/<export>/<day>/<run>/                        datasets the stages hand over (below)
@@ -26,6 +28,8 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
+
+from transforms.storage import location
 
 MANIFEST = "_manifest.json"
 REPORTS = "_reports"
@@ -77,9 +81,7 @@ class RunContext:
 
     @property
     def layout(self) -> Layout:
-        return Layout(
-            Path(self.out_root), Path(self.work_root), Path(self.quarantine_root) if self.quarantine_root else None
-        )
+        return Layout(location(self.out_root), location(self.work_root), location(self.quarantine_root))
 
     def work(self, export: str) -> WorkFiles:
         return WorkFiles(self.layout.work_dir(export, self.day, self.run_slug))

@@ -63,6 +63,10 @@ class ValidationFailed(ExportError):
         self.failed = failed or []
 
 
+class StorageError(ExportError):
+    """A root is on an object store that this engine or export kind cannot use (not retried)."""
+
+
 class StageOrderError(ExportError):
     """A stage ran before the stages it needs, or the policy changed between stages of one run."""
 

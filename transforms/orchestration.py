@@ -21,9 +21,11 @@ from typing import Any
 
 import yaml
 
+from transforms import storage
 from transforms.context import ENGINES, RunContext
 from transforms.errors import ExportBusyError, ExportError, KeyConfigError
 from transforms.ops.keys import KeyRing, ring_from_text
+from transforms.ops.locks import object_lock
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +201,14 @@ class Turn:
 
     @classmethod
     def of(cls, ctx: dict, export: str) -> Turn:
-        return cls(Path(ctx["out_root"]) / ".locks" / f"{export}.turn", str(ctx["run_id"]), str(ctx["day"]))
+        return cls(storage.location(ctx["out_root"]) / ".locks" / f"{export}.turn", str(ctx["run_id"]), str(ctx["day"]))
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        if storage.is_remote(self.path):  # a few reads and a write: a lock dead for a minute is stale
+            with object_lock(self.path.with_name(self.path.name + ".lock"), "the export's turn", 60.0, wait=120.0):
+                yield
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -235,9 +241,13 @@ class Turn:
                 log.warning("run %s held the export's turn but is no longer running; taking it over", held["run_id"])
             if not held or held["run_id"] != self.run_id:
                 since = datetime.now(UTC).isoformat(timespec="seconds")
-                partial = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-                partial.write_text(json.dumps({"run_id": self.run_id, "day": self.day, "since": since}))
-                os.replace(partial, self.path)
+                text = json.dumps({"run_id": self.run_id, "day": self.day, "since": since})
+                if storage.is_remote(self.path):
+                    self.path.write_text(text)  # one PUT: readers see the old holder or the new
+                else:
+                    partial = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+                    partial.write_text(text)
+                    os.replace(partial, self.path)
                 log.info("run %s (night %s) takes the export's turn", self.run_id, self.day)
             return None
 

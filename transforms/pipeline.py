@@ -21,6 +21,7 @@ from transforms.ops.keys import KeyRing
 from transforms.ops.locks import day_lock
 from transforms.runtime import StageRun
 from transforms.stages import NAMES, stage
+from transforms.storage import is_remote
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,13 @@ def load_stats(ctx: RunContext, export: str) -> dict[str, dict[str, Any]]:
 
 def _save_stats(ctx: RunContext, export: str, stats: dict) -> None:
     path = ctx.work(export).stats
+    text = json.dumps(stats, indent=2, default=str)
+    if is_remote(path):  # a PUT replaces an object whole: readers never see half of it
+        path.write_text(text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(stats, indent=2, default=str))
+    tmp.write_text(text)
     tmp.replace(path)
 
 

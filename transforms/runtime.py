@@ -5,14 +5,19 @@ Shared by the stages (transforms/stages/) and the export kinds' steps (transform
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from transforms.backends import Backend, open_backend
+from transforms.backends.base import protocol_of
 from transforms.config.policy import Policy
 from transforms.context import RunContext, WorkFiles
 from transforms.ops.keys import KeyRing
+from transforms.storage import filesystem, is_remote, location
 
 
 @dataclass
@@ -24,6 +29,7 @@ class StageRun:
     stats: dict[str, dict[str, Any]]
     ring: KeyRing | None = None
     _opened: list[Backend] = field(default_factory=list)
+    _scratches: list[str] = field(default_factory=list)
 
     @property
     def work(self) -> WorkFiles:
@@ -31,14 +37,30 @@ class StageRun:
 
     @cached_property
     def backend(self) -> Backend:
-        backend = open_backend(self.ctx.engine, self.work.tmp)
+        roots = [
+            location(r) for r in (self.ctx.raw_root, self.ctx.out_root, self.ctx.work_root, self.ctx.quarantine_root)
+        ]
+        remote = {protocol_of(fs): fs for fs in map(filesystem, roots) if fs}
+        # The engine's spill space is local scratch: with the work location on a store, a temp folder.
+        spill = self.work.tmp if not is_remote(self.work.folder) else Path(self._scratch())
+        backend = open_backend(self.ctx.engine, spill)
         self._opened.append(backend)
+        for fs in remote.values():
+            backend.use_filesystem(fs)
         return backend
+
+    def _scratch(self) -> str:
+        folder = tempfile.mkdtemp(prefix="viewing-export-spill-")
+        self._scratches.append(folder)
+        return folder
 
     def close(self) -> None:
         for backend in self._opened:
             backend.close()
         self._opened.clear()
+        for folder in self._scratches:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._scratches.clear()
 
     def needs(self, *stages: str) -> None:
         """Stop with a clear error when a stage this one reads from has not run."""

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support import DAY, ROOT
-from tests.support.runs import context
+from tests.support.runs import context, without_run_fields
 from transforms.config.policy import load_policy
 from transforms.context import MANIFEST
 from transforms.pipeline import run_stage
@@ -151,27 +151,13 @@ def test_the_published_rows_are_the_same_in_the_same_order(nights, kind):
     assert _types(a) == _types(b)  # types and descriptions (nullability aside)
 
 
-def _without_run_fields(value, path=""):
-    """The manifest less what may differ between engines: when, which engine, the file bytes,
-    and every timing."""
-    if isinstance(value, dict):
-        return {
-            k: _without_run_fields(v, f"{path}.{k}")
-            for k, v in value.items()
-            if k not in ("created_at", "engine", "files", "stage_seconds", "run_id") and "seconds" not in k
-        }
-    if isinstance(value, list):
-        return [_without_run_fields(v, path) for v in value]
-    return value
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_manifests_differ_only_in_engine_timing_and_file_bytes(nights, kind):
     import json
 
     duck, spark = (json.loads((nights[kind, e].partition / MANIFEST).read_text()) for e in ("duckdb", "spark"))
     assert (duck["engine"], spark["engine"]) == ("duckdb", "spark")  # audience tables: through Spark Connect
-    assert _without_run_fields(duck) == _without_run_fields(spark)
+    assert without_run_fields(duck) == without_run_fields(spark)
     assert [f["path"] for f in duck["files"]] == [f["path"] for f in spark["files"]]
 
 

@@ -52,3 +52,17 @@ def query(path: Path | str, sql: str, params: list | None = None) -> list[tuple]
     con = duckdb.connect()
     con.read_parquet(str(path)).create_view("t")
     return con.execute(sql, params or []).fetchall()
+
+
+def without_run_fields(value):
+    """A manifest less what may differ between two runs of the same night: when, which run and
+    engine, the file bytes, and every timing."""
+    if isinstance(value, dict):
+        return {
+            k: without_run_fields(v)
+            for k, v in value.items()
+            if k not in ("created_at", "engine", "files", "stage_seconds", "run_id") and "seconds" not in k
+        }
+    if isinstance(value, list):
+        return [without_run_fields(v) for v in value]
+    return value

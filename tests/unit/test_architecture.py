@@ -15,17 +15,30 @@ from tests.support import ROOT
 #: unit -> units it may import (besides itself). Anything else is a layering error.
 ALLOWED = {
     "errors": set(),
-    "context": set(),
-    "ops": {"errors", "context"},
+    "storage": {"errors"},
+    "context": {"storage"},
+    "ops": {"errors", "context", "storage"},
     "backends": {"errors"},
     "privacy": {"errors", "backends", "context"},
     "config": {"errors", "privacy"},
-    "checks": {"errors", "backends", "config", "context", "ops"},
-    "reporting": {"errors", "config", "context"},
-    "runtime": {"errors", "backends", "config", "context", "ops"},
-    "exports": {"errors", "backends", "config", "context", "ops", "privacy", "reporting", "runtime", "expectations"},
+    "checks": {"storage", "errors", "backends", "config", "context", "ops"},
+    "reporting": {"storage", "errors", "config", "context"},
+    "runtime": {"storage", "errors", "backends", "config", "context", "ops"},
+    "exports": {
+        "storage",
+        "errors",
+        "backends",
+        "config",
+        "context",
+        "ops",
+        "privacy",
+        "reporting",
+        "runtime",
+        "expectations",
+    },
     "stages": {
         "errors",
+        "storage",
         "backends",
         "config",
         "context",
@@ -36,9 +49,9 @@ ALLOWED = {
         "runtime",
         "exports",
     },
-    "pipeline": {"errors", "config", "context", "ops", "runtime", "stages"},
-    "orchestration": {"errors", "context", "ops", "pipeline"},
-    "cli": {"errors", "context", "ops", "pipeline", "privacy", "devtools", "config"},
+    "pipeline": {"storage", "errors", "config", "context", "ops", "runtime", "stages"},
+    "orchestration": {"storage", "errors", "context", "ops", "pipeline"},
+    "cli": {"storage", "errors", "context", "ops", "pipeline", "privacy", "devtools", "config"},
     "__main__": {"cli"},
 }
 
@@ -102,7 +115,10 @@ def test_the_suites_and_dags_reach_only_what_they_should():
 #: Edges between units when the restructuring landed (71 imports between modules before it, in
 #: a flat package): a new edge must be a deliberate choice, made here with the layer rule above.
 #: 55: cli -> config, to read a DP policy's budget (`budget`) and refuse a temporary work root.
-MAX_UNIT_EDGES = 55
+#: 61: `storage` (object stores, issue 13) is a base layer like `errors`: every unit that touches
+#: the roots' files goes through it (context, ops, reporting, runtime, exports, stages, pipeline,
+#: orchestration, cli).
+MAX_UNIT_EDGES = 61
 
 
 def test_the_import_graph_does_not_grow_unnoticed():

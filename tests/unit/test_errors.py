@@ -20,6 +20,7 @@ RETRYABLE = {
     errors.PrivacyError: False,
     errors.ValidationFailed: False,
     errors.StageOrderError: False,
+    errors.StorageError: False,  # a root on a store this engine or kind cannot use: a setting to change
     errors.ExportError: False,
 }
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from transforms.errors import StorageError
+
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
@@ -104,6 +106,11 @@ def render(query: Query, folder: Path) -> list[Statement]:
     return out
 
 
+def protocol_of(fs: Any) -> str:
+    """An fsspec filesystem's main protocol (`s3` for s3fs's ("s3", "s3a"))."""
+    return fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+
+
 class Backend(ABC):
     """An engine that runs the named steps over datasets registered under view names."""
 
@@ -127,6 +134,10 @@ class Backend(ABC):
         """Make a one-row table of key material readable as `view`: never SQL text, never a
         literal in a plan the engine prints or logs (DuckDB scans the Arrow table in place)."""
         self.register_arrow(view, table)
+
+    def use_filesystem(self, fs: Any) -> None:
+        """Read and write paths of an fsspec filesystem (an object store: `s3://...`)."""
+        raise StorageError(f"the {self.name} engine cannot read or write {protocol_of(fs)}:// paths")
 
     def parquet_columns(self, files: list[str]) -> set[str]:
         """The column names of Parquet files (their union)."""

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 class ExportKind(ABC):
     name: str
+    #: Can the work location and the extract root be object stores (transforms/storage.py)?
+    object_stores: bool = True
 
     @abstractmethod
     def protect(self, s: StageRun) -> dict[str, Any]:

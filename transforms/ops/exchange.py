@@ -16,7 +16,8 @@ import os
 import shutil
 from pathlib import Path
 
-from transforms.context import DAY_PREFIX
+from transforms import storage
+from transforms.context import DAY_PREFIX, MANIFEST
 from transforms.errors import PublishError
 from transforms.ops.faults import crash_point
 
@@ -28,7 +29,7 @@ ASIDE = ".old-"
 def recover(export_dir: Path) -> list[str]:
     """Restore partitions a crash left renamed aside; remove leftovers of finished swaps."""
     actions: list[str] = []
-    if not export_dir.exists():
+    if storage.is_remote(export_dir) or not export_dir.exists():  # a store's swap renames nothing
         return actions
     for aside in sorted(export_dir.glob(f"{ASIDE}{DAY_PREFIX}*")):
         day_name = aside.name.removeprefix(ASIDE)
@@ -64,10 +65,22 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def swap_into_place(staging: Path, target: Path, crash: str = "publish.after_exchange") -> Path:
+def swap_into_place(staging: Path, target: Path, crash: str = "publish.after_exchange", commit: str = MANIFEST) -> Path:
     """Replace the folder `target` with the staged folder; readers never see a mix.
 
-    `crash`: the name of the fault-injection point just after the exchange."""
+    `crash`: the name of the fault-injection point just after the exchange. On an object store
+    (no rename) the objects are copied in with `commit`, the file readers trust, last
+    (storage.swap): readers that trust only the commit file never see a mix."""
+    if storage.is_remote(target):
+        try:
+            storage.swap(staging, target, commit, before_commit=lambda: crash_point(f"{crash}.before_commit"))
+        except OSError as exc:
+            raise PublishError(
+                f"could not copy the extract into {target}: {exc}; its {commit} still describes the "
+                "previous content, and the next run finishes the swap"
+            ) from None
+        crash_point(crash)
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target.parent)
     try:

@@ -16,6 +16,8 @@ POINTS = (
     "history.after_exchange",  # a night's new history state swapped in, the old one not yet deleted
     "publish.after_state",  # private history state in place, partition not swapped
     "publish.after_exchange",  # new partition in place, old one not yet deleted
+    "publish.after_exchange.before_commit",  # object store: new files copied in, manifest not yet
+    "history.after_exchange.before_commit",  # object store: new state copied in, meta.json not yet
     "purge.after_first",  # one expired partition deleted, others not yet
     "dp.after_reserve",  # DP budget reserved in the ledger, no noise drawn yet
     "dp.after_staging",  # DP release written and fsynced in staging, not moved into place

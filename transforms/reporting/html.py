@@ -16,6 +16,7 @@ import html
 import os
 from pathlib import Path
 
+from transforms import storage
 from transforms.context import DATA_DOCS, DAY_PREFIX, MANIFEST, PRIVACY_REPORT, REPORTS, Layout
 from transforms.reporting.manifest import AnyManifest, read_manifest
 
@@ -197,8 +198,11 @@ def write_index(layout: Layout, export: str) -> Path:
 <table><tr><th>day</th><th>run</th><th>published</th><th>suppressed</th><th>rejected</th><th>k / min viewers</th><th>checks</th>
 <th>reports</th></tr>{"".join(rows)}</table></body></html>
 """
-    export_dir.mkdir(parents=True, exist_ok=True)
     target = layout.index(export)
+    if storage.is_remote(target):  # one PUT replaces the object whole
+        target.write_text(page, encoding="utf-8")
+        return target
+    export_dir.mkdir(parents=True, exist_ok=True)
     tmp = export_dir / f".{target.name}.{os.getpid()}"
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, target)

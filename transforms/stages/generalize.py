@@ -12,8 +12,7 @@ only sees the distinct source values.
 
 from __future__ import annotations
 
-import pyarrow.parquet as pq
-
+from transforms import storage
 from transforms.backends import sql
 from transforms.config.policy import Policy
 from transforms.context import Views, WorkFiles
@@ -28,7 +27,7 @@ def sources(policy: Policy) -> list[Source]:
 def bind_day_data(hierarchies: dict, work: WorkFiles) -> None:
     """Give hierarchies that read day data (the titles hierarchy: the catalogue) what they need."""
     if any("catalogue" in h.needs for h in hierarchies.values()):
-        table = pq.read_table(work.catalogue)
+        table = storage.read_table(work.catalogue)
         columns = ["title_id", "title_name", "content_type", "series_id", "series_name", "genre"]
         present = [c if c in table.column_names else None for c in columns]
         rows = list(zip(*(table.column(c).to_pylist() if c else [None] * table.num_rows for c in present), strict=True))
@@ -56,7 +55,7 @@ def run(s: StageRun) -> dict:
         uses_day = src.derive == "age_years"
         table = build_lookup(b, Views.STAGED, src, hierarchies[src.column], params if uses_day else None)
         s.work.lookup(src.column).parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, s.work.lookup(src.column), compression="zstd")
+        storage.write_table(table, s.work.lookup(src.column), compression="zstd")
         counts[src.column] = table.num_rows
     carried = [*policy.kept_columns, *policy.measured_columns]
     keep = [("p", "pseudonym", policy.pseudonym.column), *(("e", c, c) for c in carried)]

@@ -12,9 +12,9 @@ deleted as soon as the extract is in place.
 from __future__ import annotations
 
 import logging
-import shutil
 from datetime import UTC, datetime
 
+from transforms import storage
 from transforms.context import DATA_DOCS, MANIFEST, PRIVACY_REPORT, REPORTS
 from transforms.errors import StageOrderError
 from transforms.exports import dictionary, kind_of
@@ -59,10 +59,10 @@ def run(s: StageRun) -> dict:
         target = swap_into_place(staging, layout.partition(policy.export, ctx.day))
     # Staging left by earlier crashed runs of this day (the day lock is held: none is running).
     for leftover in staging.parent.glob("*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        storage.rmtree(leftover)
     write_index(layout, policy.export)
     # The work folder holds raw-derived rows; it goes as soon as the extract is in place.
-    shutil.rmtree(s.work.folder, ignore_errors=True)
+    storage.rmtree(s.work.folder)
     out = {
         "partition": str(target),
         "manifest": str(target / MANIFEST),

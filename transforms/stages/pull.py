@@ -17,7 +17,6 @@ order they are tested, are `contract.REJECT_REASONS`; docs/DESIGN.md has the tab
 from __future__ import annotations
 
 import logging
-import os
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,8 +25,17 @@ from transforms.backends import Backend, InputError, sql
 from transforms.config import contract
 from transforms.config.policy import Policy
 from transforms.context import QUARANTINE_FILE
-from transforms.errors import PrivacyError, RawDataError, RawDayMissing, RawSchemaError, UnclassifiedColumnError
+from transforms.errors import (
+    PrivacyError,
+    RawDataError,
+    RawDayMissing,
+    RawSchemaError,
+    StorageError,
+    UnclassifiedColumnError,
+)
+from transforms.exports import kind_of
 from transforms.runtime import StageRun
+from transforms.storage import is_remote, location, replace
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +105,18 @@ def _check_catalogue_columns(names: set[str], policy: Policy) -> None:
 def catalogue_columns(policy: Policy) -> list[str]:
     """The catalogue columns the policy reads (besides title_id)."""
     return [c for c, action in policy.catalogue.items() if action == "generalize"]
+
+
+def _check_roots(s: StageRun) -> None:
+    """Refuse, before any work, roots on an object store that this export kind cannot use."""
+    kind = kind_of(s.policy.export_kind)
+    remote = [r for r in (s.ctx.work_root, s.ctx.out_root) if is_remote(location(r))]
+    if remote and not kind.object_stores:
+        raise StorageError(
+            f"the {kind.name} export keeps its privacy-loss ledger under the work root and needs a filesystem "
+            f"(flock, fsync, rename) there and for the extract root, not an object store ({', '.join(remote)}); "
+            "give it local or mounted paths (the raw zone may stay on the store)"
+        )
 
 
 def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> dict:
@@ -172,7 +192,8 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
 
 def run(s: StageRun) -> dict:
     day = s.ctx.day_date
-    out = stage_day(s.backend, Path(s.ctx.raw_root), day, s.policy)
+    _check_roots(s)
+    out = stage_day(s.backend, location(s.ctx.raw_root), day, s.policy)
     quarantine = s.ctx.layout.quarantine_dir(s.policy.export, s.ctx.day)
     out["quarantine_file"] = None
     if quarantine is not None:
@@ -181,7 +202,7 @@ def run(s: StageRun) -> dict:
         path = quarantine / QUARANTINE_FILE
         partial = quarantine / f".{QUARANTINE_FILE}.{s.ctx.run_slug}"
         s.backend.write_parquet(sql("pull_rejected"), partial)
-        os.replace(partial, path)
+        replace(partial, path)
         out["quarantine_file"] = str(path)
     if out["valid_rows"] == 0:
         where = f"; the rows are in {out['quarantine_file']}" if out["quarantine_file"] else ""

@@ -3,6 +3,8 @@
 Reads and deletes under <out-root>/<export>/, <quarantine-root>/<export>/, and the staging and
 work folders of failed runs. Each partition is first renamed out of the export folder
 (atomic), then deleted, so a crash never leaves a half-deleted partition where readers look.
+On an object store (no rename) its manifest is deleted first: a partition without a manifest
+is not published, for readers that trust only manifested partitions.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from transforms.context import DAY_PREFIX, Layout
+from transforms import storage
+from transforms.context import DAY_PREFIX, MANIFEST, Layout
 from transforms.ops.faults import crash_point
 from transforms.reporting.html import write_index
 from transforms.runtime import StageRun
@@ -35,7 +38,8 @@ def purge(export_dir: Path, trash: Path, today: date, retention_days: int) -> Pu
     """Remove `day=` partitions of `export_dir` more than `retention_days` before `today`, via `trash`."""
     cutoff = today - timedelta(days=retention_days)
     result = PurgeResult(cutoff=cutoff.isoformat())
-    if trash.exists():
+    remote = storage.is_remote(export_dir)
+    if not remote and trash.exists():
         shutil.rmtree(trash)  # leftovers of a purge that crashed mid-delete
     if not export_dir.exists():
         return result
@@ -44,11 +48,15 @@ def purge(export_dir: Path, trash: Path, today: date, retention_days: int) -> Pu
         if not m or not part.is_dir():
             continue
         if date.fromisoformat(m.group(1)) < cutoff:
-            n = sum(1 for p in part.rglob("*") if p.is_file())
-            trash.mkdir(parents=True, exist_ok=True)
-            moved = trash / part.name
-            os.replace(part, moved)
-            shutil.rmtree(moved)
+            n = len(storage.files_under(part))
+            if remote:  # no rename on a store: the manifest goes first, so readers stop trusting the rest
+                storage.remove(part / MANIFEST)
+                storage.rmtree(part)
+            else:
+                trash.mkdir(parents=True, exist_ok=True)
+                moved = trash / part.name
+                os.replace(part, moved)
+                shutil.rmtree(moved)
             result.removed.append(str(part))
             result.files += n
             log.info("purge: removed %s (%d files), older than %s", part, n, cutoff)
@@ -72,7 +80,7 @@ def purge_leftovers(roots: list[Path], today: date, retention_days: int) -> list
             except ValueError:
                 continue
             if folder.is_dir() and day < cutoff:
-                shutil.rmtree(folder)
+                storage.rmtree(folder)
                 removed.append(str(folder))
                 log.info("purge: removed leftover %s, older than %s", folder, cutoff)
     return removed

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -82,11 +83,19 @@ class DuckDBBackend(Backend):
 
     def __init__(self, spill_dir: Path | None = None) -> None:
         self.con = connect(spill_dir)
+        self.scratch = Path(spill_dir) if spill_dir else Path(tempfile.gettempdir())
         self._arrow: dict[str, pa.Table] = {}
+        self._filesystems: set = set()
 
     def register_parquet(self, view: str, paths: list[Path] | Path) -> None:
         files = [str(p) for p in (paths if isinstance(paths, list) else [paths])]
         self.con.read_parquet(files).create_view(view, replace=True)
+
+    def use_filesystem(self, fs) -> None:
+        # DuckDB routes paths of the filesystem's protocols (s3://...) through fsspec.
+        if fs.protocol not in self._filesystems:
+            self.con.register_filesystem(fs)
+            self._filesystems.add(fs.protocol)
 
     def register_day(self, events: list[str], event_format: str, subscribers: list[str], titles: list[str]) -> None:
         try:
@@ -139,7 +148,8 @@ class DuckDBBackend(Backend):
         for st in statements[:-1]:
             self._execute(st.text, st.params, st.step)
         last = statements[-1]
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if "://" not in str(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
         metadata = self._field_metadata(last, path, descriptions) if descriptions else ""
         self._execute(
             f"COPY ({last.text}) TO $_path (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_size)}"
@@ -154,7 +164,7 @@ class DuckDBBackend(Backend):
         read it from this key. The schema is the one DuckDB writes, taken from an empty copy."""
         import pyarrow.parquet as pq
 
-        empty = path.with_name(f".{path.name}.schema")
+        empty = self.scratch / f".{path.name}.{os.getpid()}.schema"  # local, whatever `path` is
         try:
             self._execute(
                 f"COPY (SELECT * FROM ({last.text}) LIMIT 0) TO $_path (FORMAT parquet)",

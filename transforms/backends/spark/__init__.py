@@ -14,7 +14,8 @@ intermediate spills to disk instead of being recomputed by every query that read
 
 Settings (environment, read when the session starts):
     EXPORT_SPARK_REMOTE      a Spark Connect URL (sc://host:15002): run as a thin client
-    EXPORT_SPARK_MASTER      the master for a session started here (default local[*])
+    EXPORT_SPARK_MASTER      the master for a session started here (default local[*]; under
+                             spark-submit, its --master and --conf settings unless this is set)
     EXPORT_SPARK_DRIVER_MEMORY   the driver's heap for a session started here (default 2g)
     EXPORT_SPARK_SHUFFLE_PARTITIONS  shuffle partitions (default: twice the local cores)
     EXPORT_SPARK_UI          "1" to serve Spark's UI (off by default)
@@ -35,7 +36,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from transforms.backends.base import Backend, InputError, Query, Statement, render
+from transforms.backends.base import Backend, InputError, Query, Statement, protocol_of, render
+from transforms.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,9 @@ def session():
             )
         if remote := os.environ.get("EXPORT_SPARK_REMOTE"):
             builder = builder.remote(remote)
+        elif os.environ.get("PYSPARK_GATEWAY_PORT") and not os.environ.get("EXPORT_SPARK_MASTER"):
+            # Launched by spark-submit: its --master, --driver-memory and --conf settings stand.
+            builder = builder.config("spark.ui.showConsoleProgress", "false")
         else:
             cores = os.cpu_count() or 2
             builder = (
@@ -219,6 +224,13 @@ class SparkBackend(Backend):
             return set(self.spark.read.option("mergeSchema", "true").parquet(*files).columns)
         except Exception as exc:
             _reraise(exc)
+
+    def use_filesystem(self, fs) -> None:
+        raise StorageError(
+            f"the Spark engine does not read or write object-store roots ({protocol_of(fs)}://) yet: Spark reaches S3 "
+            "through Hadoop's S3A connector (hadoop-aws and the AWS SDK bundle), which PySpark does not ship and "
+            "this project does not install; give Spark local or mounted paths, or run this export on DuckDB"
+        )
 
     def register_day(self, events: list[str], event_format: str, subscribers: list[str], titles: list[str]) -> None:
         """Views over the raw day for the pull steps; each event row knows its file's position in

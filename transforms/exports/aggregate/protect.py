@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from transforms import storage
 from transforms.backends import Backend, sql
 from transforms.config.policy import Policy
 from transforms.context import Views, WorkFiles
@@ -147,7 +147,7 @@ def run(s: StageRun) -> dict:
         **{f"reach_{m}": np.minimum(decision.upper[m], 1e18) for m in need},
     }
     s.work.decision.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(out), s.work.decision / "cells.parquet", compression="zstd")
+    storage.write_table(pa.table(out), s.work.decision / "cells.parquet", compression="zstd")
     uncertified = int((decision.primary & ~decision.suppressed).sum())
     for m in need:
         uncertified += int((decision.primary & (need[m] > 0) & (decision.upper[m] < need[m] - 1e-9)).sum())

@@ -14,6 +14,8 @@ from transforms.exports.dp import protect, report
 
 class DpExport(ExportKind):
     name = "dp"
+    #: The privacy-loss ledger needs a filesystem's flock, fsync and rename (ops/ledger.py).
+    object_stores = False
     report = report
 
     def protect(self, s) -> dict[str, Any]:

@@ -47,8 +47,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
+from transforms import storage
 from transforms.backends import Backend, sql
 from transforms.config.policy import Policy
 from transforms.context import DAY_PREFIX, HISTORY_PREVIOUS_PREFIX, HISTORY_STAGING_PREFIX, Layout, Views
@@ -212,7 +212,7 @@ def write_state(
     h = policy.privacy.history
     export, tonight = policy.export, day.isoformat()
     staging = layout.history_staging(export, run)
-    shutil.rmtree(staging, ignore_errors=True)
+    storage.rmtree(staging)
     staging.mkdir(parents=True)
     b.register_parquet(Views.EXTRACT, files)
     b.register_parquet(Views.PERSONS, persons)
@@ -221,7 +221,7 @@ def write_state(
         staging / ITEMS,
     )
     if finest is not None and finest.exists():
-        shutil.copyfile(finest, staging / FINEST)
+        storage.copyfile(finest, staging / FINEST)
     items_sha = sha256_file(staging / ITEMS)
     previous = read_night(layout, export, tonight)
     if previous is not None and previous.items_sha256 != items_sha:
@@ -231,7 +231,7 @@ def write_state(
             if any(ref["day"] == tonight for ref in n.history)
         ]
         if dependants:
-            shutil.rmtree(staging, ignore_errors=True)
+            storage.rmtree(staging)
             raise PrivacyError(
                 f"rerunning {tonight} would change what it published, but {dependants} were protected against it; "
                 f"rerun epoch {previous.epoch} in day order from {tonight} (see docs/OPERATIONS.md, 'Epochs')"
@@ -253,17 +253,21 @@ def commit_state(layout: Layout, export: str, day: str, staging: Path) -> None:
     live = read_night(layout, export, day)
     previous = layout.history_previous(export, day)
     if live is not None and live.items.parent != previous:
-        copy = previous.with_name(previous.name + ".copy")
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(live.items.parent, copy)
-        shutil.rmtree(previous, ignore_errors=True)
-        os.replace(copy, previous)
-    swap_into_place(staging, night_dir(layout, export, day), crash="history.after_exchange")
+        if storage.is_remote(previous):  # no rename on a store: copied in place, its meta.json last
+            storage.rmtree(previous)
+            storage.copytree(live.items.parent, previous)
+        else:
+            copy = previous.with_name(previous.name + ".copy")
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(live.items.parent, copy)
+            shutil.rmtree(previous, ignore_errors=True)
+            os.replace(copy, previous)
+    swap_into_place(staging, night_dir(layout, export, day), crash="history.after_exchange", commit=META)
 
 
 def drop_previous(layout: Layout, export: str, day: str) -> None:
     """After the partition swap: the replaced state no longer describes anything published."""
-    shutil.rmtree(layout.history_previous(export, day), ignore_errors=True)
+    storage.rmtree(layout.history_previous(export, day))
 
 
 def finest_attributes(policy: Policy) -> list[dict]:
@@ -342,10 +346,10 @@ def purge_states(layout: Layout, policy: Policy, today: date) -> list[str]:
             except ValueError:
                 continue
             if epoch_end(policy.pseudonym.epoch, day) + timedelta(days=h.state_retention_days) < today:
-                shutil.rmtree(folder, ignore_errors=True)
+                storage.rmtree(folder)
                 removed.append(str(folder))
     for leftover in base.glob(f"{HISTORY_STAGING_PREFIX}*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        storage.rmtree(leftover)
     return removed
 
 
@@ -360,4 +364,4 @@ def epoch_end(epoch: str, day: date) -> date:
 
 
 def items_table(path: Path) -> pd.DataFrame:
-    return pq.read_table(path).to_pandas()
+    return storage.read_table(path).to_pandas()

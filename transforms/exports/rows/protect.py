@@ -20,8 +20,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
 
-import pyarrow.parquet as pq
-
+from transforms import storage
 from transforms.backends import Backend, sql
 from transforms.config.policy import Policy
 from transforms.context import Views, WorkFiles
@@ -203,7 +202,7 @@ def run(s: StageRun) -> dict:
     for gate in policy.privacy.rare_values:
         rare = b.fetch(sql("rows_gated_values", {"k": policy.privacy.k}, key=gate.key, person=policy.pseudonym.column))
         path = s.work.decision / f"gated_{gate.key}.parquet"
-        pq.write_table(rare.select(["value"]), path, compression="zstd")
+        storage.write_table(rare.select(["value"]), path, compression="zstd")
         b.register_parquet(Views.gated(gate.key), path)
         result.gated_values[gate.key] = rare.num_rows
         result.gated_rows[gate.key] = int(sum(rare.column("rows").to_pylist()))
