@@ -277,3 +277,18 @@ def test_the_exports_turn_on_a_store_goes_to_one_night_at_a_time(s3):
     second.release()
     assert second.holder() is None
     assert not s3.fs.find("extracts/turns/.locks")
+
+
+def test_purge_on_a_store_removes_old_partitions_whole(s3):
+    from datetime import date
+
+    from transforms.stages.purge import purge
+    from transforms.storage import location
+
+    old, kept = "extracts/purge/viewing_sessions/day=2026-01-01", "extracts/purge/viewing_sessions/day=2026-11-20"
+    for part in (old, kept):
+        _folder(s3, part, {DATA_FILE: b"d", MANIFEST: b"{}", "_reports/privacy_report.html": b"r"})
+    export_dir = location("s3://extracts/purge/viewing_sessions")
+    result = purge(export_dir, location("s3://extracts/purge/.trash/viewing_sessions"), date(2026, 11, 23), 90)
+    assert result.removed == [f"s3://{old}"] and result.files == 3
+    assert not s3.fs.find(old) and len(s3.fs.find(kept)) == 3
