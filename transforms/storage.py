@@ -43,8 +43,12 @@ def location(text: str | os.PathLike | None) -> Any:
         return text
     raw = str(text)
     if "://" in raw and not raw.startswith("file://"):
+        import fsspec
         from upath import UPath
 
+        # Listings are read fresh every time: another worker may have published a night (or
+        # taken a lock) since this process last looked, and the history checks must see it.
+        fsspec.config.conf.setdefault(raw.split("://", 1)[0], {}).setdefault("use_listings_cache", False)
         return UPath(raw)
     return Path(raw.removeprefix("file://"))
 

@@ -292,3 +292,16 @@ def test_purge_on_a_store_removes_old_partitions_whole(s3):
     result = purge(export_dir, location("s3://extracts/purge/.trash/viewing_sessions"), date(2026, 11, 23), 90)
     assert result.removed == [f"s3://{old}"] and result.files == 3
     assert not s3.fs.find(old) and len(s3.fs.find(kept)) == 3
+
+
+def test_listings_are_never_served_from_a_stale_cache(s3):
+    """Another worker's writes show at once: the epoch checks list the nights published so far."""
+    from transforms.storage import location
+
+    folder = location("s3://extracts/listing/_history")
+    s3.fs.pipe_file("extracts/listing/_history/day=2026-11-21/meta.json", b"{}")
+    assert [p.name for p in folder.iterdir()] == ["day=2026-11-21"]
+    assert not (folder / "day=2026-11-22" / "meta.json").exists()
+    s3.fs.pipe_file("extracts/listing/_history/day=2026-11-22/meta.json", b"{}")  # by another client
+    assert [p.name for p in sorted(folder.iterdir())] == ["day=2026-11-21", "day=2026-11-22"]
+    assert (folder / "day=2026-11-22" / "meta.json").exists()
