@@ -59,7 +59,9 @@ def _child(cmd: list[str]) -> tuple[float, int, str]:
     proc = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        sys.exit(f"bench: {' '.join(cmd[:4])} failed:\n{proc.stderr[-3000:]}")
+        # The CLI's own lines (its error says what failed), not a JVM's stack traces after them.
+        ours = [line for line in proc.stderr.splitlines() if not line.startswith(("\t", "Exception in thread"))]
+        sys.exit(f"bench: {' '.join(cmd[:4])} failed:\n" + "\n".join(ours[-40:]))
     peak_kb = int(proc.stderr.rsplit("MAXRSS_KB", 1)[1].split()[0])
     return seconds, peak_kb // 1024, proc.stdout
 
@@ -167,9 +169,9 @@ def bench(
     key = data_dir / "bench.key"
     if not key.exists():
         key.write_text("base64:" + __import__("base64").b64encode(os.urandom(32)).decode())
-    run_s, run_mb, summary = _run(
-        policy, raw, data_dir / f"out-{events}", key, data_dir / "work", f"bench-{events}", engine
-    )
+    # A new run each time: a run id that failed before would resume its work folder (and its engine).
+    run_id = f"bench-{engine}-{events}-{int(time.time())}"
+    run_s, run_mb, summary = _run(policy, raw, data_dir / f"out-{events}", key, data_dir / "work", run_id, engine)
     manifest = json.loads(Path(summary["manifest"]).read_text())
     if manifest.get("kind") == "aggregate":
         detail = {"people": manifest["counts"]["people_in"], "cells": manifest["cells"], "audit": manifest["audit"]}

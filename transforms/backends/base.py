@@ -156,8 +156,10 @@ class Backend(ABC):
         """Run statements that create tables or views; nothing is returned."""
 
     @abstractmethod
-    def fetch(self, statements: Query | list[Statement]) -> pa.Table:
-        """Run statements and return the last one's (small) result."""
+    def fetch(self, statements: Query | list[Statement], large: bool = False) -> pa.Table:
+        """Run statements and return the last one's result. `large`: the result may be big (a
+        frequency table, every cell of a table), so an engine with a driver between it and this
+        process (Spark) hands it over through files instead."""
 
     @abstractmethod
     def write_parquet(

@@ -60,7 +60,9 @@ def build(
     the name of the backend table that maps pid to the person column.
     """
     backend.run(sql("freq_people", source=source, person=person))
-    table = backend.fetch(sql("freq_codes", source=source, person=person, attributes=attributes, sensitive=sensitive))
+    table = backend.fetch(
+        sql("freq_codes", source=source, person=person, attributes=attributes, sensitive=sensitive), large=True
+    )
     pid = table.column("pid").to_numpy().astype(np.int64)
     codes = [table.column(f"a{i}").to_numpy().astype(np.int64) for i in range(len(attributes))]
     rows = table.column("rows").to_numpy().astype(np.int64)

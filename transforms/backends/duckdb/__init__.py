@@ -124,7 +124,8 @@ class DuckDBBackend(Backend):
         for st in statements:
             self._execute(st.text, st.params, st.step)
 
-    def fetch(self, statements: Query | list[Statement]) -> pa.Table:
+    def fetch(self, statements: Query | list[Statement], large: bool = False) -> pa.Table:
+        # In process: a large result is an Arrow table in this process's memory either way.
         statements = self.statements(statements)
         for st in statements[:-1]:
             self._execute(st.text, st.params, st.step)

@@ -32,6 +32,7 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -289,18 +290,39 @@ class SparkBackend(Backend):
         for st in self.statements(statements):
             self._execute(st)
 
-    def fetch(self, statements: Query | list[Statement]) -> pa.Table:
+    def fetch(self, statements: Query | list[Statement], large: bool = False) -> pa.Table:
         statements = self.statements(statements)
         for st in statements[:-1]:
             self._execute(st)
         last = statements[-1]
         t0 = time.perf_counter()
         try:
+            if large:
+                return self._fetch_through_files(last)
             return self._frame(last).toArrow()
         except Exception as exc:
             _reraise(exc)
         finally:
-            log.debug("spark: %s (fetch) in %.3fs", last.step, time.perf_counter() - t0)
+            log.debug("spark: %s (fetch%s) in %.3fs", last.step, ", large" if large else "", time.perf_counter() - t0)
+
+    def _fetch_through_files(self, last: Statement) -> pa.Table:
+        """A large result (a frequency table, every cell of a table) never passes through Spark's
+        driver: the executors write it as Parquet in the scratch folder, in as many files as it
+        has partitions, and this process reads them in partition order (a sorted result stays
+        sorted). `toArrow` would collect it in the driver, bounded by spark.driver.maxResultSize
+        (1 GB by default: a 10M-event night's frequency table is more)."""
+        import pyarrow.parquet as pq
+
+        folder = self.scratch / f"fetch-{uuid.uuid4().hex}"
+        frame = self._frame(last)
+        try:
+            frame.write.mode("overwrite").parquet(str(folder))
+            parts = sorted(p for p in folder.iterdir() if p.name.startswith("part-"))
+            if not parts:
+                return frame.limit(0).toArrow()
+            return pa.concat_tables([pq.read_table(p) for p in parts])
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _write(self, statements: Query | list[Statement], path: Path, fmt: str, **options) -> None:
         """The last statement's result as one file at `path` (one task writes it: order kept)."""

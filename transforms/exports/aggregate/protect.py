@@ -106,7 +106,7 @@ def run(s: StageRun) -> dict:
     # Distinct people add up along a dimension only if nobody has two values of it tonight
     # (an age band always; a country unless someone travelled; never a title).
     additive = [i for i in range(n) if additive_row and (additive_row[0][f"d{i}"] or 0) <= 1]
-    cells = b.fetch(sql("agg_cells", dims=shape.dims, sums=shape.sums, margins=shape.margins))
+    cells = b.fetch(sql("agg_cells", dims=shape.dims, sums=shape.sums, margins=shape.margins), large=True)
     cells_seconds = time.perf_counter() - t0
     gid_to_margin = {gid_of(m, n): i for i, m in enumerate(shape.margins)}
     margin = np.array([gid_to_margin[g] for g in cells.column("gid").to_pylist()], dtype=np.int64)
