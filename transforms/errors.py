@@ -67,6 +67,13 @@ class StorageError(ExportError):
     """A root is on an object store that this engine or export kind cannot use (not retried)."""
 
 
+class StoreUnreachableError(ExportError):
+    """An object store did not answer or refused the request (network, endpoint, credentials):
+    retried, as it may be passing; the message says which settings to check."""
+
+    retryable = True
+
+
 class StageOrderError(ExportError):
     """A stage ran before the stages it needs, or the policy changed between stages of one run."""
 

@@ -21,7 +21,7 @@ from transforms.ops.keys import KeyRing
 from transforms.ops.locks import day_lock
 from transforms.runtime import StageRun
 from transforms.stages import NAMES, stage
-from transforms.storage import is_remote
+from transforms.storage import client_errors, is_remote, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,14 @@ def run_stage(name: str, ctx: RunContext, ring: KeyRing | None = None) -> dict:
     try:
         if entry.uses_work:
             s.work.folder.mkdir(parents=True, exist_ok=True)
-        if entry.locked:
-            with day_lock(ctx.layout.lock_file(export, ctx.day), export, ctx.day):
+        try:
+            if entry.locked:
+                with day_lock(ctx.layout.lock_file(export, ctx.day), export, ctx.day):
+                    summary = entry.run(s)
+            else:
                 summary = entry.run(s)
-        else:
-            summary = entry.run(s)
+        except client_errors() as exc:
+            raise unreachable(exc) from None
     finally:
         s.close()
     summary["seconds"] = round(time.perf_counter() - t0, 3)

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from transforms.errors import StoreUnreachableError
+
 #: Protocols treated as the local filesystem.
 LOCAL_PROTOCOLS = ("", "file", "local")
 
@@ -207,3 +209,24 @@ def read_table(path: Any, **options):
     if isinstance(path, list):
         return pa.concat_tables([read_table(p, **options) for p in path]) if path else None
     return pq.read_table(parquet_source(path), **options)
+
+
+def client_errors() -> tuple[type[BaseException], ...]:
+    """The errors a store's client raises when the store cannot be reached or refuses a request
+    (botocore's, for S3), beyond the OSErrors fsspec maps them to."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        return ()
+    return (BotoCoreError, ClientError)
+
+
+def unreachable(exc: BaseException) -> StoreUnreachableError:
+    """A clear, retryable error for a store that did not answer (no data in it: the client's
+    message names the request, never a file's content)."""
+    first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    return StoreUnreachableError(
+        f"the object store did not answer or refused the request ({type(exc).__name__}: {first}); check the "
+        "endpoint (AWS_ENDPOINT_URL_S3), the credentials (AWS_ACCESS_KEY_ID, an instance role), the bucket "
+        "name and the network; the task is retried"
+    )

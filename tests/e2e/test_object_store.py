@@ -305,3 +305,20 @@ def test_listings_are_never_served_from_a_stale_cache(s3):
     s3.fs.pipe_file("extracts/listing/_history/day=2026-11-22/meta.json", b"{}")  # by another client
     assert [p.name for p in sorted(folder.iterdir())] == ["day=2026-11-21", "day=2026-11-22"]
     assert (folder / "day=2026-11-22" / "meta.json").exists()
+
+
+def test_a_store_that_does_not_answer_is_a_clear_retryable_error(s3, tmp_path, key_file, monkeypatch):
+    import s3fs
+
+    from transforms.errors import StoreUnreachableError
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # the client's own retries: a test needs none
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        ctx = _ctx(POLICY_PATH, "s3://raw-zone/in", str(tmp_path / "out"), str(tmp_path / "work"), None, "down")
+        with pytest.raises(StoreUnreachableError, match="AWS_ENDPOINT_URL_S3") as caught:
+            run_all(ctx, load_key_ring(key_file))
+        assert caught.value.retryable
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()

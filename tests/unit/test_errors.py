@@ -21,6 +21,7 @@ RETRYABLE = {
     errors.ValidationFailed: False,
     errors.StageOrderError: False,
     errors.StorageError: False,  # a root on a store this engine or kind cannot use: a setting to change
+    errors.StoreUnreachableError: True,  # the store did not answer: it may be passing
     errors.ExportError: False,
 }
 
