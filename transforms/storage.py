@@ -60,10 +60,6 @@ def is_remote(path: Any) -> bool:
     return getattr(path, "protocol", "") not in LOCAL_PROTOCOLS
 
 
-def is_uri(text: str | None) -> bool:
-    return bool(text) and "://" in str(text) and not str(text).startswith("file://")
-
-
 def filesystem(path: Any):
     """The fsspec filesystem of a remote path (None for a local one)."""
     return path.fs if is_remote(path) else None
@@ -127,8 +123,7 @@ def copytree(src: Any, dst: Any, last: str = "meta.json") -> None:
                 dst.fs.put_file(str(f), f"{key(dst)}/{f.relative_to(src).as_posix()}")
         return
     for f in sorted(files_under(src), key=lambda f: f.name == last):
-        rel = f.relative_to(src) if not is_remote(src) else Path(str(f)[len(str(src)) + 1 :])
-        target = dst / Path(rel).as_posix()
+        target = dst / str(f)[len(str(src)) + 1 :]
         if not is_remote(dst):
             target.parent.mkdir(parents=True, exist_ok=True)
         copyfile(f, target)
@@ -162,13 +157,6 @@ def create_exclusive(path: Any, data: bytes) -> bool:
     except FileExistsError:
         return False
     return True
-
-
-def read_bytes(path: Any) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
 
 
 def remove(path: Any) -> None:
