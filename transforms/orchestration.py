@@ -205,12 +205,13 @@ class Turn:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        if storage.is_remote(self.path):  # a few reads and a write: a lock dead for a minute is stale
-            with object_lock(self.path.with_name(self.path.name + ".lock"), "the export's turn", 60.0, wait=120.0):
+        lock = self.path.with_name(self.path.name + ".lock")
+        if storage.is_remote(lock):  # a few reads and a write: a lock dead for a minute is stale
+            with object_lock(lock, "the export's turn", 60.0, wait=120.0):
                 yield
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

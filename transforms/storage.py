@@ -98,6 +98,11 @@ def copyfile(src: Any, dst: Any) -> None:
         shutil.copyfileobj(i, o, 1 << 22)
 
 
+def _relative(path: Any, folder: Any) -> str:
+    """`path`'s name under `folder` (POSIX), local or remote."""
+    return str(path)[len(str(folder)) + 1 :]
+
+
 def files_under(folder: Any) -> list[Any]:
     """Every file under `folder`, sorted (a store has no folders, only names)."""
     if not is_remote(folder):
@@ -109,21 +114,22 @@ def files_under(folder: Any) -> list[Any]:
     return sorted(folder / name[len(key(folder)) + 1 :] for name in fs.find(key(folder)))
 
 
-def copytree(src: Any, dst: Any, last: str = "meta.json") -> None:
-    """Copy a folder (either side local or remote); on a store the file named `last` (the
-    folder's commit file) is copied last."""
+def copytree(src: Any, dst: Any, last: str | None = None) -> None:
+    """Copy a folder (either side local or remote); on a store the files named `last` (the
+    folder's commit file) are copied last."""
     if not is_remote(src) and not is_remote(dst):
         shutil.copytree(src, dst)
         return
     if not is_remote(src):  # an upload: batched by the store's client, then the commit file
-        rest = [f for f in files_under(src) if f.name != last]
-        dst.fs.put([str(f) for f in rest], [f"{key(dst)}/{f.relative_to(src).as_posix()}" for f in rest])
-        for f in files_under(src):
+        files = files_under(src)
+        rest = [f for f in files if f.name != last]
+        dst.fs.put([str(f) for f in rest], [f"{key(dst)}/{_relative(f, src)}" for f in rest])
+        for f in files:
             if f.name == last:
-                dst.fs.put_file(str(f), f"{key(dst)}/{f.relative_to(src).as_posix()}")
+                dst.fs.put_file(str(f), f"{key(dst)}/{_relative(f, src)}")
         return
     for f in sorted(files_under(src), key=lambda f: f.name == last):
-        target = dst / str(f)[len(str(src)) + 1 :]
+        target = dst / _relative(f, src)
         if not is_remote(dst):
             target.parent.mkdir(parents=True, exist_ok=True)
         copyfile(f, target)
@@ -135,15 +141,14 @@ def swap(staging: Any, target: Any, commit: str, before_commit: Callable[[], Non
     `staging` removed. A crash part-way leaves the previous commit file naming the previous
     files' digests, and the next swap finishes the job."""
     fs = target.fs
-    incoming = files_under(staging)
-    names = {str(f)[len(str(staging)) + 1 :] for f in incoming}
-    ordered = sorted(incoming, key=lambda f: str(f).endswith("/" + commit))
-    for f in ordered:
-        if before_commit is not None and str(f).endswith("/" + commit):
+    incoming = sorted(files_under(staging), key=lambda f: f.name == commit)
+    names = {_relative(f, staging) for f in incoming}
+    for f in incoming:
+        if before_commit is not None and f.name == commit:
             before_commit()
-        fs.copy(key(f), key(target) + "/" + str(f)[len(str(staging)) + 1 :])
+        fs.copy(key(f), f"{key(target)}/{_relative(f, staging)}")
     for f in files_under(target):
-        if str(f)[len(str(target)) + 1 :] not in names:
+        if _relative(f, target) not in names:
             fs.rm(key(f))
     rmtree(staging)
     fs.invalidate_cache(key(target))

@@ -149,8 +149,7 @@ class DuckDBBackend(Backend):
         for st in statements[:-1]:
             self._execute(st.text, st.params, st.step)
         last = statements[-1]
-        if "://" not in str(path):
-            path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)  # local or UPath: a no-op on a store
         metadata = self._field_metadata(last, path, descriptions) if descriptions else ""
         self._execute(
             f"COPY ({last.text}) TO $_path (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_size)}"

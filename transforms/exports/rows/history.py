@@ -255,7 +255,7 @@ def commit_state(layout: Layout, export: str, day: str, staging: Path) -> None:
     if live is not None and live.items.parent != previous:
         if storage.is_remote(previous):  # no rename on a store: copied in place, its meta.json last
             storage.rmtree(previous)
-            storage.copytree(live.items.parent, previous)
+            storage.copytree(live.items.parent, previous, last=META)
         else:
             copy = previous.with_name(previous.name + ".copy")
             shutil.rmtree(copy, ignore_errors=True)
