@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -73,8 +74,35 @@ def test_the_layout_finds_exactly_the_sets_holding_an_entry(counts, size, seed):
     pid = np.repeat(np.arange(len(counts)), counts).astype(np.int64)
     item = np.concatenate([np.arange(c) for c in counts]).astype(np.int64)
     h = hist.Histories(pid, item, 10)
-    _, pairs, _ = hist.subset_support(h, size, counts=False)
+    _, pairs = hist._all_subsets(h, size)
     layout = hist._Layout(h, size)
     entries = np.random.default_rng(seed).choice(len(pid), min(len(pid), 5), replace=False)
     expected = np.flatnonzero(np.isin(pairs, entries).any(axis=1))
-    assert np.array_equal(np.unique(layout.rows(entries)), expected)
+    rows = layout.rows(entries)
+    assert len(np.unique(rows)) == len(rows)  # each set once, even when it holds two of them
+    assert np.array_equal(np.sort(rows), expected)
+    # The enumeration writes the same sets, member by member, in the same order.
+    assert np.array_equal(np.stack(hist.set_members(h, size), axis=1).reshape(-1, size), pairs)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(0, 10**6),
+    st.integers(2, 60),
+    st.integers(2, 12),
+    st.integers(1, 4),
+    st.integers(2, 6),
+    st.integers(2, 3),
+)
+def test_sweeping_every_set_or_listing_the_touched_ones_repairs_alike(seed, people, play_items, classes, k, m):
+    pid, play, person_class, _ = _node(seed, people, play_items, classes, 0.0)
+    item = person_class[pid] * play_items + play
+    outcomes = []
+    for share in (0.0, float("inf")):  # always sweep, never sweep
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(hist, "SWEEP_ABOVE", share)
+            repair = hist.Repair(hist.Histories(pid, item, classes * play_items), k, m)
+            outcomes.append((np.sort(repair.run()), [s.support.copy() for s in repair.sets]))
+    (swept, swept_support), (listed, listed_support) = outcomes
+    assert np.array_equal(swept, listed)
+    assert all(np.array_equal(a, b) for a, b in zip(swept_support, listed_support, strict=True))

@@ -160,11 +160,15 @@ class _Lru:
         return value
 
 
-def _nbytes(value) -> int:
+def _nbytes(value, top: bool = True) -> int:
+    """Bytes a cached value holds; the entries a node's row classes share are cached, and
+    counted, on their own."""
     if isinstance(value, np.ndarray):
         return value.nbytes
+    if not top and isinstance(value, Entries):
+        return 0
     if isinstance(value, tuple | list):
-        return sum(_nbytes(v) for v in value)
+        return sum(_nbytes(v, False) for v in value)
     if hasattr(value, "__dict__"):
-        return sum(_nbytes(v) for v in vars(value).values())
+        return sum(_nbytes(v, False) for v in vars(value).values())
     return 64

@@ -47,6 +47,10 @@ MAX_M = 5
 #: Rounds of a repair that find violating sets by scanning every key before an inverted index is built.
 SCANS_BEFORE_INDEX = 3
 
+#: Removing items held by more than this share of all sets sweeps every set's members instead
+#: of listing those sets (a listing costs several passes per set it lists). Same result.
+SWEEP_ABOVE = 0.125
+
 
 @dataclass(frozen=True)
 class HistoryModel(Model):
@@ -212,24 +216,25 @@ def subsets(h: Histories, size: int):
             yield np.repeat(part, len(combos)), pairs
 
 
-def subset_support(h: Histories, size: int, counts: bool = True):
-    """(person block, pair-index matrix, support) of every `size`-subset of each person's items.
-
-    Support = how many people's histories contain the subset (exact: people are distinct and
-    a person's items are distinct, so each person counts a subset at most once)."""
-    if size == 1:
-        blocks = np.repeat(np.arange(len(h.count)), h.count)
-        return blocks, np.arange(len(h.item)).reshape(-1, 1), h.support1()[h.item]
-    parts = list(subsets(h, size))
-    if not parts:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.reshape(0, size), empty
-    blocks = np.concatenate([b for b, _ in parts])
-    pairs = np.concatenate([p for _, p in parts])
-    if not counts:
-        return blocks, pairs, None
-    key, n = combine([h.item[pairs[:, j]] for j in range(size)], [h.items] * size)
-    return blocks, pairs, np.bincount(key, minlength=n)[key]
+def set_members(h: Histories, size: int) -> list[np.ndarray]:
+    """Per member of a set, its position in `h`, for every `size`-subset of each person's items,
+    in the order `subsets` yields them (people grouped by item count, combinations in
+    itertools order): one array per member, written in place."""
+    counts = h.count
+    groups = [int(n) for n in np.unique(counts) if n >= size]
+    per = {n: comb(n, size) for n in groups}
+    blocks = {n: np.flatnonzero(counts == n) for n in groups}
+    total = sum(per[n] * len(blocks[n]) for n in groups)
+    out = [np.empty(total, dtype=np.int64) for _ in range(size)]
+    at = 0
+    for n in groups:
+        combos = np.array(list(itertools.combinations(range(n), size)), dtype=np.int64)
+        starts = h.start[blocks[n]]
+        span = per[n] * len(starts)
+        for j, column in enumerate(out):
+            np.add(starts[:, None], combos[None, :, j], out=column[at : at + span].reshape(len(starts), per[n]))
+        at += span
+    return out
 
 
 @lru_cache
@@ -301,34 +306,55 @@ class _Layout:
         self.size, self.kept = size, kept
         self.block = np.repeat(np.arange(len(counts)), counts)
 
+    def sets_holding(self, e: np.ndarray) -> int:
+        """How many set rows `rows(e)` would list at most (before removing sets listed twice)."""
+        n = self.kept.count[self.block[e]]
+        n = n[n >= self.size]
+        return int(special.comb(n - 1, self.size - 1).sum()) if len(n) else 0
+
     def rows(self, e: np.ndarray) -> np.ndarray:
-        """The set rows holding any of the entries at positions `e` of the enumerated histories."""
+        """The set rows holding any of the distinct entries at positions `e` of the enumerated
+        histories, each row once (a set holding two of them is listed for the first only)."""
         b = self.block[e]
         n = self.kept.count[b]
         i = e - self.kept.start[b]
         if self.size == 2:  # closed form: the pairs (j, i) for j < i, then (i, j) for j > i
             keep = n >= 2
-            b, n, i = b[keep], n[keep], i[keep]
+            b, n, i, e = b[keep], n[keep], i[keep], e[keep]
             owner, t = expand(n - 1)
-            n, i = n[owner], i[owner]
+            b, n, i = b[owner], n[owner], i[owner]
             j = np.where(t < i, t, t + 1)
+            # A pair whose other member is among `e` too is listed by the lower of the two.
+            self._mark[e] = True
+            once = (j > i) | ~self._mark[self.kept.start[b] + j]
+            self._mark[e] = False
+            b, n, i, j = b[once], n[once], i[once], j[once]
             lo, hi = np.minimum(i, j), np.maximum(i, j)
-            return self.offset[b[owner]] + lo * (2 * n - lo - 1) // 2 + (hi - lo - 1)
+            return self.offset[b] + lo * (2 * n - lo - 1) // 2 + (hi - lo - 1)
         out = []
         for count in np.unique(n[n >= self.size]):
             sel = n == count
             out.append((self.offset[b[sel]][:, None] + _combos_holding(int(count), self.size)[i[sel]]).ravel())
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+        rows = np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+        return pd.unique(rows) if len(rows) > 1 else rows
+
+    @property
+    def _mark(self) -> np.ndarray:
+        """Scratch flags per enumerated entry, all False between calls."""
+        if "_marks" not in self.__dict__:
+            self._marks = np.zeros(len(self.block), dtype=bool)
+        return self._marks
 
 
 class _Sets:
     """One size's sets of every person's items: their members, keys and live supports.
 
     `columns`: each member's position in the enumerated histories (the layout's); `key` the columns and
-    cardinalities whose combination identifies a set's items; `to_entry` maps positions to
-    the repair's entries and `to_position` back (None: the same). `live`: the sets the repair
-    checks (all when None); the others (sets of an earlier night's items only, or of entries
-    absent at this node) stay in place, never live, never counted."""
+    cardinalities whose combination identifies a set's items, given for the live sets only;
+    `to_entry` maps positions to the repair's entries and `to_position` back (None: the same).
+    `live`: the sets the repair checks (all when None); the others (sets of an earlier night's
+    items only, or of entries absent at this node) stay in place, never live, never counted,
+    and are not keyed (their key reads 0: every use of a key is of a live set's)."""
 
     def __init__(
         self,
@@ -342,9 +368,13 @@ class _Sets:
         self.columns = columns
         self.layout = layout
         self.to_entry, self.to_position = to_entry, to_position
-        self.key, n = combine(*key)  # the same id for the same set of items
-        self.live = np.ones(len(self), dtype=bool) if live is None else live
-        self.support = np.bincount(self.key if live is None else self.key[live], minlength=n)
+        keyed, n = combine(*key)  # the same id for the same set of items
+        if live is None:
+            self.key, self.live = keyed, np.ones(len(self), dtype=bool)
+        else:
+            self.key, self.live = np.zeros(len(self), dtype=np.int64), live
+            self.key[live] = keyed
+        self.support = np.bincount(keyed, minlength=n)
         self.pending = np.ones(n, dtype=bool)  # keys whose support may have fallen below k
         self._by_key = None
         self._scans = 0
@@ -368,10 +398,18 @@ class _Sets:
         """The pairs `removed` left their people: their sets die and supports drop."""
         if not len(self) or not len(removed):
             return
-        rows = self.layout.rows(removed if self.to_position is None else self.to_position[removed])
-        rows = rows[self.live[rows]]
-        if len(rows) > 1:  # a set that lost two items in one round dies once
-            rows = pd.unique(rows)
+        positions = removed if self.to_position is None else self.to_position[removed]
+        if self.layout.sets_holding(positions) > SWEEP_ABOVE * len(self):
+            # Most sets are touched: one sweep over every set's members is cheaper than listing them.
+            gone = np.zeros(len(self.layout.block), dtype=bool)
+            gone[positions] = True
+            hit = gone[self.columns[0]]
+            for column in self.columns[1:]:
+                hit |= gone[column]
+            rows = np.flatnonzero(hit & self.live)
+        else:
+            rows = self.layout.rows(positions)
+            rows = rows[self.live[rows]]  # each row once: a set that lost two items dies once
         self.live[rows] = False
         np.subtract.at(self.support, self.key[rows], 1)
         self.pending[self.key[rows]] = True
@@ -408,7 +446,22 @@ class Enumeration:
     play_key: list[tuple[np.ndarray, int]] = field(init=False)  # per size, each set's play items' id
 
     def __post_init__(self) -> None:
-        self.play_key = [combine([self.h.item[m] for m in c], [self.h.items] * len(c)) for c in self.columns]
+        self.play_key = [self._play_key(c) for c in self.columns]
+
+    def _play_key(self, members: list[np.ndarray]) -> tuple[np.ndarray, int]:
+        """Each set's play items as one id. The plain mixed-radix key when a node's person
+        class still fits in front of it (a node keys its sets by both, and factorizes once
+        there), else dense ids (a factorization here, and one at each node)."""
+        items = max(1, self.h.items)
+        span = items ** len(members)
+        classes = max(4 * len(self.h.count), 1 << 20)  # the most person classes `combine` leaves sparse
+        if span * classes >= INT64_SAFE:
+            return combine([self.h.item[m] for m in members], [items] * len(members))
+        key = self.h.item[members[0]].astype(np.int64, copy=False)  # a new array: the gather copies
+        for m in members[1:]:
+            key *= items
+            key += self.h.item[m]
+        return key, span
 
     @classmethod
     def of(cls, h: Histories, m: int) -> Enumeration | None:
@@ -416,10 +469,7 @@ class Enumeration:
         caps them on its own pairs)."""
         if len(h.count) and int(h.count.max()) > item_limit(m):
             return None
-        columns = []
-        for size in range(2, m + 1):
-            pairs = subset_support(h, size, counts=False)[1]
-            columns.append([np.ascontiguousarray(pairs[:, j]) for j in range(size)])
+        columns = [set_members(h, size) for size in range(2, m + 1)]
         return cls(h, columns, [_Layout(h, size) for size in range(2, m + 1)])
 
 
@@ -460,10 +510,11 @@ class Repair:
             present[pair_of] = True
             entry_of = np.cumsum(present) - 1
             for columns, layout, (play_key, play_keys) in zip(enum.columns, enum.layouts, enum.play_key, strict=True):
-                live = np.ones(len(columns[0]), dtype=bool)
-                for column in columns:
+                live = present[columns[0]]
+                for column in columns[1:]:
                     live &= present[column]
-                key = ([person_class[enum.h.pid[columns[0]]], play_key], [classes, play_keys])
+                first = columns[0][live]
+                key = ([person_class[enum.h.pid[first]], play_key[live]], [classes, play_keys])
                 self.sets.append(_Sets(columns, key, layout, live, entry_of, pair_of))
         else:
             capped = cap_heavy_histories(h, m, self.fixed)
@@ -473,13 +524,13 @@ class Repair:
             back = np.flatnonzero(self.alive)
             to_kept = np.cumsum(self.alive) - 1
             for size in range(2, m + 1):
-                _, pairs, _ = subset_support(kept, size, counts=False)
-                items = [h.item[back[pairs[:, j]]] for j in range(size)]
+                columns = set_members(kept, size)
+                items = [h.item[back[c]] for c in columns]
                 checked = None
-                if len(pairs) and fixed is not None and self.fixed.any():
-                    checked = ~self.fixed[h.item[back[pairs]]].all(axis=1)
+                if len(columns[0]) and fixed is not None and self.fixed.any():
+                    checked = ~np.logical_and.reduce([self.fixed[i] for i in items])
+                    items = [i[checked] for i in items]
                 key = (items, [h.items] * size)
-                columns = [pairs[:, j] for j in range(size)]
                 self.sets.append(_Sets(columns, key, _Layout(kept, size), checked, back, to_kept))
         self._pending = np.ones(h.items, dtype=bool)  # items whose support may have fallen below k
         self._by_item = None
