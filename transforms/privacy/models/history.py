@@ -350,11 +350,10 @@ class _Sets:
     """One size's sets of every person's items: their members, keys and live supports.
 
     `columns`: each member's position in the enumerated histories (the layout's); `key` the columns and
-    cardinalities whose combination identifies a set's items, given for the live sets only;
-    `to_entry` maps positions to the repair's entries and `to_position` back (None: the same).
-    `live`: the sets the repair checks (all when None); the others (sets of an earlier night's
-    items only, or of entries absent at this node) stay in place, never live, never counted,
-    and are not keyed (their key reads 0: every use of a key is of a live set's)."""
+    cardinalities whose combination identifies a set's items; `to_entry` maps positions to
+    the repair's entries and `to_position` back (None: the same). `live`: the sets the repair
+    checks (all when None); the others (sets of an earlier night's items only, or of entries
+    absent at this node) stay in place, never live, never counted."""
 
     def __init__(
         self,
@@ -368,13 +367,9 @@ class _Sets:
         self.columns = columns
         self.layout = layout
         self.to_entry, self.to_position = to_entry, to_position
-        keyed, n = combine(*key)  # the same id for the same set of items
-        if live is None:
-            self.key, self.live = keyed, np.ones(len(self), dtype=bool)
-        else:
-            self.key, self.live = np.zeros(len(self), dtype=np.int64), live
-            self.key[live] = keyed
-        self.support = np.bincount(keyed, minlength=n)
+        self.key, n = combine(*key)  # the same id for the same set of items
+        self.live = np.ones(len(self), dtype=bool) if live is None else live
+        self.support = np.bincount(self.key if live is None else self.key[live], minlength=n)
         self.pending = np.ones(n, dtype=bool)  # keys whose support may have fallen below k
         self._by_key = None
         self._scans = 0
@@ -513,8 +508,7 @@ class Repair:
                 live = present[columns[0]]
                 for column in columns[1:]:
                     live &= present[column]
-                first = columns[0][live]
-                key = ([person_class[enum.h.pid[first]], play_key[live]], [classes, play_keys])
+                key = ([person_class[enum.h.pid[columns[0]]], play_key], [classes, play_keys])
                 self.sets.append(_Sets(columns, key, layout, live, entry_of, pair_of))
         else:
             capped = cap_heavy_histories(h, m, self.fixed)
@@ -529,7 +523,6 @@ class Repair:
                 checked = None
                 if len(columns[0]) and fixed is not None and self.fixed.any():
                     checked = ~np.logical_and.reduce([self.fixed[i] for i in items])
-                    items = [i[checked] for i in items]
                 key = (items, [h.items] * size)
                 self.sets.append(_Sets(columns, key, _Layout(kept, size), checked, back, to_kept))
         self._pending = np.ones(h.items, dtype=bool)  # items whose support may have fallen below k
