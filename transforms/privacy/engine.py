@@ -351,7 +351,7 @@ class Engine:
             pc, n_pc = split.person_classes(person)
             key = pc[qp.pid] * qp.items + qp.item
             span = n_pc * qp.items
-            if span <= max(4 * len(key), 1 << 20):
+            if span <= frequency.sparse_limit(len(key)):
                 item, items = key, span
             else:  # dense ids in key order, so each person's items stay sorted
                 uniques, item = np.unique(key, return_inverse=True)

@@ -85,6 +85,12 @@ def build(
     return ft, "people"
 
 
+def sparse_limit(rows: int) -> int:
+    """The largest span `combine` keeps as a plain mixed-radix key for `rows` rows (counting
+    arrays of that size stay cheap); past it, ids are factorized."""
+    return max(4 * rows, 1 << 20)
+
+
 def combine(columns: list[np.ndarray], cards: list[int], dense: bool = False) -> tuple[np.ndarray, int]:
     """Ids (0..n-1) of the rows' combinations of `columns`, and n. Exact: never hashes a value
     into a smaller space. The ids are the mixed-radix key itself when its span is small enough
@@ -100,7 +106,7 @@ def combine(columns: list[np.ndarray], cards: list[int], dense: bool = False) ->
             span = max(1, len(uniques))
         key = key * card + col
         span *= card
-    if not dense and span <= max(4 * len(key), 1 << 20):
+    if not dense and span <= sparse_limit(len(key)):
         return key, span
     ids, uniques = pd.factorize(key)
     return ids.astype(np.int64), len(uniques)

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, special
 
-from transforms.privacy.frequency import INT64_SAFE, FreqTable, combine, expand, unique
+from transforms.privacy.frequency import INT64_SAFE, FreqTable, combine, expand, sparse_limit, unique
 from transforms.privacy.models.base import Model
 
 #: Enumerating a person's m-subsets is bounded: a person with more distinct items than this
@@ -305,6 +305,7 @@ class _Layout:
         self.offset[order] = np.cumsum(per[order]) - per[order]
         self.size, self.kept = size, kept
         self.block = np.repeat(np.arange(len(counts)), counts)
+        self._mark = np.zeros(len(self.block), dtype=bool)  # scratch flags of `rows`, False between calls
 
     def sets_holding(self, e: np.ndarray) -> int:
         """How many set rows `rows(e)` would list at most (before removing sets listed twice)."""
@@ -337,13 +338,6 @@ class _Layout:
             out.append((self.offset[b[sel]][:, None] + _combos_holding(int(count), self.size)[i[sel]]).ravel())
         rows = np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
         return pd.unique(rows) if len(rows) > 1 else rows
-
-    @property
-    def _mark(self) -> np.ndarray:
-        """Scratch flags per enumerated entry, all False between calls."""
-        if "_marks" not in self.__dict__:
-            self._marks = np.zeros(len(self.block), dtype=bool)
-        return self._marks
 
 
 class _Sets:
@@ -449,7 +443,7 @@ class Enumeration:
         there), else dense ids (a factorization here, and one at each node)."""
         items = max(1, self.h.items)
         span = items ** len(members)
-        classes = max(4 * len(self.h.count), 1 << 20)  # the most person classes `combine` leaves sparse
+        classes = sparse_limit(len(self.h.count))  # the most person class ids `combine` gives people
         if span * classes >= INT64_SAFE:
             return combine([self.h.item[m] for m in members], [items] * len(members))
         key = self.h.item[members[0]].astype(np.int64, copy=False)  # a new array: the gather copies
