@@ -106,6 +106,18 @@ class DuckDBBackend(Backend):
             raise InputError(first_line(exc)) from None
 
     def register_arrow(self, view: str, table: pa.Table) -> None:
+        # Copied into a temporary table, not scanned in place: DuckDB has no statistics for a
+        # registered Arrow table and joins it 3x slower (generalize's lookup joins at 1M
+        # events: 2.2 s against 0.7 s).
+        self.con.register("_arrow_in", table)
+        try:
+            self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{view}" AS SELECT * FROM _arrow_in')
+        finally:
+            self.con.unregister("_arrow_in")
+
+    def register_secret(self, view: str, table: pa.Table) -> None:
+        # Key material stays in the caller's Arrow table, scanned in place: never copied into
+        # DuckDB's buffer pool, whose pages may spill to its temp directory.
         self._arrow[view] = table  # DuckDB reads it in place; keep it alive
         self.con.register(view, table)
 
