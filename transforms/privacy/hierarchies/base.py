@@ -41,6 +41,14 @@ class Hierarchy(ABC):
         """Each companion's value at every level (empty dicts when there are none)."""
         return [{} for _ in self.level_names]
 
+    def labelled(self, value: Hashable) -> tuple[list[str], list[tuple[str, ...]]]:
+        """`labels(value)` and, per level, the companions' values in `companions` order (an
+        empty list without companions): one call per distinct value when a lookup is built."""
+        if not self.companions:
+            return self.labels(value), []
+        per_level = self.companion_values(value)
+        return self.labels(value), [tuple(c[name] for name in self.companions) for c in per_level]
+
     def bind(self, data: dict[str, object]) -> None:  # noqa: B027 (a hook; most hierarchies need no day data)
         """Receive the day data named in `needs` (the title catalogue, ...)."""
 

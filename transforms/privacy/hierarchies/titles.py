@@ -32,8 +32,11 @@ class TitlesSpec(Spec):
         return TitlesOperator()
 
 
+_PLURALS = {"movie": "movies", "episode": "episodes", "trailer": "trailers"}
+
+
 def _plural(content_type: str) -> str:
-    return {"movie": "movies", "episode": "episodes", "trailer": "trailers"}.get(content_type, content_type + "s")
+    return _PLURALS.get(content_type) or content_type + "s"
 
 
 class TitlesOperator(Hierarchy):
@@ -77,6 +80,10 @@ class TitlesOperator(Hierarchy):
 
     def companion_values(self, value: Hashable) -> list[dict[str, str]]:
         return [{"title_name": name, "content_type": ctype} for _, name, ctype in self._levels(value)]
+
+    def labelled(self, value: Hashable) -> tuple[list[str], list[tuple[str, ...]]]:
+        levels = self._levels(value)  # once for both; companions in `companions` order
+        return [label for label, _, _ in levels], [(name, ctype) for _, name, ctype in levels]
 
     def explain(self, level: int) -> str:
         return [
