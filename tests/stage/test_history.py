@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from tests.support import DAY, POLICY_PATH
 from tests.support.km_checker import singled_out_share, violations
 from tests.support.runs import run_stages
+from transforms.backends.duckdb import DuckDBBackend
 from transforms.config.policy import load_policy
 from transforms.context import RunContext
 from transforms.errors import PrivacyError
@@ -26,6 +27,7 @@ from transforms.exports.rows import extract
 from transforms.exports.rows import protect as rows_protect
 from transforms.ops.keys import Key, KeyRing
 from transforms.pipeline import run_all, run_stage
+from transforms.privacy.engine import Engine
 from transforms.runtime import StageRun
 
 KEY = KeyRing("h1", {"h1": Key("h1", b"h" * 32)})
@@ -196,6 +198,28 @@ def test_any_k_and_m_hold_on_a_small_night(small_night, k, m, limit):
     rows = rows_of(files)
     assert violations(rows, "viewer_id", attributes(p), k, m) == []
     assert result["suppressed_rows"] <= limit * result["input_rows"]
+
+
+@pytest.mark.parametrize(("k", "m", "limit"), [(5, 2, 0.1), (3, 3, 0.3), (6, 1, 0.1)])
+def test_the_applied_outcome_is_the_one_protecting_the_chosen_node_again_gives(small_night, k, m, limit):
+    """`apply` reuses the search's outcome at the chosen node: it must be what protecting the
+    data at that node afresh (no limit) gives, row for row."""
+    context, _, policy = small_night
+    history = policy.privacy.history.model_copy(update={"m": m})
+    p = policy.model_copy(
+        update={"privacy": policy.privacy.model_copy(update={"k": k, "suppression_limit": limit, "history": history})}
+    )
+    with DuckDBBackend() as b:
+        rows_protect.register_inputs(b, p, context.work(p.export))
+        engine = Engine(b, rows_protect.problem(p, p.hierarchies()))
+        found = engine.solve()
+        assert found.best is not None
+        applied = engine.apply(dict(zip(p.qi_columns, found.best.levels, strict=True)))
+        fresh = Engine(b, rows_protect.problem(p, p.hierarchies())).protect(found.best.levels)
+    assert applied is engine._best_outcome[1]  # reused, not recomputed
+    for part in ("alive", "by_rows", "by_history"):
+        assert (getattr(applied, part) == getattr(fresh, part)).all(), part
+    assert (applied.cut.level == fresh.cut.level).all()
 
 
 @pytest.fixture(scope="module")

@@ -169,6 +169,10 @@ class Engine:
         self._cuts: dict[int, hist.Cut] = {}
         self._title_info: hist.TitleInfo | None = None
         self.outcome: Outcome | None = None
+        #: The outcome of the feasible exact evaluation of least objective so far (the first of
+        #: equals, as the search keeps them): `apply` at that node reuses it instead of
+        #: protecting the data again.
+        self._best_outcome: tuple[float, Outcome] | None = None
         self.seconds: dict[str, float] = {}
         # The models that are rules on classes (k, l), and the class statistics they read.
         self._class_models = [m for m in problem.models if m.needs]
@@ -515,7 +519,12 @@ class Engine:
                 lower.exact = False
                 return lower
         out = self.protect(node, limit_rows)
-        return self._judge(node, ~out.alive, total, out)
+        result = self._judge(node, ~out.alive, total, out)
+        kept = self._best_outcome
+        if result.feasible and (kept is None or result.loss < kept[0] - lattice.EPSILON):
+            # Complete: a limit only stops `protect` early at a node past it (infeasible).
+            self._best_outcome = (result.loss, out)
+        return result
 
     def _with_pair_bound(
         self, node: lattice.Node, forced: np.ndarray, lower: lattice.Evaluation, total: int
@@ -639,7 +648,8 @@ class Engine:
         """Register `pub_<attribute>` (id -> published label and companions) and `suppressed`."""
         ft, p = self.load(), self.p
         node = tuple(levels[c] for c in p.columns)
-        out = self.protect(node)
+        kept = self._best_outcome
+        out = kept[1] if kept is not None and tuple(kept[1].node) == node else self.protect(node)
         self.outcome = out
         for i, a in enumerate(p.attributes):
             table = self.b.fetch(
@@ -671,7 +681,9 @@ class Engine:
         return out
 
     # 3. measure ---------------------------------------------------------------------------
-    def measure(self, found: lattice.SearchResult) -> Measures:
+    def measure(self, found: lattice.SearchResult, history: bool = True) -> Measures:
+        """The release's figures at the applied node; with `history` (and a history model), also
+        the history's (`history_measures`, the costly part: it may be asked for apart)."""
         ft, p, out = self.load(), self.p, self.outcome
         if out is None or found.best is None:
             raise RuntimeError("apply the chosen levels before measuring")
@@ -720,12 +732,16 @@ class Engine:
             class_size_histogram=metrics.class_histogram(people[kept], p.k),
             loss_by_attribute={c: round(v, 6) for c, v in by_attribute.items()},
         )
-        if self.history:
-            measures.history = self._history_measures(out)
+        if self.history and history:
+            measures.history = self.history_measures()
         return measures
 
-    def _history_measures(self, out: Outcome) -> dict[str, object]:
-        ft, hm, p = self.load(), self.history, self.p
+    def history_measures(self) -> dict[str, object]:
+        """The history's figures at the applied node: plays by title level, suppression by
+        model, and the risk an attacker who knows m plays singles someone out, before and after."""
+        ft, hm, p, out = self.load(), self.history, self.p, self.outcome
+        if out is None or hm is None:
+            raise RuntimeError("apply the chosen levels of a history policy before measuring its history")
         title = p.attributes[hm.title]
         finest = tuple(a.levels[0] for a in p.attributes)
         base_cut = hist.Cut(
