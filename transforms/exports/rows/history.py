@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from transforms import storage
-from transforms.backends import Backend, sql
+from transforms.backends import Backend, Query, sql
 from transforms.config.policy import Policy
 from transforms.context import DAY_PREFIX, HISTORY_PREVIOUS_PREFIX, HISTORY_STAGING_PREFIX, Layout, Views
 from transforms.errors import PrivacyError
@@ -278,14 +278,15 @@ def finest_attributes(policy: Policy) -> list[dict]:
 
 def write_finest(b: Backend, policy: Policy, path: Path) -> None:
     """Tonight at its finest allowed levels (needs `generalized`, the lookups and `persons`),
-    as the view `finest_tonight` and as a file for tonight's state."""
-    b.materialize(
-        FINEST_VIEW, sql("history_finest", attributes=finest_attributes(policy), person=policy.pseudonym.column)
-    )
-    b.write_parquet(sql("select_all", table=FINEST_VIEW), path)
+    as a file for tonight's state, readable as the view `finest_tonight` (computed once: the
+    linking measure reads it only when there is a previous night)."""
+    b.write_parquet(sql("history_finest", attributes=finest_attributes(policy), person=policy.pseudonym.column), path)
+    b.register_parquet(FINEST_VIEW, path)
 
 
-def linkage(b: Backend, policy: Policy, layout: Layout, day: date, sample: int = 5_000) -> dict | None:
+def linkage(
+    b: Backend, policy: Policy, layout: Layout, day: date, published: Query | None = None, sample: int = 5_000
+) -> dict | None:
     """How many people an attacker links from the previous night to tonight by attributes and titles.
 
     The attacker takes a person's previous-night published profile (person attributes and the
@@ -294,10 +295,14 @@ def linkage(b: Backend, policy: Policy, layout: Layout, day: date, sample: int =
     Measured on up to `sample` people present both nights (chosen by link token): on what was
     published (`linked_share`) and, where the previous night's state has it, on both nights at
     their finest allowed levels, as if neither were protected (`linked_share_before`; needs
-    the view `finest_tonight`, see `write_finest`)."""
+    the view `finest_tonight`, see `write_finest`). `published`: the query of tonight's
+    published rows, materialized as `published` only when there is a previous night (None when
+    `published` is already there)."""
     previous = read_night(layout, policy.export, (day - timedelta(days=1)).isoformat())
     if previous is None:
         return None
+    if published is not None:  # tonight's published rows, made only when there is a night to link
+        b.materialize("published", published)
     h = policy.privacy.history
 
     def attack(previous_items: Path, tonight: str) -> tuple[int, int, int]:

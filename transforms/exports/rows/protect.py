@@ -206,9 +206,9 @@ def run(s: StageRun) -> dict:
         b.register_parquet(Views.gated(gate.key), path)
         result.gated_values[gate.key] = rare.num_rows
         result.gated_rows[gate.key] = int(sum(rare.column("rows").to_pylist()))
-    if policy.privacy.sensitive or policy.privacy.history:
-        b.materialize("published", published_sql(policy, levels, ordered=False))
-    if policy.privacy.sensitive:  # after gating: diversity of what is actually published
+    published = published_sql(policy, levels, ordered=False)  # after gating: what is actually published
+    if policy.privacy.sensitive:
+        b.materialize("published", published)
         result.l_diversity = metrics.l_diversity(b, "published", qis, policy.privacy.sensitive)
     if policy.privacy.history:
         b.register_parquet(Views.PERSONS, s.work.persons)
@@ -217,7 +217,9 @@ def run(s: StageRun) -> dict:
         # What publish checks again, under the epoch lock, before tonight's state goes live.
         result.history["protected_against"] = [{"day": n.day, "items_sha256": n.items_sha256} for n in nights]
         history.write_finest(b, policy, s.work.decision / history.FINEST)
-        result.history["linkage"] = history.linkage(b, policy, s.ctx.layout, s.ctx.day_date)
+        result.history["linkage"] = history.linkage(
+            b, policy, s.ctx.layout, s.ctx.day_date, None if policy.privacy.sensitive else published
+        )
     result.objective_value = round(found.best.loss, 6)
     result.finer_levels = {
         q: {
