@@ -598,13 +598,17 @@ class Engine:
         return self._title_code_costs(out.cut)[ft.codes[t]]
 
     def _title_code_costs(self, cut: hist.Cut) -> np.ndarray:
-        """Per lowest title code: the Loss cost of the label the cut publishes it as."""
-        ft, t = self.load(), self.history.title
-        per_code = np.empty(len(cut.level))
-        for lv in np.unique(cut.level):
-            idx = cut.level == lv
-            per_code[idx] = ft.cost[t][int(lv)][idx]
-        return per_code
+        """Per lowest title code: the Loss cost of the label the cut publishes it as (kept per
+        cut: a node's cut is the one of its title level, `cut(base)`)."""
+        costs = self.__dict__.setdefault("_cut_costs", {})
+        if id(cut) not in costs or costs[id(cut)][0] is not cut:
+            ft, t = self.load(), self.history.title
+            per_code = np.empty(len(cut.level))
+            for lv in np.unique(cut.level):
+                idx = cut.level == lv
+                per_code[idx] = ft.cost[t][int(lv)][idx]
+            costs[id(cut)] = (cut, per_code)  # the cut itself kept: its id stays its own
+        return costs[id(cut)][1]
 
     def _kept_cost(self, out: Outcome) -> float:
         """Sum over kept rows of their weighted Loss costs: every row's cost at the node (known
@@ -616,13 +620,21 @@ class Engine:
         for i, w in enumerate(self.p.weights):
             lvl = out.node[i]
             if out.cut is not None and i == self.history.title:
-                every = self._cached("title_cost", (lvl,), lambda: float(np.dot(ft.rows, self._title_costs(out))))
+                every = self._every_title_cost(out)
                 gone = float(np.dot(rows, self._title_code_costs(out.cut)[ft.codes[i][dead]]))
             else:
                 every = self._every_cost(i, lvl)
                 gone = float(np.dot(rows, ft.cost[i][lvl][ft.codes[i][dead]]))
             total += w * (every - gone)
         return total
+
+    def _every_title_cost(self, out: Outcome) -> float:
+        """Sum over all rows of the Loss cost of their title as the node's cut publishes it
+        (once per cut: the per-node cache would drop it between nodes)."""
+        costs = self.__dict__.setdefault("_every_title", {})
+        if id(out.cut) not in costs or costs[id(out.cut)][0] is not out.cut:
+            costs[id(out.cut)] = (out.cut, float(np.dot(self.load().rows, self._title_costs(out))))
+        return costs[id(out.cut)][1]
 
     def _every_cost(self, attribute: int, level: int) -> float:
         """Sum over all rows of the Loss cost of `attribute` at `level`."""
