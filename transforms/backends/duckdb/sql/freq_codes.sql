@@ -11,7 +11,7 @@ SELECT f.pid,
 {% for a in attributes %}
        q{{ loop.index0 }}.g{{ a.levels[0] | int }} AS a{{ loop.index0 }},
 {% endfor %}
-       f.sens, sum(f.rows) AS rows
+       f.sens, CAST(sum(f.rows) AS BIGINT) AS rows  -- BIGINT, not HUGEINT: read as numpy integers, not Decimals
 FROM f
 {{ lookup_joins(attributes | map(attribute="column") | list, "f") }}
 GROUP BY ALL
