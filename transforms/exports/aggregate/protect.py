@@ -108,8 +108,12 @@ def run(s: StageRun) -> dict:
     additive = [i for i in range(n) if additive_row and (additive_row[0][f"d{i}"] or 0) <= 1]
     cells = b.fetch(sql("agg_cells", dims=shape.dims, sums=shape.sums, margins=shape.margins), large=True)
     cells_seconds = time.perf_counter() - t0
-    gid_to_margin = {gid_of(m, n): i for i, m in enumerate(shape.margins)}
-    margin = np.array([gid_to_margin[g] for g in cells.column("gid").to_pylist()], dtype=np.int64)
+    margin_of_gid = np.full(1 << n, -1, dtype=np.int64)  # GROUPING's bitmask -> margin index
+    for i, m in enumerate(shape.margins):
+        margin_of_gid[gid_of(m, n)] = i
+    margin = margin_of_gid[cells.column("gid").to_numpy().astype(np.int64)]
+    if (margin < 0).any():
+        raise RuntimeError("internal check failed: a cell of a margin the table does not publish")
     codes = np.stack([cells.column(f"d{i}").to_numpy() for i in range(n)], axis=1).astype(np.int64)
     measures = {"people": "people", "plays": "count", **{m["name"]: "sum" for m in shape.sums}}
     values = {m: cells.column(m).to_numpy().astype(np.int64) for m in measures}
