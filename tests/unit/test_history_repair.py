@@ -22,16 +22,14 @@ def _node(seed: int, people: int, play_items: int, classes: int, absent: float):
     return pid, play, person_class, present
 
 
+#: A random node for `_node`: seed, people, play items, person classes.
+NODE = (st.integers(0, 10**6), st.integers(2, 60), st.integers(2, 12), st.integers(1, 4))
+#: k and m of a repair.
+K_M = (st.integers(2, 6), st.integers(2, 3))
+
+
 @settings(max_examples=120, deadline=None)
-@given(
-    st.integers(0, 10**6),
-    st.integers(2, 60),
-    st.integers(2, 12),
-    st.integers(1, 4),
-    st.sampled_from([0.0, 0.2, 0.5]),
-    st.integers(2, 6),
-    st.integers(2, 3),
-)
+@given(*NODE, st.sampled_from([0.0, 0.2, 0.5]), *K_M)
 def test_shared_enumeration_repairs_like_the_nodes_own(seed, people, play_items, classes, absent, k, m):
     pid, play, person_class, present = _node(seed, people, play_items, classes, absent)
     ids = np.flatnonzero(present)
@@ -86,14 +84,7 @@ def test_the_layout_finds_exactly_the_sets_holding_an_entry(counts, size, seed):
 
 
 @settings(max_examples=80, deadline=None)
-@given(
-    st.integers(0, 10**6),
-    st.integers(2, 60),
-    st.integers(2, 12),
-    st.integers(1, 4),
-    st.integers(2, 6),
-    st.integers(2, 3),
-)
+@given(*NODE, *K_M)
 def test_sweeping_every_set_or_listing_the_touched_ones_repairs_alike(seed, people, play_items, classes, k, m):
     pid, play, person_class, _ = _node(seed, people, play_items, classes, 0.0)
     item = person_class[pid] * play_items + play

@@ -598,17 +598,23 @@ class Engine:
         return self._title_code_costs(out.cut)[ft.codes[t]]
 
     def _title_code_costs(self, cut: hist.Cut) -> np.ndarray:
-        """Per lowest title code: the Loss cost of the label the cut publishes it as (kept per
-        cut: a node's cut is the one of its title level, `cut(base)`)."""
-        costs = self.__dict__.setdefault("_cut_costs", {})
-        if id(cut) not in costs or costs[id(cut)][0] is not cut:
+        """Per lowest title code: the Loss cost of the label the cut publishes it as."""
+        return self._cut_costs(cut)[0]
+
+    def _cut_costs(self, cut: hist.Cut) -> tuple[np.ndarray, float]:
+        """`_title_code_costs(cut)`, and the sum over all rows of their title's cost under the
+        cut. Once per cut: a node's cut is its title level's (`cut(base)`), and the per-node
+        cache would drop them between nodes."""
+        kept = self.__dict__.setdefault("_costs_by_cut", {})
+        if id(cut) not in kept:
             ft, t = self.load(), self.history.title
             per_code = np.empty(len(cut.level))
             for lv in np.unique(cut.level):
                 idx = cut.level == lv
                 per_code[idx] = ft.cost[t][int(lv)][idx]
-            costs[id(cut)] = (cut, per_code)  # the cut itself kept: its id stays its own
-        return costs[id(cut)][1]
+            # The cut itself is kept too, so its id stays its own.
+            kept[id(cut)] = (cut, per_code, float(np.dot(ft.rows, per_code[ft.codes[t]])))
+        return kept[id(cut)][1:]
 
     def _kept_cost(self, out: Outcome) -> float:
         """Sum over kept rows of their weighted Loss costs: every row's cost at the node (known
@@ -620,21 +626,13 @@ class Engine:
         for i, w in enumerate(self.p.weights):
             lvl = out.node[i]
             if out.cut is not None and i == self.history.title:
-                every = self._every_title_cost(out)
-                gone = float(np.dot(rows, self._title_code_costs(out.cut)[ft.codes[i][dead]]))
+                per_code, every = self._cut_costs(out.cut)
+                gone = float(np.dot(rows, per_code[ft.codes[i][dead]]))
             else:
                 every = self._every_cost(i, lvl)
                 gone = float(np.dot(rows, ft.cost[i][lvl][ft.codes[i][dead]]))
             total += w * (every - gone)
         return total
-
-    def _every_title_cost(self, out: Outcome) -> float:
-        """Sum over all rows of the Loss cost of their title as the node's cut publishes it
-        (once per cut: the per-node cache would drop it between nodes)."""
-        costs = self.__dict__.setdefault("_every_title", {})
-        if id(out.cut) not in costs or costs[id(out.cut)][0] is not out.cut:
-            costs[id(out.cut)] = (out.cut, float(np.dot(self.load().rows, self._title_costs(out))))
-        return costs[id(out.cut)][1]
 
     def _every_cost(self, attribute: int, level: int) -> float:
         """Sum over all rows of the Loss cost of `attribute` at `level`."""
@@ -693,9 +691,7 @@ class Engine:
         return out
 
     # 3. measure ---------------------------------------------------------------------------
-    def measure(self, found: lattice.SearchResult, history: bool = True) -> Measures:
-        """The release's figures at the applied node; with `history` (and a history model), also
-        the history's (`history_measures`, the costly part: it may be asked for apart)."""
+    def measure(self, found: lattice.SearchResult) -> Measures:
         ft, p, out = self.load(), self.p, self.outcome
         if out is None or found.best is None:
             raise RuntimeError("apply the chosen levels before measuring")
@@ -744,16 +740,12 @@ class Engine:
             class_size_histogram=metrics.class_histogram(people[kept], p.k),
             loss_by_attribute={c: round(v, 6) for c, v in by_attribute.items()},
         )
-        if self.history and history:
-            measures.history = self.history_measures()
+        if self.history:
+            measures.history = self._history_measures(out)
         return measures
 
-    def history_measures(self) -> dict[str, object]:
-        """The history's figures at the applied node: plays by title level, suppression by
-        model, and the risk an attacker who knows m plays singles someone out, before and after."""
-        ft, hm, p, out = self.load(), self.history, self.p, self.outcome
-        if out is None or hm is None:
-            raise RuntimeError("apply the chosen levels of a history policy before measuring its history")
+    def _history_measures(self, out: Outcome) -> dict[str, object]:
+        ft, hm, p = self.load(), self.history, self.p
         title = p.attributes[hm.title]
         finest = tuple(a.levels[0] for a in p.attributes)
         base_cut = hist.Cut(

@@ -54,7 +54,7 @@ def _build_lookup(
     labelled = [h.labelled(v) for v in values]
     n = len(distinct)
     # Transposed once: per level its labels, per (level, companion) its values.
-    by_level = list(zip(*(lab for lab, _ in labelled), strict=True)) if n else [()] * h.height
+    by_level = _transpose([lab for lab, _ in labelled], h.height)
     columns: dict[str, Any] = {"id": pa.array(range(n), pa.int64())}
     for i in range(len(src.sources)):
         columns[f"s{i}"] = [row[i] for row in distinct]
@@ -62,9 +62,9 @@ def _build_lookup(
     for level in range(h.height):
         columns[f"l{level}"] = pa.array(by_level[level], pa.string())
         if h.companions:
-            per_name = list(zip(*(comp[level] for _, comp in labelled), strict=True)) if n else []
-            for j, name in enumerate(h.companions):
-                columns[f"{name}__{level}"] = pa.array(per_name[j] if n else [], pa.string())
+            per_name = _transpose([comp[level] for _, comp in labelled], len(h.companions))
+            for name, values_of in zip(h.companions, per_name, strict=True):
+                columns[f"{name}__{level}"] = pa.array(values_of, pa.string())
         fixed = h.costs(level)
         if fixed is not None:
             columns[f"c{level}"] = [fixed.get(label, 1.0) for label in by_level[level]]
@@ -83,6 +83,11 @@ def _build_lookup(
     )
     backend.register_arrow(Views.lookup(src.column), table)
     return table
+
+
+def _transpose(rows: list, width: int) -> list[tuple]:
+    """Rows of `width` values as `width` columns (empty columns when there are no rows)."""
+    return list(zip(*rows, strict=True)) if rows else [()] * width
 
 
 @contextmanager
