@@ -27,6 +27,7 @@ import pyarrow as pa
 from transforms.backends import Backend, sql
 from transforms.privacy import frequency, lattice, metrics
 from transforms.privacy.frequency import FreqTable, combine
+from transforms.privacy.heap import keep_freed_memory
 from transforms.privacy.hierarchies import Hierarchy
 from transforms.privacy.models import KAnonymity, LDiversity, Model
 from transforms.privacy.models import history as hist
@@ -186,6 +187,7 @@ class Engine:
     def load(self) -> FreqTable:
         if self.ft is None:
             t0 = time.perf_counter()
+            keep_freed_memory()  # the search's temporary arrays reuse memory (heap.py)
             p = self.p
             self.ft, _ = frequency.build(self.b, p.source, p.person, p.attributes, p.sensitive if p.l else None)
             self.split = Split(self.ft)

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.privacy.frequency import expand
+from transforms.privacy.heap import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
