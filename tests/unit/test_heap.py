@@ -9,10 +9,7 @@ import sys
 
 import pytest
 
-PROBE = (
-    "from transforms.privacy.heap import keep_freed_memory as k; "
-    "first = k(); print(first, k() == first)"
-)
+PROBE = "from transforms.privacy.heap import keep_freed_memory as k; first = k(); print(first, k() == first)"
 
 
 def _probe(**env: str) -> str:

@@ -146,6 +146,7 @@ def protect(t: Table, need: dict[str, np.ndarray], max_rounds: int = 200) -> Dec
     ladder of extra suppressions (see `_escalate`); a cell's step only grows, so
     the loop ends: at worst every cell is suppressed, and a table with nothing published
     reveals nothing. Same cells in, same suppressions out (fixed order, ties by code)."""
+    keep_freed_memory()  # its rounds' temporary arrays reuse memory (heap.py)
     primary = np.zeros(len(t), dtype=bool)
     for q in need.values():
         primary |= q > 0
