@@ -98,17 +98,27 @@ class Cut:
 
 def title_cut(ft: FreqTable, title: int, base: int, k: int, info: TitleInfo, alive: np.ndarray | None = None) -> Cut:
     """Lift title labels from `base` until each is watched by >= k people and no generalized
-    label stands for one title. Counted over `alive` rows (all rows when None)."""
+    label stands for one title. Counted over `alive` rows (all rows when None).
+
+    People per label are counted over every row once, at `base`; after that only over the
+    rows of lifted codes. That is exact: a label lifts all its present codes at once, so a
+    label still at `base` holds the same present codes, and rows, as at the start."""
     codes = ft.codes[title]
-    level = np.full(len(ft.up[title][base]), base, dtype=np.int64)
+    base_code = ft.up[title][base]
+    level = np.full(len(base_code), base, dtype=np.int64)
     rows = slice(None) if alive is None else alive
     pid, row_code = ft.pid[rows], codes[rows]
     present = np.zeros(len(level), dtype=bool)
-    present[np.unique(row_code)] = True
+    present[row_code] = True
+    base_people = _distinct(base_code[row_code], pid, ft.card[title][base], ft.people)
+    lifted_rows = np.zeros(0, dtype=np.int64)  # rows of codes above `base`
     while True:
         label, n = _labels(ft, title, level)
-        group = label[row_code]
-        people = _distinct(group, pid, n, ft.people)
+        people = np.zeros(n, dtype=np.int64)
+        still = present & (level == base)
+        people[label[still]] = base_people[base_code[still]]
+        up = lifted_rows
+        people += _distinct(label[row_code[up]], pid[up], n, ft.people)
         titles = np.bincount(label[present], weights=info.titles[present], minlength=n)
         own = info.own(level)
         single_other = (titles == 1) & ~np.bincount(label, weights=own, minlength=n).astype(bool)
@@ -116,6 +126,8 @@ def title_cut(ft: FreqTable, title: int, base: int, k: int, info: TitleInfo, ali
         lift = bad_label[label] & (level < info.top) & present
         if not lift.any():
             return Cut(level, label, n)
+        if (lift & (level == base)).any():  # codes leaving `base`: their rows join the lifted rows
+            lifted_rows = np.flatnonzero(lift[row_code] | (level[row_code] > base))
         level[lift] += 1
 
 
