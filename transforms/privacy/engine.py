@@ -251,8 +251,7 @@ class Engine:
         if self.history:  # the title costs what its cut from that level costs, at least
             t = self.history.title
             for lvl in out[t]:
-                view = Outcome(tuple(), np.ones(len(ft), dtype=bool), None, None, self.cut(lvl))  # type: ignore[arg-type]
-                out[t][lvl] = float(np.dot(ft.rows, self._title_costs(view))) / total
+                out[t][lvl] = self._cut_costs(self.cut(lvl))[1] / total
         return out
 
     def _cached(self, kind: str, key: tuple, make):
@@ -597,23 +596,16 @@ class Engine:
     def _title_costs(self, out: Outcome) -> np.ndarray:
         """Each row's Loss cost of its title at the level the cut publishes it."""
         ft, t = self.load(), self.history.title
-        return self._title_code_costs(out.cut)[ft.codes[t]]
-
-    def _title_code_costs(self, cut: hist.Cut) -> np.ndarray:
-        """Per lowest title code: the Loss cost of the label the cut publishes it as."""
-        return self._cut_costs(cut)[0]
+        return self._cut_costs(out.cut)[0][ft.codes[t]]
 
     def _cut_costs(self, cut: hist.Cut) -> tuple[np.ndarray, float]:
-        """`_title_code_costs(cut)`, and the sum over all rows of their title's cost under the
-        cut. Once per cut: a node's cut is its title level's (`cut(base)`), and the per-node
-        cache would drop them between nodes."""
+        """Per lowest title code, the Loss cost of the label the cut publishes it as; and the
+        sum over all rows of their title's cost under the cut. Once per cut: a node's cut is
+        its title level's (`cut(base)`), and the per-node cache would drop them between nodes."""
         kept = self.__dict__.setdefault("_costs_by_cut", {})
         if id(cut) not in kept:
             ft, t = self.load(), self.history.title
-            per_code = np.empty(len(cut.level))
-            for lv in np.unique(cut.level):
-                idx = cut.level == lv
-                per_code[idx] = ft.cost[t][int(lv)][idx]
+            per_code = hist.at_levels(ft.cost[t], cut.level)
             # The cut itself is kept too, so its id stays its own.
             kept[id(cut)] = (cut, per_code, float(np.dot(ft.rows, per_code[ft.codes[t]])))
         return kept[id(cut)][1:]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 
@@ -35,18 +36,14 @@ TRIM_THRESHOLD = 2**31 - 1
 #: Grow the heap by this much more than asked, so growing is rare (address space only).
 TOP_PAD = 256 << 20
 
-_state: dict[str, bool] = {}
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Serve large allocations from the heap and keep freed memory for reuse (once per
     process). Returns whether the setting is in effect."""
-    if "kept" in _state:
-        return _state["kept"]
     kept = False
     if os.environ.get("EXPORT_ENGINE_KEEP_FREED_MEMORY", "1").strip() not in ("0", "false", "no"):
         kept = _mallopt({M_MMAP_MAX: 0, M_TRIM_THRESHOLD: TRIM_THRESHOLD, M_TOP_PAD: TOP_PAD})
-    _state["kept"] = kept
     log.debug("engine: freed memory kept in the process for reuse: %s", kept)
     return kept
 

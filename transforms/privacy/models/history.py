@@ -82,11 +82,17 @@ class TitleInfo:
 
     def own(self, level: np.ndarray) -> np.ndarray:
         """Per lowest code at its level in `level`: is its label exactly its own title?"""
-        out = np.zeros(len(level), dtype=bool)
-        for lv in np.unique(level):
-            idx = level == lv
-            out[idx] = self.is_self[int(lv)][idx]
-        return out
+        return at_levels(self.is_self, level)
+
+
+def at_levels(per_level: dict[int, np.ndarray], level: np.ndarray) -> np.ndarray:
+    """Per lowest code, its entry in `per_level[l]` for its own level l (`level[code]`): a cut
+    publishes each code at a level of its own."""
+    out = np.empty(len(level), dtype=next(iter(per_level.values())).dtype)
+    for lv in np.unique(level):
+        idx = level == lv
+        out[idx] = per_level[int(lv)][idx]
+    return out
 
 
 @dataclass
@@ -117,8 +123,7 @@ def title_cut(ft: FreqTable, title: int, base: int, k: int, info: TitleInfo, ali
         people = np.zeros(n, dtype=np.int64)
         still = present & (level == base)
         people[label[still]] = base_people[base_code[still]]
-        up = lifted_rows
-        people += _distinct(label[row_code[up]], pid[up], n, ft.people)
+        people += _distinct(label[row_code[lifted_rows]], pid[lifted_rows], n, ft.people)
         titles = np.bincount(label[present], weights=info.titles[present], minlength=n)
         own = info.own(level)
         single_other = (titles == 1) & ~np.bincount(label, weights=own, minlength=n).astype(bool)
@@ -133,10 +138,7 @@ def title_cut(ft: FreqTable, title: int, base: int, k: int, info: TitleInfo, ali
 
 def _labels(ft: FreqTable, title: int, level: np.ndarray) -> tuple[np.ndarray, int]:
     """Dense id per lowest code of its label at its own level (labels of different levels differ)."""
-    code_at = np.empty(len(level), dtype=np.int64)
-    for lv in np.unique(level):
-        idx = np.flatnonzero(level == lv)
-        code_at[idx] = ft.up[title][int(lv)][idx]
+    code_at = at_levels(ft.up[title], level)
     ids, uniques = pd.factorize(level * (max(ft.card[title].values()) + 1) + code_at)
     return ids.astype(np.int64), len(uniques)
 
