@@ -169,6 +169,7 @@ class Engine:
         self.ft: FreqTable | None = None
         self._cuts: dict[int, hist.Cut] = {}
         self._title_info: hist.TitleInfo | None = None
+        self._title_rows: np.ndarray | None = None  # frequency rows per lowest title code
         self.outcome: Outcome | None = None
         #: The outcome of the feasible exact evaluation of least objective so far (the first of
         #: equals, as the search keeps them): `apply` at that node reuses it instead of
@@ -466,7 +467,7 @@ class Engine:
         if hm:
             pairs = self._pairs(ft, node)
             support = np.bincount(pairs.item, minlength=pairs.items)  # pairs are distinct
-            dead |= support[pairs.item[pairs.row_pair]] < hm.k
+            dead |= (support[pairs.item] < hm.k)[pairs.row_pair]
         return dead
 
     def cut(self, base: int) -> hist.Cut:
@@ -480,7 +481,13 @@ class Engine:
         """Rows of generalized labels that, after suppression, stand for a single title."""
         info, title = self._title_info, self.history.title
         codes = ft.codes[title]
-        present = np.bincount(codes[alive], minlength=len(cut.level)) > 0
+        if self._title_rows is None:
+            self._title_rows = np.bincount(codes, minlength=len(cut.level))
+        gone = codes[~alive]
+        if 2 * len(gone) > len(codes):
+            present = np.bincount(codes[alive], minlength=len(cut.level)) > 0
+        else:  # from the dead rows, when they are the fewer
+            present = self._title_rows > np.bincount(gone, minlength=len(cut.level))
         titles = np.bincount(cut.label[present], weights=info.titles[present], minlength=cut.labels)
         is_own = np.bincount(cut.label, weights=info.own(cut.level), minlength=cut.labels).astype(bool)
         bad = (titles == 1) & ~is_own
@@ -549,7 +556,8 @@ class Engine:
     ) -> lattice.Evaluation:
         """Feasibility and objective of suppressing `dead` rows at `node`."""
         ft, p = self.load(), self.p
-        suppressed = int(ft.rows[dead].sum())
+        dead_rows = np.flatnonzero(dead)
+        suppressed = int(ft.rows[dead_rows].sum())
         if p.unit == "people":
             gone = len(np.unique(ft.pid[dead]))
             feasible = ft.people > 0 and gone <= p.suppression_limit * ft.people
@@ -567,7 +575,7 @@ class Engine:
         if p.metric == "precision":
             loss = metrics.objective_loss(self._kept_precision(view), suppressed, q, total)
         else:
-            loss = metrics.objective_loss(self._kept_cost(view), suppressed, q, total)
+            loss = metrics.objective_loss(self._kept_cost(view, dead_rows), suppressed, q, total)
         rc = self._row_classes(node)
         cls, n_cls = rc.of_row, rc.n
         bound_above = None
@@ -577,8 +585,7 @@ class Engine:
             if self.history is None:  # whole classes go or stay: their squares bound every node above
                 every = np.bincount(cls, weights=ft.rows, minlength=n_cls)
                 bound_above = float((every**2).sum())
-        kept_classes = int((np.bincount(cls[alive], minlength=n_cls) > 0).sum())
-        return lattice.Evaluation(node, bool(feasible), suppressed, loss, kept_classes, bound_above)
+        return lattice.Evaluation(node, bool(feasible), suppressed, loss, rc.left(dead), bound_above)
 
     def _levels_per_row(self, out: Outcome, attribute: int) -> np.ndarray:
         """Each frequency row's published level of `attribute` (the cut's for a history title)."""
@@ -610,11 +617,10 @@ class Engine:
             kept[id(cut)] = (cut, per_code, float(np.dot(ft.rows, per_code[ft.codes[t]])))
         return kept[id(cut)][1:]
 
-    def _kept_cost(self, out: Outcome) -> float:
+    def _kept_cost(self, out: Outcome, dead: np.ndarray) -> float:
         """Sum over kept rows of their weighted Loss costs: every row's cost at the node (known
-        per attribute and level) less the suppressed rows' (usually few)."""
+        per attribute and level) less the suppressed rows' (`dead`: their indexes, usually few)."""
         ft = self.load()
-        dead = np.flatnonzero(~out.alive)
         rows = ft.rows[dead]
         total = 0.0
         for i, w in enumerate(self.p.weights):

@@ -126,8 +126,10 @@ def unique(key: np.ndarray, return_inverse: bool = False):
     uniques = ordered[new]
     if not return_inverse:
         return uniques
+    rank = np.cumsum(new)
+    rank -= 1
     inverse = np.empty(len(key), dtype=np.int64)
-    inverse[order] = np.cumsum(new) - 1
+    inverse[order] = rank
     return uniques, inverse
 
 

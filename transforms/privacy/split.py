@@ -40,6 +40,7 @@ class Entries:
     pid: np.ndarray  # per entry: the person
     code: np.ndarray  # per entry: the play codes' combined id
     codes: int
+    sizes: np.ndarray | None = None  # frequency rows per entry, counted on first use
 
 
 @dataclass
@@ -51,14 +52,50 @@ class RowClasses:
     entries: Entries
     of_entry: np.ndarray
     sensitive: tuple[np.ndarray, np.ndarray] | None = None  # (class, sensitive value) pair index, for l
+    sizes: np.ndarray | None = None  # frequency rows per class, counted on first use
+    nonempty: int = 0  # classes with any frequency row
+    everyone: np.ndarray | None = None  # people per class over all rows, counted on first use
 
     def people(self, alive: np.ndarray | None = None) -> np.ndarray:
-        """Distinct people per class among the alive rows (all rows when None)."""
+        """Distinct people per class among the alive rows (all rows when None). An entry is
+        one person's in its class: counted from the entries that lose all their rows when the
+        dead rows are the fewer."""
         e = self.entries
+        if self.everyone is None:
+            self.everyone = np.bincount(self.of_entry, minlength=self.n)
         if alive is None:
-            return np.bincount(self.of_entry, minlength=self.n)
-        present = np.bincount(e.of_row[alive], minlength=len(e.pid)) > 0
-        return np.bincount(self.of_entry[present], minlength=self.n)
+            return self.everyone.copy()
+        gone = e.of_row[~alive]
+        if 2 * len(gone) > len(e.of_row):
+            present = np.bincount(e.of_row[alive], minlength=len(e.pid)) > 0
+            return np.bincount(self.of_entry[present], minlength=self.n)
+        if e.sizes is None:
+            e.sizes = np.bincount(e.of_row, minlength=len(e.pid)).astype(np.int32)
+        ids, counts = _counts(gone, len(e.pid))
+        emptied = ids[counts == e.sizes[ids]]
+        return self.everyone - np.bincount(self.of_entry[emptied], minlength=self.n)
+
+    def left(self, dead: np.ndarray) -> int:
+        """How many classes keep a row when the rows flagged in `dead` go. Counted from the
+        dead rows when they are the fewer (a class is gone when all its rows are)."""
+        if self.sizes is None:
+            self.sizes = np.bincount(self.of_row, minlength=self.n).astype(np.int32)
+            self.nonempty = int((self.sizes > 0).sum())
+        gone = self.of_row[dead]
+        if 2 * len(gone) > len(self.of_row):
+            return int((np.bincount(self.of_row[~dead], minlength=self.n) > 0).sum())
+        ids, counts = _counts(gone, self.n)
+        return self.nonempty - int((counts == self.sizes[ids]).sum())
+
+
+def _counts(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values among `values` (ints in 0..n-1) and how often each occurs: by a
+    counting array when it is not much longer than `values`, else by a sort."""
+    if n <= 4 * len(values):
+        counts = np.bincount(values, minlength=n)
+        ids = np.flatnonzero(counts)
+        return ids, counts[ids]
+    return np.unique(values, return_counts=True)
 
 
 class Split:
