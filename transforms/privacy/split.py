@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,7 +40,10 @@ class Entries:
     pid: np.ndarray  # per entry: the person
     code: np.ndarray  # per entry: the play codes' combined id
     codes: int
-    sizes: np.ndarray | None = None  # frequency rows per entry, counted on first use
+    sizes: np.ndarray = field(init=False)  # frequency rows per entry
+
+    def __post_init__(self) -> None:
+        self.sizes = np.bincount(self.of_row, minlength=len(self.pid)).astype(np.int32)
 
 
 @dataclass
@@ -52,25 +55,28 @@ class RowClasses:
     entries: Entries
     of_entry: np.ndarray
     sensitive: tuple[np.ndarray, np.ndarray] | None = None  # (class, sensitive value) pair index, for l
-    sizes: np.ndarray | None = None  # frequency rows per class, counted on first use
-    nonempty: int = 0  # classes with any frequency row
-    everyone: np.ndarray | None = None  # people per class over all rows, counted on first use
+    # Counted once, with the classes (so the cache's budget counts them too): frequency rows
+    # per class, classes with any row, people per class over all rows.
+    sizes: np.ndarray = field(init=False)
+    nonempty: int = field(init=False)
+    everyone: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sizes = np.bincount(self.of_row, minlength=self.n).astype(np.int32)
+        self.nonempty = int(np.count_nonzero(self.sizes))
+        self.everyone = np.bincount(self.of_entry, minlength=self.n).astype(np.int32)
 
     def people(self, alive: np.ndarray | None = None) -> np.ndarray:
         """Distinct people per class among the alive rows (all rows when None). An entry is
         one person's in its class: counted from the entries that lose all their rows when the
         dead rows are the fewer."""
         e = self.entries
-        if self.everyone is None:
-            self.everyone = np.bincount(self.of_entry, minlength=self.n)
         if alive is None:
-            return self.everyone.copy()
+            return self.everyone.astype(np.int64)
         gone = e.of_row[~alive]
         if 2 * len(gone) > len(e.of_row):
             present = np.bincount(e.of_row[alive], minlength=len(e.pid)) > 0
             return np.bincount(self.of_entry[present], minlength=self.n)
-        if e.sizes is None:
-            e.sizes = np.bincount(e.of_row, minlength=len(e.pid)).astype(np.int32)
         ids, counts = _counts(gone, len(e.pid))
         emptied = ids[counts == e.sizes[ids]]
         return self.everyone - np.bincount(self.of_entry[emptied], minlength=self.n)
@@ -78,9 +84,6 @@ class RowClasses:
     def left(self, dead: np.ndarray) -> int:
         """How many classes keep a row when the rows flagged in `dead` go. Counted from the
         dead rows when they are the fewer (a class is gone when all its rows are)."""
-        if self.sizes is None:
-            self.sizes = np.bincount(self.of_row, minlength=self.n).astype(np.int32)
-            self.nonempty = int((self.sizes > 0).sum())
         gone = self.of_row[dead]
         if 2 * len(gone) > len(self.of_row):
             return int((np.bincount(self.of_row[~dead], minlength=self.n) > 0).sum())
