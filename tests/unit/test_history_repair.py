@@ -97,3 +97,15 @@ def test_sweeping_every_set_or_listing_the_touched_ones_repairs_alike(seed, peop
     (swept, swept_support), (listed, listed_support) = outcomes
     assert np.array_equal(swept, listed)
     assert all(np.array_equal(a, b) for a, b in zip(swept_support, listed_support, strict=True))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 9), max_size=50), st.lists(st.integers(0, 9), max_size=5))
+def test_inverted_index_lists_each_values_positions(values, asked):
+    # The repair's inverted index (a counting sort) and its lookup: every position holding any
+    # asked value (distinct values), value by value, positions in order.
+    v = np.array(values, dtype=np.int64)
+    ask = np.array(sorted(set(asked)), dtype=np.int64)
+    indptr, order = hist._csr(v, 10)
+    expected = [i for a in ask for i, x in enumerate(values) if x == a]
+    assert hist._gather(indptr, order, ask).tolist() == expected

@@ -277,11 +277,12 @@ def cap_heavy_histories(h: Histories, m: int, fixed: np.ndarray | None = None) -
 
 def _csr(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Inverted index of `values` (ints in 0..n-1): for each value v, the positions holding it
-    are order[indptr[v]:indptr[v + 1]]. A counting sort (scipy's COO to CSR), linear time."""
+    are order[indptr[v]:indptr[v + 1]]. A counting sort (scipy's COO to CSR), linear time. The
+    arrays keep scipy's index type (int32 while the positions fit): no copies of the index."""
     matrix = sparse.csr_array(
         (np.ones(len(values), dtype=np.int8), (values, np.arange(len(values)))), shape=(n, len(values))
     )
-    return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64)
+    return matrix.indptr, matrix.indices
 
 
 def _gather(indptr: np.ndarray, order: np.ndarray, ids: np.ndarray) -> np.ndarray:
