@@ -278,7 +278,7 @@ def cap_heavy_histories(h: Histories, m: int, fixed: np.ndarray | None = None) -
 def _csr(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Inverted index of `values` (ints in 0..n-1): for each value v, the positions holding it
     are order[indptr[v]:indptr[v + 1]]. A counting sort (scipy's COO to CSR), linear time. The
-    arrays keep scipy's index type (int32 while the positions fit): no copies of the index."""
+    arrays are scipy's own, in its index type: not copied."""
     matrix = sparse.csr_array(
         (np.ones(len(values), dtype=np.int8), (values, np.arange(len(values)))), shape=(n, len(values))
     )
