@@ -31,7 +31,7 @@ from transforms.privacy.heap import keep_freed_memory
 from transforms.privacy.hierarchies import Hierarchy
 from transforms.privacy.models import KAnonymity, LDiversity, Model
 from transforms.privacy.models import history as hist
-from transforms.privacy.split import RowClasses, Split
+from transforms.privacy.split import RowClasses, Split, emptied
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class Engine:
         self.ft: FreqTable | None = None
         self._cuts: dict[int, hist.Cut] = {}
         self._title_info: hist.TitleInfo | None = None
-        self._title_rows: np.ndarray | None = None  # frequency rows per lowest title code
+        self._title_rows: np.ndarray | None = None  # frequency rows per lowest title code (history only)
         self.outcome: Outcome | None = None
         #: The outcome of the feasible exact evaluation of least objective so far (the first of
         #: equals, as the search keeps them): `apply` at that node reuses it instead of
@@ -194,6 +194,8 @@ class Engine:
             self.split = Split(self.ft)
             if self.history:
                 self._title_info = self._read_title_info()
+                codes = self.ft.codes[self.history.title]
+                self._title_rows = np.bincount(codes, minlength=len(self._title_info.titles))
             self.seconds["frequency_table"] = round(time.perf_counter() - t0, 3)
             log.info(
                 "engine: frequency table of %d rows (people x finest codes) in %.2fs",
@@ -481,13 +483,12 @@ class Engine:
         """Rows of generalized labels that, after suppression, stand for a single title."""
         info, title = self._title_info, self.history.title
         codes = ft.codes[title]
-        if self._title_rows is None:
-            self._title_rows = np.bincount(codes, minlength=len(cut.level))
-        gone = codes[~alive]
-        if 2 * len(gone) > len(codes):
+        gone = emptied(codes, self._title_rows, ~alive)
+        if gone is None:
             present = np.bincount(codes[alive], minlength=len(cut.level)) > 0
         else:  # from the dead rows, when they are the fewer
-            present = self._title_rows > np.bincount(gone, minlength=len(cut.level))
+            present = self._title_rows > 0
+            present[gone] = False
         titles = np.bincount(cut.label[present], weights=info.titles[present], minlength=cut.labels)
         is_own = np.bincount(cut.label, weights=info.own(cut.level), minlength=cut.labels).astype(bool)
         bad = (titles == 1) & ~is_own

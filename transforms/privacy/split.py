@@ -73,22 +73,30 @@ class RowClasses:
         e = self.entries
         if alive is None:
             return self.everyone.astype(np.int64)
-        gone = e.of_row[~alive]
-        if 2 * len(gone) > len(e.of_row):
+        gone = emptied(e.of_row, e.sizes, ~alive)
+        if gone is None:
             present = np.bincount(e.of_row[alive], minlength=len(e.pid)) > 0
             return np.bincount(self.of_entry[present], minlength=self.n)
-        ids, counts = _counts(gone, len(e.pid))
-        emptied = ids[counts == e.sizes[ids]]
-        return self.everyone - np.bincount(self.of_entry[emptied], minlength=self.n)
+        return self.everyone - np.bincount(self.of_entry[gone], minlength=self.n)
 
     def left(self, dead: np.ndarray) -> int:
         """How many classes keep a row when the rows flagged in `dead` go. Counted from the
         dead rows when they are the fewer (a class is gone when all its rows are)."""
-        gone = self.of_row[dead]
-        if 2 * len(gone) > len(self.of_row):
+        gone = emptied(self.of_row, self.sizes, dead)
+        if gone is None:
             return int((np.bincount(self.of_row[~dead], minlength=self.n) > 0).sum())
-        ids, counts = _counts(gone, self.n)
-        return self.nonempty - int((counts == self.sizes[ids]).sum())
+        return self.nonempty - len(gone)
+
+
+def emptied(of_row: np.ndarray, sizes: np.ndarray, dead: np.ndarray) -> np.ndarray | None:
+    """The groups (`of_row`: each row's group; `sizes`: rows per group) all of whose rows are
+    flagged in `dead`, counted from the dead rows; None when those are the majority (counting
+    the alive rows is then the cheaper way)."""
+    gone = of_row[dead]
+    if 2 * len(gone) > len(of_row):
+        return None
+    ids, counts = _counts(gone, len(sizes))
+    return ids[counts == sizes[ids]]
 
 
 def _counts(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
