@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("budget", help="a DP export's privacy budget: spent and remaining per rolling window")
     d.add_argument("--policy", required=True, type=Path, help="a policy with `protection: dp`")
-    d.add_argument("--work-root", required=True, type=Path, help="the private work root of the runs (the ledger)")
+    d.add_argument("--work-root", required=True, type=_root, help="the private work root of the runs (the ledger)")
     d.add_argument("--day", help="show the window ending on this day too (YYYY-MM-DD; default: today, UTC)")
 
     a = sub.add_parser("anonymize", help="anonymize any CSV with ARX hierarchies (the engine alone)")
@@ -118,7 +118,7 @@ def _budget(args) -> int:
     from transforms.config.policy import load_policy
     from transforms.context import Layout
     from transforms.errors import PolicyError
-    from transforms.ops.ledger import Ledger
+    from transforms.ops.ledger import open_ledger
 
     policy = load_policy(args.policy)
     if policy.export_kind != "dp":
@@ -126,13 +126,13 @@ def _budget(args) -> int:
     b = policy.dp.budget
     folder = Layout(out_root=args.work_root, work_root=args.work_root).dp_root(policy.export)
     today = args.day or datetime.now(UTC).date().isoformat()
-    ledger = Ledger(folder)
+    ledger = open_ledger(folder)
     rows = ledger.summary(b.rho, b.window_nights, today)
     print(
         json.dumps(
             {
                 "export": policy.export,
-                "ledger": str(folder / "ledger.jsonl"),
+                "ledger": str(ledger.path),
                 "accounting": policy.dp.accounting,
                 "budget_rho": b.rho,
                 "window_nights": b.window_nights,

@@ -98,7 +98,7 @@ def copyfile(src: Any, dst: Any) -> None:
         shutil.copyfileobj(i, o, 1 << 22)
 
 
-def _relative(path: Any, folder: Any) -> str:
+def relative(path: Any, folder: Any) -> str:
     """`path`'s name under `folder` (POSIX), local or remote."""
     return str(path)[len(str(folder)) + 1 :]
 
@@ -123,13 +123,13 @@ def copytree(src: Any, dst: Any, last: str | None = None) -> None:
     if not is_remote(src):  # an upload: batched by the store's client, then the commit file
         files = files_under(src)
         rest = [f for f in files if f.name != last]
-        dst.fs.put([str(f) for f in rest], [f"{key(dst)}/{_relative(f, src)}" for f in rest])
+        dst.fs.put([str(f) for f in rest], [f"{key(dst)}/{relative(f, src)}" for f in rest])
         for f in files:
             if f.name == last:
-                dst.fs.put_file(str(f), f"{key(dst)}/{_relative(f, src)}")
+                dst.fs.put_file(str(f), f"{key(dst)}/{relative(f, src)}")
         return
     for f in sorted(files_under(src), key=lambda f: f.name == last):
-        target = dst / _relative(f, src)
+        target = dst / relative(f, src)
         if not is_remote(dst):
             target.parent.mkdir(parents=True, exist_ok=True)
         copyfile(f, target)
@@ -142,13 +142,13 @@ def swap(staging: Any, target: Any, commit: str, before_commit: Callable[[], Non
     files' digests, and the next swap finishes the job."""
     fs = target.fs
     incoming = sorted(files_under(staging), key=lambda f: f.name == commit)
-    names = {_relative(f, staging) for f in incoming}
+    names = {relative(f, staging) for f in incoming}
     for f in incoming:
         if before_commit is not None and f.name == commit:
             before_commit()
-        fs.copy(key(f), f"{key(target)}/{_relative(f, staging)}")
+        fs.copy(key(f), f"{key(target)}/{relative(f, staging)}")
     for f in files_under(target):
-        if _relative(f, target) not in names:
+        if relative(f, target) not in names:
             fs.rm(key(f))
     rmtree(staging)
     fs.invalidate_cache(key(target))

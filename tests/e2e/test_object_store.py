@@ -25,6 +25,7 @@ import pytest
 
 from tests.support import DAY, POLICY_PATH, ROOT
 from tests.support.golden import AUDIENCE, AUDIENCE_POLICY_PATH, EXPECTED, GOLDEN_KEY, manifest_digest
+from tests.support.s3 import s3_server
 from transforms.context import DATA_FILE, MANIFEST, QUARANTINE_FILE, RunContext
 from transforms.errors import RunInProgressError, StorageError
 from transforms.ops.faults import ENV as CRASH_ENV
@@ -38,33 +39,8 @@ BUCKETS = ("raw-zone", "work-zone", "extracts", "quarantine")
 
 @pytest.fixture(scope="module")
 def s3():
-    """A local S3-compatible server; the AWS settings point every client at it for this module."""
-    import s3fs
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_S3": f"http://{host}:{port}",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    fs = s3fs.S3FileSystem(skip_instance_cache=True)
-    for bucket in BUCKETS:
-        fs.mkdir(bucket)
-    try:
-        yield SimpleNamespace(fs=fs, env=env)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        server.stop()
+    with s3_server(BUCKETS) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -252,16 +228,38 @@ def test_the_day_lock_on_a_store_is_exclusive_and_a_dead_holder_is_taken_over(s3
     assert held["holder"]
 
 
-def test_spark_and_the_dp_kind_refuse_a_store_they_cannot_use(s3, raw_on_s3, tmp_path, key_file):
+def test_spark_refuses_a_store_it_cannot_reach():
     from transforms.backends.spark import SparkBackend
     from transforms.storage import location
 
     with pytest.raises(StorageError, match="hadoop-aws"):
         SparkBackend.use_filesystem(None, location("s3://extracts/x").fs)
+
+
+def test_the_dp_release_on_the_store_spends_once_and_a_rerun_publishes_the_same_bytes(s3, raw_on_s3, key_file, capsys):
+    """The DP kind with its work root (the budget ledger) and extract root on the store."""
     dp = ROOT / "policies" / "title_audience_dp.yaml"
-    ctx = _ctx(dp, raw_on_s3, str(tmp_path / "out"), "s3://work-zone/dp", None, "dp-on-store")
-    with pytest.raises(StorageError, match="ledger"):
-        run_all(ctx, load_key_ring(key_file))
+    ring = load_key_ring(key_file)
+    run_all(_ctx(dp, raw_on_s3, "s3://extracts/dp", "s3://work-zone/dp", None, "dp-1"), ring)
+    part = f"extracts/dp/title_audience_dp/day={DAY}"
+    state = "work-zone/dp/title_audience_dp/_dp"
+    first = s3.fs.cat_file(f"{part}/{DATA_FILE}")
+    entries = sorted(s3.fs.find(f"{state}/entries"))
+    assert [json.loads(s3.fs.cat_file(e))["kind"] for e in entries] == ["reserve", "release"]
+    assert s3.fs.cat_file(f"{state}/releases/day={DAY}/{DATA_FILE}") == first  # published from the stored release
+    # Only the private state stays in the work root (the run's work folder is deleted after publishing).
+    assert {name.split("/")[3] for name in s3.fs.find("work-zone/dp")} == {"_dp"}
+    run_all(_ctx(dp, raw_on_s3, "s3://extracts/dp", "s3://work-zone/dp", None, "dp-2"), ring)
+    assert s3.fs.cat_file(f"{part}/{DATA_FILE}") == first
+    assert sorted(s3.fs.find(f"{state}/entries")) == entries  # nothing spent again
+    release = json.loads(s3.fs.cat_file(f"{part}/{MANIFEST}"))["release"]
+    assert release["reused"] and release["spent_now"] == 0
+    from transforms.cli import main
+
+    capsys.readouterr()
+    assert main(["budget", "--policy", str(dp), "--work-root", "s3://work-zone/dp", "--day", str(DAY)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["ledger"] == f"s3://{state}/entries" and shown["nights_released"] == 1
 
 
 def test_the_exports_turn_on_a_store_goes_to_one_night_at_a_time(s3):

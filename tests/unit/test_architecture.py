@@ -118,7 +118,9 @@ def test_the_suites_and_dags_reach_only_what_they_should():
 #: 61: `storage` (object stores, issue 13) is a base layer like `errors`: every unit that touches
 #: the roots' files goes through it (context, ops, reporting, runtime, exports, stages, pipeline,
 #: orchestration, cli), and it raises the project's errors (storage -> errors).
-MAX_UNIT_EDGES = 62
+#: 63: exports -> storage, which `from transforms import storage` had hidden from this count (the
+#: DP kind's state on an object store imports it by name).
+MAX_UNIT_EDGES = 63
 
 
 def test_the_import_graph_does_not_grow_unnoticed():

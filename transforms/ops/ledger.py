@@ -13,6 +13,9 @@ Folder (given by the caller, e.g. `<work-root>/<export>/_dp/`):
     releases/.staging-<day>-<run>/        a release being written; removed by the next run
     .lock                                 flock: one release at a time per export
 
+On an object store (`s3://...`) the same protocol runs on a store's primitives: `StoreLedger`
+at the end of this module (`open_ledger` picks the one the folder needs).
+
 Entries (keys sorted, compact, ASCII, one line each, `"v": 1`):
 
     {"kind": "reserve", "day", "run_id", "rho", "measures", "policy_digest", "budget",
@@ -71,6 +74,7 @@ import logging
 import math
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -80,6 +84,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from transforms import storage
 from transforms.context import DAY_PREFIX
 from transforms.errors import PrivacyError, PublishError, RunInProgressError
 from transforms.ops.faults import crash_point
@@ -277,10 +282,10 @@ class Ledger:
     def _verified(self, day: str, entries: list[dict]) -> Path | None:
         releases = [e for e in entries if e["kind"] == RELEASE and e["day"] == day]
         folder = self._folder_of(day)
-        if not releases or not folder.is_dir():
+        if not releases or not self._in_place(day):
             return None
         entry = releases[-1]
-        if file_digests(folder) != entry["files"] or release_digest(entry["files"]) != entry["digest"]:
+        if self._digests(folder) != entry["files"] or release_digest(entry["files"]) != entry["digest"]:
             raise PrivacyError(
                 f"the stored DP release of {day} ({folder}) no longer matches its ledger entry; it must not be "
                 "published nor drawn again: restore the files from backup (digest "
@@ -390,7 +395,23 @@ class Ledger:
             _fsync(self.folder)
         return entry
 
-    def _remove_staging(self) -> None:
+    def _new_staging(self, day: str, run_id: str) -> Path:
+        """A private folder for the caller to write a new release into (beside the releases, so
+        the final move is a rename)."""
+        _mkdir(self.releases)
+        slug = "".join(c if c.isalnum() or c in "._-" else "_" for c in run_id)[:80]
+        staging = self.releases / f"{STAGING_PREFIX}{day}-{slug}"
+        staging.mkdir(mode=0o700)
+        return staging
+
+    def _in_place(self, day: str) -> bool:
+        """Is a release of `day` in place (whether or not its `release` entry was written)?"""
+        return self._folder_of(day).is_dir()
+
+    def _digests(self, folder: Any) -> dict[str, str]:
+        return file_digests(folder)
+
+    def _remove_staging(self, entries: list[dict]) -> None:
         """Under the lock: staging folders are leftovers of runs that died; remove them."""
         if self.releases.is_dir():
             for leftover in self.releases.glob(f"{STAGING_PREFIX}*"):
@@ -417,7 +438,9 @@ class Ledger:
             recorded = json.loads((folder / RELEASE_DIGESTS).read_text())
             files = recorded["files"]
             ok = (
-                recorded["day"] == day and file_digests(folder) == files and release_digest(files) == recorded["digest"]
+                recorded["day"] == day
+                and self._digests(folder) == files
+                and release_digest(files) == recorded["digest"]
             )
         except (OSError, ValueError, KeyError, TypeError):
             ok = False
@@ -464,10 +487,10 @@ class Ledger:
         with self._locked():
             entries, length = self._load()
             self._cut_torn_tail(length)
-            self._remove_staging()
+            self._remove_staging(entries)
             reserves = [e for e in entries if e["kind"] == RESERVE and e["day"] == day]
             stored = None
-            if self._folder_of(day).is_dir():  # (a), or a release a crash left without its entry
+            if self._in_place(day):  # (a), or a release a crash left without its entry
                 stored = self._verified(day, entries) or self._adopt(day, entries)
             elif any(e["kind"] == RELEASE and e["day"] == day for e in entries):
                 raise PrivacyError(
@@ -499,10 +522,7 @@ class Ledger:
             if stored is not None:
                 yield slot
                 return
-            _mkdir(self.releases)
-            slug = "".join(c if c.isalnum() or c in "._-" else "_" for c in run_id)[:80]
-            slot.staging = self.releases / f"{STAGING_PREFIX}{day}-{slug}"
-            slot.staging.mkdir(mode=0o700)
+            slot.staging = self._new_staging(day, run_id)
             try:
                 yield slot
             except BaseException:
@@ -548,3 +568,135 @@ class Ledger:
             }
         )
         return target
+
+
+class StoreLedger(Ledger):
+    """The same ledger on an object store (`s3://...`), which has no append, flock, fsync or
+    rename. The protocol and every check above are the same; the primitives change:
+
+        entries/00000001.json ...     one entry per object, numbered from 1, each created only
+                                      if absent (a conditional PUT): an entry is never
+                                      rewritten, and two writers cannot both add entry n
+        releases/day=YYYY-MM-DD/      the release's files, `_release.json` written last: a
+                                      release is in place once that file is (readers trust only
+                                      the files it lists, with their digests)
+        .lock                         a lock object (ops/locks.py), taken over when stale
+
+    Appending reads the entries, then creates entry n + 1 only if absent. If another writer
+    added it meanwhile (a lock taken over from a run that was only slow), the append fails and
+    the run stops before drawing: the budget was checked against every entry before it, so
+    no spend is ever counted twice or missed. A PUT is durable once acknowledged, so there is
+    no torn entry; an entry missing from the numbering means the ledger was damaged, and every
+    operation refuses. The caller writes a new release into a local temporary folder; the
+    commit uploads its files, then `_release.json`; files of a night without that file (an
+    upload that died) are removed under the lock by the next run, which draws anew (that noise
+    was never stored nor published), as a local staging folder is.
+    """
+
+    ENTRIES = "entries"
+
+    def __init__(self, folder: Any, *, wait: float = 0.0) -> None:
+        self.folder = folder
+        self.path = folder / self.ENTRIES
+        self.releases = folder / RELEASES
+        self.wait = float(wait)
+        self._seen = 0  # entries read by the last load: the next append is entry _seen + 1
+        self._read: dict[str, bytes] = {}  # entries already fetched (never rewritten once created)
+
+    def _load(self) -> tuple[list[dict], int]:
+        names = [f.name for f in storage.files_under(self.path)]
+        expected = [f"{n:08d}.json" for n in range(1, len(names) + 1)]
+        if names != expected:
+            raise PrivacyError(
+                f"budget ledger {self.path} is damaged: its entries are not numbered 1..{len(names)} (an entry was "
+                "deleted or a foreign object added); the privacy spend cannot be known, so no DP release is made: "
+                "restore the entries from the store's versioning or backup (never delete spend)"
+            )
+        for name in names:
+            if name not in self._read:
+                self._read[name] = (self.path / name).read_bytes()
+        entries = [self._parse(self._read[name].strip(), number) for number, name in enumerate(names, 1)]
+        self._seen = len(entries)
+        return entries, len(entries)
+
+    def _cut_torn_tail(self, length: int) -> None:
+        """A PUT is whole or absent: nothing to cut."""
+
+    def _append(self, entry: dict) -> dict:
+        # The entry after the ones the budget was checked against: if another writer added it
+        # since, the conditional create fails rather than the spend being counted on stale entries.
+        number = self._seen + 1
+        entry = {"v": VERSION, "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), **entry}
+        line = (json.dumps(entry, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        if not storage.create_exclusive(self.path / f"{number:08d}.json", line):
+            raise RunInProgressError(
+                f"the budget ledger {self.path} gained entry {number} while this run held its lock (a run taken for "
+                "dead is still writing); this run stopped before drawing any noise: run again once the other is done"
+            )
+        self._seen = number
+        return entry
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        from transforms.ops.locks import object_lock, stale_seconds
+
+        lock = self.folder / LOCK_FILE
+        with object_lock(lock, "a DP release of this export (ledger lock)", stale_seconds(), self.wait):
+            yield
+
+    def _in_place(self, day: str) -> bool:
+        return (self._folder_of(day) / RELEASE_DIGESTS).exists()
+
+    def _digests(self, folder: Any) -> dict[str, str]:
+        return {
+            storage.relative(f, folder): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in storage.files_under(folder)
+            if storage.relative(f, folder) != RELEASE_DIGESTS
+        }
+
+    def _remove_staging(self, entries: list[dict]) -> None:
+        """Files of a night with no `_release.json` and no `release` entry: an upload that died."""
+        released = {e["day"] for e in entries if e["kind"] == RELEASE}
+        nights: dict[str, list] = {}
+        for f in storage.files_under(self.releases):
+            name = storage.relative(f, self.releases)
+            nights.setdefault(name.split("/", 1)[0].removeprefix(DAY_PREFIX), []).append((name, f))
+        for night, files in nights.items():
+            if night in released or any(name.endswith(f"/{RELEASE_DIGESTS}") for name, _ in files):
+                continue  # recorded, or in place and to be adopted
+            for name, f in files:
+                log.warning("budget ledger: removing %s left by an interrupted release", name)
+                storage.remove(f)
+
+    def _new_staging(self, day: str, run_id: str) -> Path:
+        return Path(tempfile.mkdtemp(prefix=f"dp-release-{day}-"))
+
+    def _commit(self, slot: Slot) -> Any:
+        """Upload the staged release (its files, then `_release.json`), then record it."""
+        staging = slot.staging
+        assert staging is not None
+        try:
+            if (staging / RELEASE_DIGESTS).exists():
+                raise ValueError(f"{RELEASE_DIGESTS} is the ledger's own file name; name the release files otherwise")
+            files = file_digests(staging)
+            if not files:
+                raise ValueError(f"nothing was written into the staging folder of {slot.day}; the reservation is kept")
+            digest = release_digest(files)
+            record = {"day": slot.day, "run_id": slot.run_id, "files": files, "digest": digest}
+            (staging / RELEASE_DIGESTS).write_text(json.dumps(record, sort_keys=True, indent=1) + "\n")
+            crash_point("dp.after_staging")
+            target = self._folder_of(slot.day)
+            storage.copytree(staging, target, last=RELEASE_DIGESTS)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        crash_point("dp.after_store")
+        entry = {"kind": RELEASE, "day": slot.day, "run_id": slot.run_id, "digest": digest, "files": files}
+        self._append({**entry, "adopted": False})
+        return target
+
+
+def open_ledger(folder: Any, *, wait: float = 0.0) -> Ledger:
+    """The ledger in `folder`: on the local filesystem, or on an object store."""
+    if storage.is_remote(folder):
+        return StoreLedger(folder, wait=wait)
+    return Ledger(folder, wait=wait)

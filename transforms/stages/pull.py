@@ -113,9 +113,8 @@ def _check_roots(s: StageRun) -> None:
     remote = [r for r in (s.ctx.work_root, s.ctx.out_root) if is_remote(location(r))]
     if remote and not kind.object_stores:
         raise StorageError(
-            f"the {kind.name} export keeps its privacy-loss ledger under the work root and needs a filesystem "
-            f"(flock, fsync, rename) there and for the extract root, not an object store ({', '.join(remote)}); "
-            "give it local or mounted paths (the raw zone may stay on the store)"
+            f"the {kind.name} export cannot keep its state or extract on an object store ({', '.join(remote)}); "
+            "give it local or mounted paths for the work and extract roots (the raw zone may stay on the store)"
         )
 
 

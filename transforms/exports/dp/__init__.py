@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
+from transforms import storage
 from transforms.context import DATA_FILE
 from transforms.exports.base import ExportKind
 from transforms.exports.dp import protect, report
@@ -14,8 +14,6 @@ from transforms.exports.dp import protect, report
 
 class DpExport(ExportKind):
     name = "dp"
-    #: The privacy-loss ledger needs a filesystem's flock, fsync and rename (ops/ledger.py).
-    object_stores = False
     report = report
 
     def protect(self, s) -> dict[str, Any]:
@@ -24,7 +22,7 @@ class DpExport(ExportKind):
     def write_extract(self, s, folder: Path) -> list[Path]:
         """The stored release's table, byte for byte (a rerun publishes the same bytes)."""
         path = folder / DATA_FILE
-        shutil.copyfile(Path(s.stats["anonymize"]["release_dir"]) / DATA_FILE, path)
+        storage.copyfile(storage.location(s.stats["anonymize"]["release_dir"]) / DATA_FILE, path)
         return [path]
 
     def validation_frames(self, backend, policy, files, stats):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,12 +32,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from transforms import storage
 from transforms.backends import Backend, sql
 from transforms.config.policy import GROUPING_COLUMN, Policy
 from transforms.context import DATA_FILE, Views
 from transforms.errors import PrivacyError
 from transforms.exports.dictionary import field_descriptions, fixed_levels
-from transforms.ops.ledger import Ledger
+from transforms.ops.ledger import Ledger, open_ledger
 from transforms.privacy import dp
 from transforms.runtime import StageRun
 
@@ -99,7 +101,15 @@ def vectors(policy: Policy, with_window: bool) -> list[dict]:
 
 
 def write_private(path: Path, write, run_slug: str) -> None:
-    """Write a private state file atomically, readable by the owner only (folders 0700)."""
+    """Write a private state file atomically, readable by the owner only (folders 0700). On an
+    object store: written in a local temporary folder, then put whole (a PUT replaces an object
+    whole; access is the bucket's policy)."""
+    if storage.is_remote(path):
+        with tempfile.TemporaryDirectory(prefix="dp-state-") as tmp:
+            local = Path(tmp) / path.name
+            write(local)
+            storage.copyfile(local, path)
+        return
     for folder in reversed([path.parent, *path.parent.parents][: len(path.parent.parts)]):
         if not folder.exists():
             folder.mkdir(mode=0o700)
@@ -170,7 +180,7 @@ def window_nights(s: StageRun) -> tuple[list[Path], str]:
 def register_keys(b: Backend, s: StageRun, hierarchies: dict) -> tuple[pa.Table, list[str]]:
     """The public keys: the night's catalogue titles (with names) and the reference's countries."""
     policy = s.policy
-    catalogue = pq.read_table(s.work.catalogue, columns=["title_id", "title_name"])
+    catalogue = storage.read_table(s.work.catalogue, columns=["title_id", "title_name"])
     titles = (
         catalogue.group_by("title_id").aggregate([("title_name", "min")]).rename_columns(["title_id", "title_name"])
     )
@@ -230,7 +240,7 @@ def run(s: StageRun) -> dict:
             for v in wanted
         },
     )
-    ledger = Ledger(layout.dp_root(policy.export), wait=60.0)
+    ledger = open_ledger(layout.dp_root(policy.export), wait=60.0)
     check_ledger_knows_published(layout, policy, day, ledger)
     budget_note = budget_changes(ledger, policy)
     summary_measures = {name: p.to_dict() for name, p in plans.items()}
@@ -417,9 +427,11 @@ def purge_state(layout, policy: Policy, today: date) -> int:
     gone = 0
     root = layout.dp_root(policy.export)
     keep_pairs = max(policy.dp.window_nights, 1)
-    for f in sorted((root / "window").glob("day=*.parquet")):
+    for f in storage.files_under(root / "window"):
+        if not (f.name.startswith("day=") and f.name.endswith(".parquet")):
+            continue
         night = date.fromisoformat(f.name.removeprefix("day=")[:10])
         if (today - night).days >= keep_pairs:
-            f.unlink(missing_ok=True)
+            storage.remove(f)
             gone += 1
     return gone

@@ -13,6 +13,7 @@ from transforms.exports.dp.protect import COLUMNS, window_names
 from transforms.privacy import dp
 from transforms.reporting import manifest as mf
 from transforms.reporting.html import card, e
+from transforms.storage import location
 
 
 def build_manifest(ctx, policy: Policy, stats: dict, created_at: str) -> mf.DpManifest:
@@ -52,7 +53,7 @@ def build_manifest(ctx, policy: Policy, stats: dict, created_at: str) -> mf.DpMa
             window_measures=info["window"],
             drop_below_error=d.drop_below_error,
             measures=[mf.DpMeasure(**m) for m in info["measures"]],
-            release_digest=_digest(Path(anon["release_dir"])),
+            release_digest=_digest(location(anon["release_dir"])),
             budget_note=anon.get("budget_note"),
             release_policy_digest=anon.get("release_policy_digest"),
         ),
@@ -67,11 +68,11 @@ def _digest(release_dir: Path) -> str:
 
 
 def frames(backend: Backend, policy: Policy, files: list[Path], stats: dict) -> dict[str, pd.DataFrame]:
-    import pyarrow.parquet as pq
+    from transforms import storage
 
     anon, pull = stats["anonymize"], stats["pull"]
-    table = pq.read_table(files).to_pandas()
-    catalogue = set(pq.read_table(anon["catalogue_file"], columns=["title_id"]).column(0).to_pylist())
+    table = storage.read_table([location(f) for f in files]).to_pandas()
+    catalogue = set(storage.read_table(location(anon["catalogue_file"]), columns=["title_id"]).column(0).to_pylist())
     info = anon["release"]
     return {
         "values": table,
