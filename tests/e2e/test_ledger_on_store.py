@@ -195,3 +195,20 @@ def _no_lock():
     from contextlib import nullcontext
 
     return nullcontext()
+
+
+def test_files_overwritten_while_the_release_is_recorded_are_never_handed_out(s3, ledger, monkeypatch):
+    """A run taken for dead uploads the same night's files after this run's upload."""
+    real_append = StoreLedger._append
+
+    def late_writer(self, entry):
+        if entry["kind"] == "release":
+            (self._folder_of(entry["day"]) / DATA).write_bytes(b"theirs")
+        return real_append(self, entry)
+
+    monkeypatch.setattr(StoreLedger, "_append", late_writer)
+    with pytest.raises(PrivacyError, match="changed while it was being recorded"):
+        release(ledger, night(0), b"ours")
+    monkeypatch.undo()
+    with pytest.raises(PrivacyError, match="no longer matches"):  # and every later run refuses it
+        release(ledger, night(0))

@@ -692,6 +692,14 @@ class StoreLedger(Ledger):
         crash_point("dp.after_store")
         entry = {"kind": RELEASE, "day": slot.day, "run_id": slot.run_id, "digest": digest, "files": files}
         self._append({**entry, "adopted": False})
+        # Read back what is in place: a run taken for dead that is still uploading the same
+        # night could have overwritten files after this run's upload. Never publish a mix.
+        if self._digests(target) != files:
+            raise PrivacyError(
+                f"the stored DP release of {slot.day} ({target}) changed while it was being recorded (another run of "
+                "the night is still writing); nothing is published: let that run end, then rerun (the release is "
+                "then checked against its ledger entry, and an operator decides if it does not match)"
+            )
         return target
 
 
