@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import nullcontext
 from datetime import date, timedelta
 
 import pytest
@@ -173,7 +174,7 @@ def test_two_writers_past_a_failed_lock_cannot_both_spend(s3, ledger, monkeypatc
     """The lock was taken over from a run that was only slow: both hold it. The slow one read
     the ledger before the other's release; its reserve then fails and it draws nothing."""
     slow, fast = open_ledger(ledger.folder), open_ledger(ledger.folder)
-    monkeypatch.setattr(StoreLedger, "_locked", lambda self: _no_lock())
+    monkeypatch.setattr(StoreLedger, "_locked", lambda self: nullcontext())
     real_check = StoreLedger._check_budget
 
     def check_then_lose_the_race(self, entries, day, rho, budget, window):
@@ -189,12 +190,6 @@ def test_two_writers_past_a_failed_lock_cannot_both_spend(s3, ledger, monkeypatc
     assert not entered
     assert ledger.spend() == {night(1): RHO}
     assert kinds(ledger) == [("reserve", night(1)), ("release", night(1))]
-
-
-def _no_lock():
-    from contextlib import nullcontext
-
-    return nullcontext()
 
 
 def test_files_overwritten_while_the_release_is_recorded_are_never_handed_out(s3, ledger, monkeypatch):

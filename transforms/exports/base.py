@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
 class ExportKind(ABC):
     name: str
-    #: Can the work location and the extract root be object stores (transforms/storage.py)?
-    object_stores: bool = True
 
     @abstractmethod
     def protect(self, s: StageRun) -> dict[str, Any]:

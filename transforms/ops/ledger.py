@@ -537,7 +537,7 @@ class Ledger:
                 ) from None
 
     def _commit(self, slot: Slot) -> Path:
-        """Make the staged release durable, move it into place, then record it."""
+        """Seal the staged release (its digests in `_release.json`), put it in place, then record it."""
         staging = slot.staging
         assert staging is not None
         if (staging / RELEASE_DIGESTS).exists():
@@ -549,25 +549,21 @@ class Ledger:
         digest = release_digest(files)
         record = {"day": slot.day, "run_id": slot.run_id, "files": files, "digest": digest}
         (staging / RELEASE_DIGESTS).write_text(json.dumps(record, sort_keys=True, indent=1) + "\n")
+        target = self._folder_of(slot.day)
+        self._put_in_place(staging, target)
+        crash_point("dp.after_store")
+        entry = {"kind": RELEASE, "day": slot.day, "run_id": slot.run_id, "digest": digest, "files": files}
+        self._append({**entry, "adopted": False})
+        return target
+
+    def _put_in_place(self, staging: Path, target: Any) -> None:
+        """Make the sealed staging durable and move it into place atomically."""
         for path in sorted(staging.rglob("*"), reverse=True):  # files, then folders bottom-up
             _fsync(path)
         _fsync(staging)
         crash_point("dp.after_staging")
-        target = self._folder_of(slot.day)
         os.rename(staging, target)  # atomic; the night has no release folder (checked under the lock)
         _fsync(self.releases)
-        crash_point("dp.after_store")
-        self._append(
-            {
-                "kind": RELEASE,
-                "day": slot.day,
-                "run_id": slot.run_id,
-                "digest": digest,
-                "files": files,
-                "adopted": False,
-            }
-        )
-        return target
 
 
 class StoreLedger(Ledger):
@@ -648,10 +644,9 @@ class StoreLedger(Ledger):
         return (self._folder_of(day) / RELEASE_DIGESTS).exists()
 
     def _digests(self, folder: Any) -> dict[str, str]:
+        names = {storage.relative(f, folder): f for f in storage.files_under(folder)}
         return {
-            storage.relative(f, folder): hashlib.sha256(f.read_bytes()).hexdigest()
-            for f in storage.files_under(folder)
-            if storage.relative(f, folder) != RELEASE_DIGESTS
+            name: hashlib.sha256(f.read_bytes()).hexdigest() for name, f in names.items() if name != RELEASE_DIGESTS
         }
 
     def _remove_staging(self, entries: list[dict]) -> None:
@@ -672,35 +667,25 @@ class StoreLedger(Ledger):
         return Path(tempfile.mkdtemp(prefix=f"dp-release-{day}-"))
 
     def _commit(self, slot: Slot) -> Any:
-        """Upload the staged release (its files, then `_release.json`), then record it."""
-        staging = slot.staging
-        assert staging is not None
+        """As on a filesystem; the local staging folder goes whatever happens, and what is in
+        place is read back once recorded: a run taken for dead that is still uploading the same
+        night could have overwritten files after this run's upload. Never hand out a mix."""
         try:
-            if (staging / RELEASE_DIGESTS).exists():
-                raise ValueError(f"{RELEASE_DIGESTS} is the ledger's own file name; name the release files otherwise")
-            files = file_digests(staging)
-            if not files:
-                raise ValueError(f"nothing was written into the staging folder of {slot.day}; the reservation is kept")
-            digest = release_digest(files)
-            record = {"day": slot.day, "run_id": slot.run_id, "files": files, "digest": digest}
-            (staging / RELEASE_DIGESTS).write_text(json.dumps(record, sort_keys=True, indent=1) + "\n")
-            crash_point("dp.after_staging")
-            target = self._folder_of(slot.day)
-            storage.copytree(staging, target, last=RELEASE_DIGESTS)
+            target = super()._commit(slot)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        crash_point("dp.after_store")
-        entry = {"kind": RELEASE, "day": slot.day, "run_id": slot.run_id, "digest": digest, "files": files}
-        self._append({**entry, "adopted": False})
-        # Read back what is in place: a run taken for dead that is still uploading the same
-        # night could have overwritten files after this run's upload. Never publish a mix.
-        if self._digests(target) != files:
+            shutil.rmtree(slot.staging, ignore_errors=True)
+        if self._digests(target) != self.entries()[-1]["files"]:
             raise PrivacyError(
                 f"the stored DP release of {slot.day} ({target}) changed while it was being recorded (another run of "
                 "the night is still writing); nothing is published: let that run end, then rerun (the release is "
                 "then checked against its ledger entry, and an operator decides if it does not match)"
             )
         return target
+
+    def _put_in_place(self, staging: Path, target: Any) -> None:
+        """Upload the files, `_release.json` last (a PUT is durable once acknowledged)."""
+        crash_point("dp.after_staging")
+        storage.copytree(staging, target, last=RELEASE_DIGESTS)
 
 
 def open_ledger(folder: Any, *, wait: float = 0.0) -> Ledger:

@@ -30,12 +30,10 @@ from transforms.errors import (
     RawDataError,
     RawDayMissing,
     RawSchemaError,
-    StorageError,
     UnclassifiedColumnError,
 )
-from transforms.exports import kind_of
 from transforms.runtime import StageRun
-from transforms.storage import is_remote, location, replace
+from transforms.storage import location, replace
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +103,6 @@ def _check_catalogue_columns(names: set[str], policy: Policy) -> None:
 def catalogue_columns(policy: Policy) -> list[str]:
     """The catalogue columns the policy reads (besides title_id)."""
     return [c for c, action in policy.catalogue.items() if action == "generalize"]
-
-
-def _check_roots(s: StageRun) -> None:
-    """Refuse, before any work, roots on an object store that this export kind cannot use."""
-    kind = kind_of(s.policy.export_kind)
-    remote = [r for r in (s.ctx.work_root, s.ctx.out_root) if is_remote(location(r))]
-    if remote and not kind.object_stores:
-        raise StorageError(
-            f"the {kind.name} export cannot keep its state or extract on an object store ({', '.join(remote)}); "
-            "give it local or mounted paths for the work and extract roots (the raw zone may stay on the store)"
-        )
 
 
 def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> dict:
@@ -191,7 +178,6 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
 
 def run(s: StageRun) -> dict:
     day = s.ctx.day_date
-    _check_roots(s)
     out = stage_day(s.backend, location(s.ctx.raw_root), day, s.policy)
     quarantine = s.ctx.layout.quarantine_dir(s.policy.export, s.ctx.day)
     out["quarantine_file"] = None

@@ -13,7 +13,7 @@ from transforms.exports.dp.protect import COLUMNS, window_names
 from transforms.privacy import dp
 from transforms.reporting import manifest as mf
 from transforms.reporting.html import card, e
-from transforms.storage import location
+from transforms.storage import location, read_table
 
 
 def build_manifest(ctx, policy: Policy, stats: dict, created_at: str) -> mf.DpManifest:
@@ -68,11 +68,9 @@ def _digest(release_dir: Path) -> str:
 
 
 def frames(backend: Backend, policy: Policy, files: list[Path], stats: dict) -> dict[str, pd.DataFrame]:
-    from transforms import storage
-
     anon, pull = stats["anonymize"], stats["pull"]
-    table = storage.read_table([location(f) for f in files]).to_pandas()
-    catalogue = set(storage.read_table(location(anon["catalogue_file"]), columns=["title_id"]).column(0).to_pylist())
+    table = read_table([location(f) for f in files]).to_pandas()
+    catalogue = set(read_table(location(anon["catalogue_file"]), columns=["title_id"]).column(0).to_pylist())
     info = anon["release"]
     return {
         "values": table,
