@@ -39,6 +39,13 @@ def quoted(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
+#: Row groups of the private event-grain work files (DuckDB's own default): later stages scan
+#: them in parallel, one row group per thread, and they are written 10-20% faster than in the
+#: published extract's 500,000-row groups (measured: the staged rows at 10M events, 12.7 s
+#: against 14.4-15.8 s).
+WORK_ROW_GROUP = 122_880
+
+
 class InputError(OSError):
     """An engine could not read or write its files (truncated, unreadable or malformed input; a
     full or missing disk): an OSError, so the task glue retries it like any filesystem error.
@@ -189,6 +196,17 @@ class Backend(ABC):
         last = statements[-1]
         create = Statement(last.step, f"CREATE OR REPLACE TEMP TABLE {ident(table)} AS {last.text}", last.params)
         self.run([*statements[:-1], create])
+
+    def spool(self, view: str, statements: Query | list[Statement]) -> None:
+        """Run the statements, keeping the last one's result readable as `view` from Parquet files
+        in the engine's private scratch, not in its memory: for event-grain intermediates that
+        later steps scan a few columns of. By default a temporary table (Spark's already are
+        Parquet files)."""
+        self.materialize(view, statements)
+
+    def unspool(self, view: str) -> None:
+        """Drop what `spool` kept as `view` (its files too)."""
+        self.run([Statement("unspool", f"DROP TABLE IF EXISTS {ident(view)}")])
 
     def scalar(self, statements: Query | list[Statement]) -> Any:
         table = self.fetch(statements)

@@ -13,7 +13,7 @@ only sees the distinct source values.
 from __future__ import annotations
 
 from transforms import storage
-from transforms.backends import sql
+from transforms.backends import WORK_ROW_GROUP, sql
 from transforms.config.policy import Policy
 from transforms.context import Views, WorkFiles
 from transforms.privacy.lookups import Source, build_lookup
@@ -70,6 +70,7 @@ def run(s: StageRun) -> dict:
             person=policy.pseudonym.person,
         ),
         s.work.generalized,
+        row_group_size=WORK_ROW_GROUP,
     )
     b.register_parquet(Views.GENERALIZED, s.work.generalized)
     rows = int(b.scalar(sql("count_rows", table=Views.GENERALIZED)) or 0)

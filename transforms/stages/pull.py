@@ -21,7 +21,7 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
-from transforms.backends import Backend, InputError, sql
+from transforms.backends import WORK_ROW_GROUP, Backend, InputError, sql
 from transforms.config import contract
 from transforms.config.policy import Policy
 from transforms.context import QUARANTINE_FILE
@@ -135,7 +135,9 @@ def stage_day(backend: Backend, raw_root: Path, day: date, policy: Policy) -> di
             _check_event_fields(backend.parquet_columns(event_files), False, policy)
         _check_subscriber_columns(backend.parquet_columns(sub_files), policy)
         _check_catalogue_columns(backend.parquet_columns(title_files), policy)
-        backend.run(sql("pull_stage", params, format=fmt, columns=contract.EVENT_COLUMNS))
+        backend.run(sql("pull_subscribers", params))
+        # The one pass over the raw day, spooled to Parquet: later steps scan its columns.
+        backend.spool("raw_events", sql("pull_stage", params, format=fmt, columns=contract.EVENT_COLUMNS))
         if fmt == "json":
             fields = backend.fetch(sql("pull_fields")).to_pylist()[0]
             complete = bool(fields["complete"])
@@ -207,6 +209,7 @@ def run(s: StageRun) -> dict:
             out["minor_people"],
             s.policy.minors.under,
         )
-    s.backend.write_parquet(sql("pull_staged"), s.work.staged)
+    s.backend.write_parquet(sql("pull_staged"), s.work.staged, row_group_size=WORK_ROW_GROUP)
+    s.backend.unspool("raw_events")
     s.backend.write_parquet(sql("pull_catalogue_out", columns=catalogue_columns(s.policy)), s.work.catalogue)
     return out

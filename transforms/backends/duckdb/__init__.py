@@ -18,13 +18,16 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from transforms.backends.base import Backend, InputError, Query, Statement
+from transforms.backends.base import Backend, InputError, Query, Statement, ident
 
 #: DuckDB's buffer pool by default: a share of the memory the process may use, within bounds.
 #: The rest is left to Python (the engine's arrays, Great Expectations) and the OS's page cache.
 MEMORY_SHARE = 1 / 3
 MEMORY_CEILING = 4 * 10**9  # DuckDB's units are decimal: 4GB
 MEMORY_FLOOR = 256 * 10**6
+
+#: Spooled scratch (read back once or twice, then deleted): speed over size.
+SPOOL_CODEC = "lz4_raw"
 
 #: Where a container's memory limit is read (cgroup v2, then v1).
 CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
@@ -86,6 +89,7 @@ class DuckDBBackend(Backend):
         self.scratch = Path(spill_dir) if spill_dir else Path(tempfile.gettempdir())
         self._arrow: dict[str, pa.Table] = {}
         self._filesystems: set = set()
+        self._spools: set[Path] = set()
 
     def register_parquet(self, view: str, paths: list[Path] | Path) -> None:
         files = [str(p) for p in (paths if isinstance(paths, list) else [paths])]
@@ -191,6 +195,40 @@ class DuckDBBackend(Backend):
         encoded = base64.b64encode(pa.schema(fields).serialize().to_pybytes()).decode("ascii")
         return f", KV_METADATA {{'ARROW:schema': '{encoded}'}}"  # base64: nothing to escape
 
+    def spool(self, view: str, statements: Query | list[Statement]) -> None:
+        # Streamed into Parquet (DuckDB's default row groups, so later scans run in parallel) and
+        # read back through a view: at 10M events the day's fields as text (about 4.5 GB) did not
+        # fit the buffer pool as a table and spilled. A spooled statement's source is a table
+        # function DuckDB cannot size (it guesses a few hundred rows for a day of lines), so it
+        # would build a join's hash table on the whole day instead of the small side: joins
+        # there keep the sides they are written with (the day on the left, probing).
+        statements = self.statements(statements)
+        for st in statements[:-1]:
+            self._execute(st.text, st.params, st.step)
+        last = statements[-1]
+        path = self._spool_path(view)
+        self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+        try:
+            self._execute(
+                f"COPY ({last.text}) TO $_path (FORMAT parquet, COMPRESSION {SPOOL_CODEC})",
+                {**last.params, "_path": str(path)},
+                f"{last.step} (spool)",
+            )
+        finally:
+            self.con.execute("RESET disabled_optimizers")
+        self._spools.add(path)
+        self.register_parquet(view, path)
+
+    def unspool(self, view: str) -> None:
+        self.con.execute(f'DROP VIEW IF EXISTS "{ident(view)}"')
+        path = self._spool_path(view)
+        path.unlink(missing_ok=True)
+        self._spools.discard(path)
+
+    def _spool_path(self, view: str) -> Path:
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        return self.scratch / f"spool-{ident(view)}-{os.getpid()}.parquet"
+
     def write_csv(self, statements: Query | list[Statement], path: Path, separator: str) -> None:
         statements = self.statements(statements)
         for st in statements[:-1]:
@@ -206,6 +244,9 @@ class DuckDBBackend(Backend):
 
     def close(self) -> None:
         self.con.close()
+        for path in self._spools:  # raw-derived scratch: never left behind, whatever happened
+            path.unlink(missing_ok=True)
+        self._spools.clear()
 
 
 def first_line(exc: Exception) -> str:

@@ -1,6 +1,8 @@
--- Grain of `raw_events`: one row per input line, typed, with the first reject reason that applies
--- (NULL when valid). Raw text is kept only for rejected lines.
-CREATE OR REPLACE TEMP TABLE raw_events AS
+-- Grain of `raw_events` (spooled to Parquet, one pass over the raw day): one row per input line,
+-- typed, with the first reject reason that applies (NULL when valid) and the person's subscriber
+-- attributes. A line's raw text is kept only when it is rejected here; the raw text of the two
+-- typed fields is kept for every line (the copies of a duplicated event id are ordered by it and
+-- quarantined with it).
 WITH source AS (
 {% include "_read_events_" ~ format ~ ".sql" %}
 ),
@@ -29,5 +31,7 @@ checked AS (
         END AS reject_reason
     FROM typed
 )
-SELECT * EXCLUDE (_line, profile_name), CASE WHEN reject_reason IS NOT NULL THEN _line END AS _line
-FROM checked;
+SELECT c.* EXCLUDE (_line, profile_name), CASE WHEN c.reject_reason IS NOT NULL THEN c._line END AS _line,
+       s.birth_date, s.gender, s.plan, s.profile_id IS NOT NULL AS has_subscriber, coalesce(s.minor, false) AS minor
+FROM checked c
+LEFT JOIN stg_subscribers s ON s.account_id = c.account_id AND s.profile_id = c.profile_id;

@@ -1,8 +1,8 @@
--- Spark's counterpart of backends/duckdb/sql/pull_stage.sql (same columns, same reasons in the
--- same order). Grain of `raw_events`: one row per input line, typed, with the first reject reason
--- that applies (NULL when valid). Raw text is kept only for rejected lines. Regular expressions
--- are anchored with \z: Java's $ would also match before a final newline.
-CREATE OR REPLACE TEMP TABLE raw_events AS
+-- Spark's counterpart of backends/duckdb/sql/pull_stage.sql (same reasons in the same order;
+-- the subscriber join is pull_join's here). Grain of `raw_events` (spooled): one row per input
+-- line, typed, with the first reject reason that applies (NULL when valid). Raw text is kept only
+-- for rejected lines. Regular expressions are anchored with \z: Java's $ would also match before
+-- a final newline.
 WITH source AS (
 {% include "_read_events_" ~ format ~ ".sql" %}
 ),
