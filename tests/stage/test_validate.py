@@ -149,3 +149,29 @@ def test_an_error_in_the_background_import_is_raised_where_validation_waits(monk
     with pytest.raises(ImportError, match="broken here") as err:
         gx.wait_for_import()
     assert any("background thread 'gx-import'" in note for note in err.value.__notes__)
+
+
+@pytest.mark.parametrize(
+    ("k", "pairs", "expected"),
+    [
+        # supports: items (x,t1) 3 people, (x,t2) 2, (x,t3) 1; pairs {t1,t2} 2 people, {t1,t3} 1
+        (2, True, {"min_item_people": 1, "items_below_k": 1, "min_pair_people": 1, "pairs_below_k": 1}),
+        (3, True, {"min_item_people": 1, "items_below_k": 2, "min_pair_people": 1, "pairs_below_k": 2}),
+        (2, False, {"min_item_people": 1, "items_below_k": 1, "min_pair_people": 2, "pairs_below_k": 0}),
+    ],
+)
+def test_history_frame_counts_items_and_pairs_below_k_from_the_file(k, pairs, expected):
+    import pyarrow as pa
+
+    from transforms.backends import sql
+
+    plays = [("p1", "t1"), ("p1", "t1"), ("p1", "t2"), ("p2", "t1"), ("p2", "t2"), ("p3", "t1"), ("p3", "t3")]
+    table = pa.table(
+        {"viewer_id": [p for p, _ in plays], "age_band": ["x"] * len(plays), "title_id": [t for _, t in plays]}
+    )
+    with DuckDBBackend() as b:
+        b.register_arrow(Views.EXTRACT, table)
+        row = b.fetch(
+            sql("frame_history", {"k": k}, person="viewer_id", attributes=["age_band", "title_id"], pairs=pairs)
+        ).to_pylist()[0]
+    assert row == expected
