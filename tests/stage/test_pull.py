@@ -73,6 +73,7 @@ def test_each_dirty_kind_is_rejected_with_its_reason(tmp_path, policy):
     assert query(quarantined, "SELECT DISTINCT _file FROM t") == [(str(events),)]
     staged = ctx.work("viewing_sessions").staged
     assert query(staged, "SELECT count(*) FROM t")[0][0] == 2
+    assert not list(tmp_path.rglob("spool-*"))  # the parsed day (raw text) is not left in the scratch
 
 
 def test_quarantine_names_each_rows_file_and_keeps_the_first_files_copy(tmp_path, policy):

@@ -1,6 +1,9 @@
-"""DuckDB's memory limit: configured, or derived from what the worker may use."""
+"""DuckDB's settings: the memory limit (configured, or derived from what the worker may use) and
+the spooled intermediates (on disk in the stage's scratch, never left behind)."""
 
 from __future__ import annotations
+
+import pytest
 
 from transforms.backends import duckdb as backend
 
@@ -53,3 +56,35 @@ def test_the_connection_uses_it(monkeypatch, tmp_path):
         assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"
     finally:
         con.close()
+
+
+def _spools(folder) -> list[str]:
+    return sorted(p.name for p in folder.glob("spool-*.parquet"))
+
+
+def test_a_spool_is_a_parquet_file_in_the_scratch_until_unspooled(tmp_path):
+    with backend.DuckDBBackend(tmp_path) as b:
+        b.spool("numbers", [backend.Statement("t", "SELECT range AS n FROM range(1000)")])
+        assert len(_spools(tmp_path)) == 1
+        assert b.con.execute("SELECT count(*), sum(n) FROM numbers").fetchone() == (1000, 499500)
+        b.unspool("numbers")
+        assert _spools(tmp_path) == []
+        assert not b.con.execute("SELECT * FROM duckdb_views() WHERE view_name = 'numbers'").fetchall()
+
+
+def test_spools_left_behind_are_removed_when_the_engine_closes(tmp_path):
+    b = backend.DuckDBBackend(tmp_path)
+    b.spool("numbers", [backend.Statement("t", "SELECT range AS n FROM range(10)")])
+    b.close()
+    assert _spools(tmp_path) == []
+
+
+def test_a_spooled_statement_keeps_its_join_sides_and_only_it(tmp_path):
+    setting = "SELECT current_setting('disabled_optimizers') AS s"
+    with backend.DuckDBBackend(tmp_path) as b:
+        b.spool("seen", [backend.Statement("t", setting)])
+        assert b.con.execute("SELECT s FROM seen").fetchone() == ("build_side_probe_side",)
+        assert b.con.execute(setting).fetchone() == ("",)
+        with pytest.raises(backend.InputError):
+            b.spool("broken", [backend.Statement("t", "SELECT error('no') AS s")])
+        assert b.con.execute(setting).fetchone() == ("",)
