@@ -7,8 +7,9 @@ Writes  work/decision/cells.parquet: every cell of every published margin (suppr
 1. Each person's plays are grouped into the finest cells (every dimension at its policy
    level); per person and finest cell, plays and watch time are clipped to the policy's
    bounds, so no one person can weigh more than that in any cell.
-2. Every margin's cells are computed from those bounded contributions in one GROUPING SETS
-   query: distinct people, the sums, and the largest single person's contribution.
+2. Every margin's cells are computed from those bounded contributions in one query (GROUPING
+   SETS for the coarser margins): distinct people, the sums, and the largest single person's
+   contribution.
 3. Primary suppression: fewer than `min_viewers` people, or one person holding more than
    `dominance` of a cell's plays or hours.
 4. Secondary suppression (privacy/tables.py): extra cells until no suppressed cell can be
@@ -63,6 +64,12 @@ class Shape:
         sums = [{"name": m.name, "column": m.column} for m in policy.measures if m.kind == "sum_hours"]
         return cls(dims, margins, sums)
 
+    def cell_margins(self) -> dict:
+        """agg_cells' shape: the margins to group again (all but the finest), and whether the
+        finest margin (every dimension) is published, read as `person_cells` already has it."""
+        full = tuple(range(len(self.dims)))
+        return {"margins": [m for m in self.margins if m != full], "finest": full in self.margins}
+
     def grouping(self, margin: tuple[int, ...]) -> str:
         """The published `grouping` of a margin: its dimensions, or `all` for the grand total."""
         return ",".join(self.dims[i]["column"] for i in margin) or "all"
@@ -106,7 +113,7 @@ def run(s: StageRun) -> dict:
     # Distinct people add up along a dimension only if nobody has two values of it tonight
     # (an age band always; a country unless someone travelled; never a title).
     additive = [i for i in range(n) if additive_row and (additive_row[0][f"d{i}"] or 0) <= 1]
-    cells = b.fetch(sql("agg_cells", dims=shape.dims, sums=shape.sums, margins=shape.margins), large=True)
+    cells = b.fetch(sql("agg_cells", dims=shape.dims, sums=shape.sums, **shape.cell_margins()), large=True)
     cells_seconds = time.perf_counter() - t0
     margin_of_gid = np.full(1 << n, -1, dtype=np.int64)  # GROUPING's bitmask -> margin index
     for i, m in enumerate(shape.margins):
