@@ -88,3 +88,4 @@ def test_a_spooled_statement_keeps_its_join_sides_and_only_it(tmp_path):
         with pytest.raises(backend.InputError):
             b.spool("broken", [backend.Statement("t", "SELECT error('no') AS s")])
         assert b.con.execute(setting).fetchone() == ("",)
+    assert _spools(tmp_path) == []  # a failed spool's file too

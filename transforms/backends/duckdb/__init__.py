@@ -207,6 +207,7 @@ class DuckDBBackend(Backend):
             self._execute(st.text, st.params, st.step)
         last = statements[-1]
         path = self._spool_path(view)
+        self._spools.add(path)  # removed on close even if the copy fails half-written
         self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
         try:
             self._execute(
@@ -216,7 +217,6 @@ class DuckDBBackend(Backend):
             )
         finally:
             self.con.execute("RESET disabled_optimizers")
-        self._spools.add(path)
         self.register_parquet(view, path)
 
     def unspool(self, view: str) -> None:
