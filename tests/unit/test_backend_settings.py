@@ -89,3 +89,11 @@ def test_a_spooled_statement_keeps_its_join_sides_and_only_it(tmp_path):
             b.spool("broken", [backend.Statement("t", "SELECT error('no') AS s")])
         assert b.con.execute(setting).fetchone() == ("",)
     assert _spools(tmp_path) == []  # a failed spool's file too
+
+
+def test_two_engines_sharing_a_scratch_keep_their_own_spools(tmp_path):
+    with backend.DuckDBBackend(tmp_path) as one, backend.DuckDBBackend(tmp_path) as two:
+        one.spool("numbers", [backend.Statement("t", "SELECT range AS n FROM range(3)")])
+        two.spool("numbers", [backend.Statement("t", "SELECT range AS n FROM range(5)")])
+        one.unspool("numbers")
+        assert two.con.execute("SELECT count(*) FROM numbers").fetchone() == (5,)

@@ -227,7 +227,8 @@ class DuckDBBackend(Backend):
 
     def _spool_path(self, view: str) -> Path:
         self.scratch.mkdir(parents=True, exist_ok=True)
-        return self.scratch / f"spool-{ident(view)}-{os.getpid()}.parquet"
+        # Per process and engine: two engines may share a scratch folder (the temp dir by default).
+        return self.scratch / f"spool-{ident(view)}-{os.getpid()}-{id(self):x}.parquet"
 
     def write_csv(self, statements: Query | list[Statement], path: Path, separator: str) -> None:
         statements = self.statements(statements)
