@@ -6,9 +6,11 @@ import hashlib
 import json
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from tests.support.runs import run_stages
+from transforms.backends import sql
 from transforms.backends.duckdb import DuckDBBackend
 from transforms.checks import gx
 from transforms.checks.selftest import self_test
@@ -161,10 +163,6 @@ def test_an_error_in_the_background_import_is_raised_where_validation_waits(monk
     ],
 )
 def test_history_frame_counts_items_and_pairs_below_k_from_the_file(k, pairs, expected):
-    import pyarrow as pa
-
-    from transforms.backends import sql
-
     plays = [("p1", "t1"), ("p1", "t1"), ("p1", "t2"), ("p2", "t1"), ("p2", "t2"), ("p3", "t1"), ("p3", "t3")]
     table = pa.table(
         {"viewer_id": [p for p, _ in plays], "age_band": ["x"] * len(plays), "title_id": [t for _, t in plays]}
