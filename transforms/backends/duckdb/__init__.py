@@ -140,12 +140,16 @@ class DuckDBBackend(Backend):
         for st in statements:
             self._execute(st.text, st.params, st.step)
 
-    def fetch(self, statements: Query | list[Statement], large: bool = False) -> pa.Table:
-        # In process: a large result is an Arrow table in this process's memory either way.
+    def _all_but_last(self, statements: Query | list[Statement]) -> Statement:
+        """Run every statement but the last (which the caller reads or copies) and return it."""
         statements = self.statements(statements)
         for st in statements[:-1]:
             self._execute(st.text, st.params, st.step)
-        last = statements[-1]
+        return statements[-1]
+
+    def fetch(self, statements: Query | list[Statement], large: bool = False) -> pa.Table:
+        # In process: a large result is an Arrow table in this process's memory either way.
+        last = self._all_but_last(statements)
         t0 = time.perf_counter()
         try:
             return self.con.sql(last.text, params=last.params or None).to_arrow_table()
@@ -161,10 +165,7 @@ class DuckDBBackend(Backend):
         row_group_size: int = 500_000,
         descriptions: dict[str, str] | None = None,
     ) -> None:
-        statements = self.statements(statements)
-        for st in statements[:-1]:
-            self._execute(st.text, st.params, st.step)
-        last = statements[-1]
+        last = self._all_but_last(statements)
         path.parent.mkdir(parents=True, exist_ok=True)  # local or UPath: a no-op on a store
         metadata = self._field_metadata(last, path, descriptions) if descriptions else ""
         self._execute(
@@ -202,11 +203,9 @@ class DuckDBBackend(Backend):
         # function DuckDB cannot size (it guesses a few hundred rows for a day of lines), so it
         # would build a join's hash table on the whole day instead of the small side: joins
         # there keep the sides they are written with (the day on the left, probing).
-        statements = self.statements(statements)
-        for st in statements[:-1]:
-            self._execute(st.text, st.params, st.step)
-        last = statements[-1]
+        last = self._all_but_last(statements)
         path = self._spool_path(view)
+        path.parent.mkdir(parents=True, exist_ok=True)
         self._spools.add(path)  # removed on close even if the copy fails half-written
         self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
         try:
@@ -226,15 +225,11 @@ class DuckDBBackend(Backend):
         self._spools.discard(path)
 
     def _spool_path(self, view: str) -> Path:
-        self.scratch.mkdir(parents=True, exist_ok=True)
         # Per process and engine: two engines may share a scratch folder (the temp dir by default).
         return self.scratch / f"spool-{ident(view)}-{os.getpid()}-{id(self):x}.parquet"
 
     def write_csv(self, statements: Query | list[Statement], path: Path, separator: str) -> None:
-        statements = self.statements(statements)
-        for st in statements[:-1]:
-            self._execute(st.text, st.params, st.step)
-        last = statements[-1]
+        last = self._all_but_last(statements)
         self._execute(
             f"COPY ({last.text}) TO $_path (HEADER, DELIMITER $_sep)",
             {**last.params, "_path": str(path), "_sep": separator},
