@@ -239,16 +239,24 @@ def set_members(h: Histories, size: int) -> list[np.ndarray]:
     per = {n: comb(n, size) for n in groups}
     blocks = {n: np.flatnonzero(counts == n) for n in groups}
     total = sum(per[n] * len(blocks[n]) for n in groups)
-    out = [np.empty(total, dtype=np.int64) for _ in range(size)]
+    dtype = position_type(len(h.pid))
+    out = [np.empty(total, dtype=dtype) for _ in range(size)]
     at = 0
     for n in groups:
-        combos = np.array(list(itertools.combinations(range(n), size)), dtype=np.int64)
-        starts = h.start[blocks[n]]
+        combos = np.array(list(itertools.combinations(range(n), size)), dtype=dtype)
+        starts = h.start[blocks[n]].astype(dtype)
         span = per[n] * len(starts)
         for j, column in enumerate(out):
             np.add(starts[:, None], combos[None, :, j], out=column[at : at + span].reshape(len(starts), per[n]))
         at += span
     return out
+
+
+def position_type(n: int) -> type:
+    """The narrowest index type for positions 0..n-1: the set enumerations hold tens of
+    millions of positions (47.8M pairs of plays at 10M events), and int32 halves what each
+    pass over them reads and writes."""
+    return np.int32 if n < 2**31 else np.int64
 
 
 @lru_cache
@@ -318,9 +326,15 @@ class _Layout:
         order = np.lexsort((np.arange(len(counts)), counts))
         self.offset = np.empty(len(counts), dtype=np.int64)
         self.offset[order] = np.cumsum(per[order]) - per[order]
+        self.order, self.per = order, per[order]  # the blocks in set-row order, and their sets
         self.size, self.kept = size, kept
         self.block = np.repeat(np.arange(len(counts)), counts)
         self._mark = np.zeros(len(self.block), dtype=bool)  # scratch flags of `rows`, False between calls
+
+    def per_set(self, per_block: np.ndarray) -> np.ndarray:
+        """A per-block value (e.g. the person's class) for every set row: one sequential write,
+        where gathering it through each set's first member reads the whole enumeration."""
+        return np.repeat(per_block[self.order], self.per)
 
     def sets_holding(self, e: np.ndarray) -> int:
         """How many set rows `rows(e)` would list at most (before removing sets listed twice)."""
@@ -461,10 +475,12 @@ class Enumeration:
         classes = sparse_limit(len(self.h.count))  # the most person class ids `combine` gives people
         if span * classes >= INT64_SAFE:
             return combine([self.h.item[m] for m in members], [items] * len(members))
-        key = self.h.item[members[0]].astype(np.int64, copy=False)  # a new array: the gather copies
+        # Gathered from a copy of the items in the key's own type (int32 when it fits).
+        item = self.h.item.astype(position_type(span), copy=False)
+        key = item[members[0]]  # a new array: the gather copies
         for m in members[1:]:
             key *= items
-            key += self.h.item[m]
+            key += item[m]
         return key, span
 
     @classmethod
@@ -517,7 +533,7 @@ class Repair:
                 live = present[columns[0]]
                 for column in columns[1:]:
                     live &= present[column]
-                key = ([person_class[enum.h.pid[columns[0]]], play_key], [classes, play_keys])
+                key = ([layout.per_set(person_class[enum.h.people]), play_key], [classes, play_keys])
                 self.sets.append(_Sets(columns, key, layout, live, entry_of, pair_of))
         else:
             capped = cap_heavy_histories(h, m, self.fixed)
