@@ -170,6 +170,8 @@ class Engine:
         self._cuts: dict[int, hist.Cut] = {}
         self._title_info: hist.TitleInfo | None = None
         self._title_rows: np.ndarray | None = None  # frequency rows per lowest title code (history only)
+        #: The history repair of the node being evaluated (built for the pairs bound, run by `protect`).
+        self._repair_slot: tuple[lattice.Node, hist.Repair] | None = None
         self.outcome: Outcome | None = None
         #: The outcome of the feasible exact evaluation of least objective so far (the first of
         #: equals, as the search keeps them): `apply` at that node reuses it instead of
@@ -258,13 +260,10 @@ class Engine:
         return out
 
     def _cached(self, kind: str, key: tuple, make):
-        """Per-node arrays computed once and reused by the bound, the repair and the judge."""
-        cache = self.__dict__.setdefault("_node_cache", {})
-        if (kind, key) not in cache:
-            if len(cache) > 12:
-                cache.pop(next(iter(cache)))
-            cache[(kind, key)] = make()
-        return cache[(kind, key)]
+        """Per-node arrays computed once and reused by the bound, the repair and the judge
+        (split.py: a pool of their own, within a byte budget)."""
+        self.load()
+        return self.split.cached_node((kind, *key), make)
 
     def _row_classes(self, node: lattice.Node) -> RowClasses:
         self.load()
@@ -274,13 +273,14 @@ class Engine:
         """The history repair of the node's pairs left after the forced rows (built once per node)."""
         ft = self.load()
 
-        def make() -> hist.Repair:
+        node = tuple(node)
+        if self._repair_slot is None or self._repair_slot[0] != node:
+            self._repair_slot = None  # one node's repair in memory at a time (hundreds of MB at 10M events)
             pairs = self._pairs(ft, node)
             alive = ~self.forced(node)
             pair_alive = np.bincount(pairs.row_pair[alive], minlength=len(pairs.pid)) > 0
-            return self._new_repair(pairs, pair_alive, node)
-
-        return self._cached("repair", tuple(node), make)
+            self._repair_slot = (node, self._new_repair(pairs, pair_alive, node))
+        return self._repair_slot[1]
 
     def _new_repair(self, pairs: hist.Pairs, pair_alive: np.ndarray, node: lattice.Node) -> hist.Repair:
         """A repair of tonight's alive pairs, with the epoch's earlier items as fixed items.
@@ -392,7 +392,7 @@ class Engine:
         pair_rows = np.bincount(pairs.row_pair, weights=ft.rows, minlength=len(pairs.pid))
         # Built for `alive` as it is now; it changes as it runs, so this call takes it.
         repair = self._repair(node)
-        self.__dict__.get("_node_cache", {}).pop(("repair", tuple(node)), None)
+        self._repair_slot = None
         ids = repair.ids  # per history entry: its pair tonight (-1: an earlier night's item)
         entry_of = np.full(len(pairs.pid), -1, dtype=np.int64)
         entry_of[ids[ids >= 0]] = np.flatnonzero(ids >= 0)
@@ -525,6 +525,7 @@ class Engine:
             if lower.feasible and not no_better and self.history.m >= 2 and p.unit == "rows":
                 lower = self._with_pair_bound(node, forced, lower, total)
             if not lower.feasible or no_better:
+                self._repair_slot = None  # settled without it
                 lower.exact = False
                 return lower
         out = self.protect(node, limit_rows)

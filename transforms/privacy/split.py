@@ -15,7 +15,8 @@ This makes a node's evaluation cheaper without changing its result:
 
 Everything is cached per level combination, least recently used first out, within a memory
 budget (`EXPORT_ENGINE_CACHE_MB`, default 1024); the history's set enumerations have a pool of
-their own, a quarter of that size (the one in use always kept).
+their own, a quarter of that size (the one in use always kept), and so have a node's own arrays
+(its pairs and forced rows).
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ class Split:
         # The history's set enumerations are large (tens of bytes per set): a pool of their own
         # (a quarter of the budget, the latest always kept), so they never push the level arrays out.
         self._sets = _Lru(budget // 4)
+        # A node's own arrays (its (person, item) pairs, its forced rows): another quarter. Nodes
+        # seldom share them, so a small pool costs a few rebuilds and saves holding a dozen.
+        self._nodes = _Lru(budget // 4)
 
     def _cached(self, key: tuple, make: Callable[[], object]):
         return self._levels.get(key, make)
@@ -183,6 +187,10 @@ class Split:
     def cached_sets(self, key: tuple, make: Callable[[], object]):
         """A set enumeration per play-level combination, in its own pool."""
         return self._sets.get(key, make)
+
+    def cached_node(self, key: tuple, make: Callable[[], object]):
+        """A node's own arrays, in their own pool."""
+        return self._nodes.get(key, make)
 
 
 class _Lru:
