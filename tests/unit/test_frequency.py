@@ -73,3 +73,33 @@ def test_counts_by_array_or_by_sort():
         assert ids.tolist() == [2, 5, 9] and counts.tolist() == [2, 3, 1]
     ids, counts = _counts(np.zeros(0, dtype=np.int64), 1000)
     assert len(ids) == 0 and len(counts) == 0
+
+
+def test_the_level_cache_keeps_its_budget_and_the_newest_value():
+    from transforms.privacy.split import _Lru
+
+    lru = _Lru(budget=250)
+    a = lru.get(("a",), lambda: np.zeros(100, dtype=np.uint8))
+    lru.get(("b",), lambda: np.zeros(100, dtype=np.uint8))
+    assert lru.get(("a",), lambda: None) is a  # a hit, and now the most recent
+    lru.get(("c",), lambda: np.zeros(100, dtype=np.uint8))  # b goes, the least recently used
+    assert list(lru.items) == [("a",), ("c",)] and lru.bytes == 200
+    lru.get(("big",), lambda: np.zeros(1000, dtype=np.uint8))  # alone over the budget: kept
+    assert list(lru.items) == [("big",)] and lru.bytes == 1000
+
+
+def test_a_pool_that_makes_room_first_never_holds_the_old_value_while_building():
+    from transforms.privacy.split import _Lru
+
+    for room_first, held in [(True, []), (False, [("a",)])]:
+        lru = _Lru(budget=150, room_first=room_first)
+        lru.get(("a",), lambda: np.zeros(100, dtype=np.uint8))
+        seen = []
+
+        def make(lru=lru, seen=seen):
+            seen.extend(lru.items)
+            return np.zeros(100, dtype=np.uint8)
+
+        lru.get(("b",), make)
+        assert seen == held
+        assert list(lru.items) == [("b",)] and lru.bytes == 100

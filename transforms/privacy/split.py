@@ -126,7 +126,7 @@ class Split:
         self._levels = _Lru(budget)
         # The history's set enumerations are large (tens of bytes per set): a pool of their own
         # (a quarter of the budget, the latest always kept), so they never push the level arrays out.
-        self._sets = _Lru(budget // 4)
+        self._sets = _Lru(budget // 4, room_first=True)
         # A node's own arrays (its (person, item) pairs, its forced rows): another quarter. Nodes
         # seldom share them, so a small pool costs a few rebuilds and saves holding a dozen.
         self._nodes = _Lru(budget // 4)
@@ -195,25 +195,38 @@ class Split:
 
 class _Lru:
     """Values by key within a byte budget, least recently used out first; the newest value is
-    kept even when it alone exceeds the budget (it is in use)."""
+    kept even when it alone exceeds the budget (it is in use).
 
-    def __init__(self, budget: int) -> None:
+    `room_first`: for values of one kind and about one size (the set enumerations), make room
+    before building a value, taking the last one built as its size; otherwise the old value
+    and the new one are both held while the new one is built (2 GB at 10M events)."""
+
+    def __init__(self, budget: int, room_first: bool = False) -> None:
         self.budget = budget
         self.bytes = 0
         self.items: OrderedDict = OrderedDict()
+        self._expect = 0 if room_first else None
 
     def get(self, key: tuple, make: Callable[[], object]):
         if key in self.items:
             self.items.move_to_end(key)
             return self.items[key][0]
+        if self._expect is not None:
+            self._shrink(self._expect)
         value = make()
         size = _nbytes(value)
+        self._shrink(size)
+        self.items[key] = (value, size)
+        self.bytes += size
+        if self._expect is not None:
+            self._expect = size
+        return value
+
+    def _shrink(self, size: int) -> None:
+        """Least recently used out until `size` more bytes fit (or nothing is left)."""
         while self.items and self.bytes + size > self.budget:
             _, (_, old) = self.items.popitem(last=False)
             self.bytes -= old
-        self.items[key] = (value, size)
-        self.bytes += size
-        return value
 
 
 def _nbytes(value, top: bool = True) -> int:
