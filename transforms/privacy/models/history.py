@@ -254,8 +254,8 @@ def set_members(h: Histories, size: int) -> list[np.ndarray]:
 
 def position_type(n: int) -> type:
     """The narrowest index type for positions 0..n-1: the set enumerations hold tens of
-    millions of positions (47.8M pairs of plays at 10M events), and int32 halves what each
-    pass over them reads and writes."""
+    millions of positions (47.8M sets of two plays at one node of a 10M-event day), and int32
+    halves what each pass over them reads and writes."""
     return np.int32 if n < 2**31 else np.int64
 
 
