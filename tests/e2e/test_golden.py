@@ -16,7 +16,9 @@ are the same as before (EXCEPT ALL both ways empty): only the file metadata and 
 new fields (`minors`, `counts.minor_rows`, `finer_levels`, `cost_driver`) changed.
 Then (issue 13) the manifest gained `engine`; without it the manifests hash to the digests
 recorded before, and the Parquet digests did not move (the pull's portable tie-breaks and the
-strict `started_at` shape change nothing on this day).
+strict `started_at` shape change nothing on this day). Then `rows_only`'s manifest: an
+infeasible node's suppression counted until the search stopped past the limit is a lower bound
+(`finer_levels.*.exact` false, and the cost driver says "at least"); the Parquet did not move.
 """
 
 from __future__ import annotations

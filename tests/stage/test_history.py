@@ -222,6 +222,31 @@ def test_the_applied_outcome_is_the_one_protecting_the_chosen_node_again_gives(s
     assert (applied.cut.level == fresh.cut.level).all()
 
 
+@pytest.mark.parametrize(("k", "m", "limit"), [(2, 2, 0.2), (3, 2, 0.1), (5, 1, 0.1)])
+def test_an_evaluation_marked_exact_states_what_protecting_the_node_suppresses(small_night, k, m, limit):
+    """The search's trace feeds the report ("one level finer would need X% of rows"): an
+    evaluation marked exact must state the node's whole suppression; `protect` stops at an
+    infeasible node once past the limit, and that count is only a lower bound."""
+    context, _, policy = small_night
+    history = policy.privacy.history.model_copy(update={"m": m})
+    p = policy.model_copy(
+        update={"privacy": policy.privacy.model_copy(update={"k": k, "suppression_limit": limit, "history": history})}
+    )
+    with DuckDBBackend() as b:
+        rows_protect.register_inputs(b, p, context.work(p.export))
+        found = Engine(b, rows_protect.problem(p, p.hierarchies())).solve()
+        fresh = Engine(b, rows_protect.problem(p, p.hierarchies()))
+        ft = fresh.load()
+        stopped = 0
+        for e in found.trace:
+            whole = int(ft.rows[~fresh.protect(e.levels).alive].sum())
+            assert e.suppressed_rows <= whole, e.levels
+            if e.exact:
+                assert e.suppressed_rows == whole, e.levels
+            stopped += not e.feasible and e.suppressed_rows < whole
+    assert stopped  # the case this guards: an infeasible node's count stopped short of the whole
+
+
 @pytest.fixture(scope="module")
 def small_night(tmp_path_factory, policy):
     from devtools.fake_logs import generate_day

@@ -17,7 +17,7 @@ EXPECTED = {
     ),
     ROWS_POLICY_PATH: (
         "f4615cc44fa6c4f7c856419e4b99ca4ee11f3ba4e0cb0e343f27ada09586d796",
-        "5ba629c10b68bf7e5849ccf63373f6559437df74419496be27d366584545f7bd",
+        "deba7ef58e7b4661866d89be0bc6f7d0aad816d28e0fda4ed26a717062c64035",
     ),
 }
 #: Manifest fields that change from run to run.

@@ -530,6 +530,8 @@ class Engine:
                 return lower
         out = self.protect(node, limit_rows)
         result = self._judge(node, ~out.alive, total, out)
+        if limit_rows is not None and not result.feasible:
+            result.exact = False  # `protect` stopped once past the limit: its count is a lower bound
         kept = self._best_outcome
         if result.feasible and (kept is None or result.loss < kept[0] - lattice.EPSILON):
             # Complete: a limit only stops `protect` early at a node past it (infeasible).
