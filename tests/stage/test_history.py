@@ -244,7 +244,7 @@ def test_an_evaluation_marked_exact_states_what_protecting_the_node_suppresses(s
             if e.exact:
                 assert e.suppressed_rows == whole, e.levels
             stopped += not e.feasible and e.suppressed_rows < whole
-    assert stopped  # the case this guards: an infeasible node's count stopped short of the whole
+    assert stopped  # the trace does hold infeasible nodes counted short of their whole suppression
 
 
 @pytest.fixture(scope="module")
