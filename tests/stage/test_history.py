@@ -180,10 +180,7 @@ def test_no_generalized_title_label_stands_for_a_single_title(raw_day, tmp_path,
 def test_any_k_and_m_hold_on_a_small_night(small_night, k, m, limit):
     """Property: whatever k, m and limit, what is published passes the independent checker."""
     context, stats, policy = small_night
-    history = policy.privacy.history.model_copy(update={"m": m})
-    p = policy.model_copy(
-        update={"privacy": policy.privacy.model_copy(update={"k": k, "suppression_limit": limit, "history": history})}
-    )
+    p = _variant(policy, k, m, limit)
     s = StageRun(context, p, dict(stats))
     try:
         try:
@@ -205,10 +202,7 @@ def test_the_applied_outcome_is_the_one_protecting_the_chosen_node_again_gives(s
     """`apply` reuses the search's outcome at the chosen node: it must be what protecting the
     data at that node afresh (no limit) gives, row for row."""
     context, _, policy = small_night
-    history = policy.privacy.history.model_copy(update={"m": m})
-    p = policy.model_copy(
-        update={"privacy": policy.privacy.model_copy(update={"k": k, "suppression_limit": limit, "history": history})}
-    )
+    p = _variant(policy, k, m, limit)
     with DuckDBBackend() as b:
         rows_protect.register_inputs(b, p, context.work(p.export))
         engine = Engine(b, rows_protect.problem(p, p.hierarchies()))
@@ -228,10 +222,7 @@ def test_an_evaluation_marked_exact_states_what_protecting_the_node_suppresses(s
     evaluation marked exact must state the node's whole suppression; `protect` stops at an
     infeasible node once past the limit, and that count is only a lower bound."""
     context, _, policy = small_night
-    history = policy.privacy.history.model_copy(update={"m": m})
-    p = policy.model_copy(
-        update={"privacy": policy.privacy.model_copy(update={"k": k, "suppression_limit": limit, "history": history})}
-    )
+    p = _variant(policy, k, m, limit)
     with DuckDBBackend() as b:
         rows_protect.register_inputs(b, p, context.work(p.export))
         found = Engine(b, rows_protect.problem(p, p.hierarchies())).solve()
@@ -245,6 +236,14 @@ def test_an_evaluation_marked_exact_states_what_protecting_the_node_suppresses(s
                 assert e.suppressed_rows == whole, e.levels
             stopped += not e.feasible and e.suppressed_rows < whole
     assert stopped  # the trace does hold infeasible nodes counted short of their whole suppression
+
+
+def _variant(policy, k: int, m: int, limit: float):
+    """The shipped policy with another k, history m and suppression limit."""
+    history = policy.privacy.history.model_copy(update={"m": m})
+    return policy.model_copy(
+        update={"privacy": policy.privacy.model_copy(update={"k": k, "suppression_limit": limit, "history": history})}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -445,10 +444,7 @@ def test_random_small_days_hold_for_any_k_and_m(tmp_path_factory, policy, seed, 
 
     raw = tmp_path_factory.mktemp("random-raw")
     generate_day(raw, DAY, events=events, seed=seed)
-    history = policy.privacy.history.model_copy(update={"m": m})
-    p = policy.model_copy(
-        update={"privacy": policy.privacy.model_copy(update={"k": k, "suppression_limit": 0.3, "history": history})}
-    )
+    p = _variant(policy, k, m, 0.3)
     try:
         context, stats = run_stages(raw, tmp_path_factory.mktemp("random"), p, KEY, upto="anonymize")
     except PrivacyError:
