@@ -109,3 +109,16 @@ def test_inverted_index_lists_each_values_positions(values, asked):
     indptr, order = hist._csr(v, 10)
     expected = [i for a in ask for i, x in enumerate(values) if x == a]
     assert hist._gather(indptr, order, ask).tolist() == expected
+
+
+@settings(max_examples=120, deadline=None)
+@given(*NODE, *K_M)
+def test_the_pair_bound_never_exceeds_what_the_repair_removes(seed, people, play_items, classes, k, m):
+    """Any release removes one entry of every pair below k: the repair's is one, so its
+    removed weight is at least the bound, whatever the weights."""
+    pid, play, person_class, _ = _node(seed, people, play_items, classes, 0.0)
+    item = person_class[pid] * play_items + play
+    weights = np.random.default_rng(seed + 2).integers(1, 50, len(pid)).astype(float)
+    repair = hist.Repair(hist.Histories(pid, item, classes * play_items), k, m)
+    bound = hist.pair_bound(repair, weights)
+    assert bound <= weights[repair.run()].sum()
