@@ -93,6 +93,8 @@ def build_suites(
     types.add_expectation(gxe.ExpectTableRowCountToEqual(value=len(policy.published_columns)))
     suites["types"] = types
 
+    # The classes frame holds every published quasi-identifier; the title's labels (cut, and
+    # catalogue ids may be UUIDs) are checked in their own frame below.
     row_attributes = [q for q in policy.qi_columns if q != title]
     classes = gx.ExpectationSuite(name=f"{export}.classes")
     for qi in row_attributes:
@@ -101,7 +103,7 @@ def build_suites(
         if allowed is not None:
             classes.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=qi, value_set=allowed))
         _no_identifier_shapes(classes, qi)
-    # The privacy invariant itself: the smallest combination holds at least k people.
+    # The privacy invariant itself: the smallest combination of them all holds at least k people.
     classes.add_expectation(
         gxe.ExpectColumnMinToBeBetween(column="people", min_value=k, meta={"check": f"k-anonymity, k={k}"})
     )

@@ -50,8 +50,8 @@ def test_pycanon_agrees_with_the_manifest(checker, raw_day, policy, tmp_path):
     )
     assert r.returncode == 0, r.stderr[-2000:]
     manifest = json.loads((out / "viewing_sessions" / f"day={DAY}" / "_manifest.json").read_text())
-    # k holds on each row's combination (the title is protected by the history model, checked elsewhere).
-    qis = [q for q in policy.qi_columns if q != policy.privacy.history.title]
+    # k holds on each row's combination of every quasi-identifier, the title among them.
+    qis = policy.qi_columns
     # One row per (person, combination): pycanon's row-based k is then k counted in people.
     csv = tmp_path / "people.csv"
     duckdb.sql(

@@ -12,8 +12,8 @@ GOLDEN_KEY = "k1secretk1secretk1secretk1secret!!"
 EXPECTED = {
     # policy: (sha256 of part-00000.parquet, sha256 of the manifest without run id and times)
     POLICY_PATH: (
-        "8b86eb04ef189a448d7a886dda54b6bb24cad81e9e305cf79155e129c5b1c4cd",
-        "ec6b56d142789aef9b3f8c046fb0d1fa923e6fd49e0c3594f1451cdd33141573",
+        "4de1604b2085fdceb571b9b3b730e677f945239f4e6165a7f470d0eb223d8d4f",
+        "1c59627e0b83ab68eead17306edb298f904357b32ded8bce3bf5a88558fba4c2",
     ),
     ROWS_POLICY_PATH: (
         "f4615cc44fa6c4f7c856419e4b99ca4ee11f3ba4e0cb0e343f27ada09586d796",

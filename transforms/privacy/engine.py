@@ -107,12 +107,6 @@ class Problem:
         return [a.weight for a in self.attributes]
 
     @property
-    def row_attributes(self) -> list[int]:
-        """Attributes whose combination each row's class is (all but a history's title)."""
-        title = self.history.title if self.history else None
-        return [i for i, a in enumerate(self.attributes) if a.column != title]
-
-    @property
     def models(self) -> list[Model]:
         out: list[Model] = [KAnonymity(self.k)]
         if self.l:
@@ -193,7 +187,7 @@ class Engine:
             keep_freed_memory()  # the search's temporary arrays reuse memory (heap.py)
             p = self.p
             self.ft, _ = frequency.build(self.b, p.source, p.person, p.attributes, p.sensitive if p.l else None)
-            self.split = Split(self.ft)
+            self.split = Split(self.ft, relabel=self._cut_labels)
             if self.history:
                 self._title_info = self._read_title_info()
                 codes = self.ft.codes[self.history.title]
@@ -266,8 +260,19 @@ class Engine:
         return self.split.cached_node((kind, *key), make)
 
     def _row_classes(self, node: lattice.Node) -> RowClasses:
+        """A row's class is its combination of every quasi-identifier as published at `node`:
+        with a history model, the title as its cut from the node's title level labels it."""
         self.load()
-        return self.split.row_classes(tuple((a, node[a]) for a in self.p.row_attributes))
+        return self.split.row_classes(self._row_parts(node))
+
+    def _row_parts(self, node: lattice.Node) -> tuple:
+        title = self.history.title if self.history else None
+        return tuple((a, node[a], "cut") if a == title else (a, node[a]) for a in range(len(node)))
+
+    def _cut_labels(self, attribute: int, level: int) -> tuple[np.ndarray, int]:
+        """The title's labels in a row class: its cut from `level` (split.py's relabelling)."""
+        cut = self.cut(level)
+        return cut.label, cut.labels
 
     def _repair(self, node: lattice.Node) -> hist.Repair:
         """The history repair of the node's pairs left after the forced rows (built once per node)."""
@@ -425,9 +430,8 @@ class Engine:
         return Outcome(node, alive, by_rows, by_history, cut)
 
     def _first_pass(self, node: lattice.Node) -> np.ndarray:
-        """Row classes violating a row model before anything else is suppressed (cached: it does
-        not depend on the history's title level)."""
-        key = tuple(node[a] for a in self.p.row_attributes)
+        """Row classes violating a row model before anything else is suppressed (cached per node)."""
+        key = tuple(node)
         cache = self.__dict__.setdefault("_first", {})
         if key not in cache:
             ft = self.load()
@@ -721,7 +725,8 @@ class Engine:
         )
         precision = (self._kept_precision(out) + suppressed * q) / (q * max(1, total))
         finest = tuple(a.levels[0] for a in p.attributes)
-        fine = self._row_classes(finest)
+        # Before: every attribute at its finest allowed level, the title too (no cut).
+        fine = self.split.row_classes(tuple((a, lvl) for a, lvl in enumerate(finest)))
         fine_cls, n_fine = fine.of_row, fine.n
         measures = Measures(
             input_rows=total,

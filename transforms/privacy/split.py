@@ -30,7 +30,9 @@ import numpy as np
 
 from transforms.privacy.frequency import FreqTable, combine, unique
 
-Parts = tuple[tuple[int, int], ...]  # ((attribute, level), ...)
+#: ((attribute, level), ...); a part (attribute, level, "cut") is labelled by the caller's
+#: `relabel` instead of the hierarchy (a history's title: its cut from that level).
+Parts = tuple[tuple, ...]
 
 
 @dataclass
@@ -111,8 +113,9 @@ def _counts(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Split:
-    def __init__(self, ft: FreqTable) -> None:
+    def __init__(self, ft: FreqTable, relabel: Callable[[int, int], tuple[np.ndarray, int]] | None = None) -> None:
         self.ft = ft
+        self.relabel = relabel
         n = len(ft)
         if n and np.any(np.diff(ft.pid) < 0):
             raise RuntimeError("internal check failed: the frequency table is not in person order")
@@ -141,6 +144,15 @@ class Split:
             tuple(p for p in parts if not self.person_level[p[0]]),
         )
 
+    def labels(self, part: tuple) -> tuple[np.ndarray, int]:
+        """Per lowest code of the part's attribute, its label id, and how many ids there are."""
+        i, lvl = part[0], part[1]
+        if len(part) > 2:
+            if self.relabel is None:
+                raise RuntimeError(f"internal check failed: no relabelling for part {part}")
+            return self.relabel(i, lvl)
+        return self.ft.up[i][lvl], self.ft.card[i][lvl]
+
     def person_classes(self, parts: Parts) -> tuple[np.ndarray, int]:
         """Per person: the id of their combination of person-level attributes at these levels."""
         ft = self.ft
@@ -148,8 +160,10 @@ class Split:
         def make():
             if not parts:
                 return np.zeros(ft.people, dtype=np.int64), 1
+            labels = [self.labels(p) for p in parts]
             return combine(
-                [ft.up[i][lvl][self.person_codes[i]] for i, lvl in parts], [ft.card[i][lvl] for i, lvl in parts]
+                [label[self.person_codes[p[0]]] for p, (label, _) in zip(parts, labels, strict=True)],
+                [n for _, n in labels],
             )
 
         return self._cached(("person", parts), make)
@@ -162,7 +176,11 @@ class Split:
             if not parts:
                 code, codes = np.zeros(len(ft), dtype=np.int64), 1
             else:
-                code, codes = combine([ft.at(i, lvl) for i, lvl in parts], [ft.card[i][lvl] for i, lvl in parts])
+                labels = [self.labels(p) for p in parts]
+                code, codes = combine(
+                    [label[ft.codes[p[0]]] for p, (label, _) in zip(parts, labels, strict=True)],
+                    [n for _, n in labels],
+                )
             uniques, of_row = unique(ft.pid * max(1, codes) + code, return_inverse=True)
             return Entries(of_row, uniques // max(1, codes), uniques % max(1, codes), max(1, codes))
 

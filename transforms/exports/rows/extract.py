@@ -37,10 +37,11 @@ def write(s: StageRun, folder: Path) -> list[Path]:
     return [path]
 
 
-def row_attributes(policy: Policy) -> list[str]:
-    """Quasi-identifiers whose combination each published row's class is (all but a history's title)."""
+def labelled_apart(policy: Policy) -> list[str]:
+    """Quasi-identifiers whose labels are checked in a frame of their own: those published with
+    companions, and a history's title (cut: its labels come from several levels)."""
     title = policy.privacy.history.title if policy.privacy.history else None
-    return [q for q in policy.qi_columns if q != title]
+    return [qi.column for qi in policy.quasi_identifiers if qi.publish or qi.column == title]
 
 
 def frames(backend: Backend, policy: Policy, files: list[Path], counts: dict[str, int]) -> dict[str, pd.DataFrame]:
@@ -56,11 +57,12 @@ def frames(backend: Backend, policy: Policy, files: list[Path], counts: dict[str
                 for name, dtype in backend.columns(Views.EXTRACT)
             ]
         ),
-        "classes": backend.fetch(sql("frame_classes", attributes=row_attributes(policy), person=pid)).to_pandas(),
+        # Every published quasi-identifier, the title too: each combination holds >= k people.
+        "classes": backend.fetch(sql("frame_classes", attributes=policy.qi_columns, person=pid)).to_pandas(),
         "pseudonyms": backend.fetch(sql("frame_pseudonyms", person=pid)).to_pandas(),
     }
     for qi in policy.quasi_identifiers:
-        if qi.column not in row_attributes(policy) or qi.publish:
+        if qi.column in labelled_apart(policy):
             out[f"labels_{qi.column}"] = backend.fetch(
                 sql("frame_labels", columns=[qi.column, *qi.publish])
             ).to_pandas()
