@@ -85,6 +85,22 @@ def test_unknown_active_key_is_refused():
         ring_from_text(json.dumps({"active": "k9", "keys": {"k1": "x" * 32}}), "test")
 
 
+@pytest.mark.parametrize(
+    "ring",
+    [
+        {"active": "Zq8vR2mX7tLp4Ws9Kd3Hn6Yb1Cf5Jg0A", "keys": {"Zq8vR2mX7tLp4Ws9Kd3Hn6Yb1Cf5Jg0A": "k1"}},  # swapped
+        {"active": "k1", "keys": {"base64:Zq8vR2mX7tLp4Ws9Kd3Hn6Yb1Cf5Jg0A": "k1"}},  # the secret as the id
+        {"active": "Zq8vR2mX7tLp4Ws9Kd3Hn6Yb1Cf5Jg0A", "keys": {"k1": "x" * 32}},  # the secret as the active id
+    ],
+)
+def test_a_key_refused_for_its_configuration_is_not_quoted(ring):
+    """An id and a secret swapped by mistake: the error reaches logs and alerts, never the secret."""
+    with pytest.raises(KeyConfigError) as refused:
+        ring_from_text(json.dumps(ring), "test")
+    assert "Zq8vR2mX" not in str(refused.value)
+    assert "not shown" in str(refused.value)
+
+
 def test_reprs_never_show_the_secret():
     secret = b"S" * 40
     ring = ring_from_text(secret.decode(), "test")

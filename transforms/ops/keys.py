@@ -24,6 +24,8 @@ MIN_KEY_BYTES = 32
 ENV_SECRET = "PSEUDONYMIZATION_SECRET"  # noqa: S105 (a variable name, not a secret)
 ENV_KEY_ID = "PSEUDONYMIZATION_KEY_ID"
 _KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+#: Error messages quote a key id only up to this length: a secret is at least MIN_KEY_BYTES.
+SHOWN_ID_CHARS = 12
 #: Keys whose id starts with "demo" are for the embedded demo only (scripts/demo.sh sets this).
 ENV_DEMO_MODE = "VIEWING_EXPORT_DEMO_MODE"
 DERIVATION_LABEL = b"viewing-export/pseudonym/v1"
@@ -65,17 +67,25 @@ def _decode(text: str, where: str) -> bytes:
     return text.encode("utf-8")
 
 
+def _shown(key_id: str) -> str:
+    """A key id as an error message may quote it: only when it is too short to be key material
+    itself (a secret and an id swapped by mistake must not reach a log or an alert)."""
+    if len(key_id) <= SHOWN_ID_CHARS and _KEY_ID.match(key_id):
+        return repr(key_id)
+    return f"(an id of {len(key_id)} characters, not shown: it could be key material)"
+
+
 def _checked(key_id: str, secret: bytes, where: str) -> Key:
     if not _KEY_ID.match(key_id):
-        raise KeyConfigError(f"{where}: key id {key_id[:40]!r} must be 1-32 letters, digits, '-' or '_'")
+        raise KeyConfigError(f"{where}: key id {_shown(key_id)} must be 1-32 letters, digits, '-' or '_'")
     if key_id.lower().startswith("demo") and os.environ.get(ENV_DEMO_MODE) != "1":
         raise KeyConfigError(
-            f"{where}: key {key_id!r} is a demo key and is refused outside demo mode; create a real "
+            f"{where}: key {_shown(key_id)} is a demo key and is refused outside demo mode; create a real "
             "key (see README, 'Keys') and store it in your secrets backend"
         )
     if len(secret) < MIN_KEY_BYTES:
         raise KeyConfigError(
-            f"{where}: key {key_id!r} is {len(secret)} bytes; use at least {MIN_KEY_BYTES} random "
+            f"{where}: key {_shown(key_id)} is {len(secret)} bytes; use at least {MIN_KEY_BYTES} random "
             "bytes, e.g. `python -c \"import secrets; print('base64:' + "
             "__import__('base64').b64encode(secrets.token_bytes(32)).decode())\"`"
         )
@@ -100,7 +110,8 @@ def ring_from_text(text: str, where: str, default_id: str = "k1") -> KeyRing:
         keys = {kid: _checked(kid, _decode(str(v), where), where) for kid, v in data["keys"].items()}
         active = str(data.get("active", ""))
         if active not in keys:
-            raise KeyConfigError(f"{where}: active key {active[:40]!r} is not one of {sorted(keys)}")
+            ring = ", ".join(_shown(k) for k in sorted(keys))
+            raise KeyConfigError(f"{where}: active key {_shown(active)} is not one of the ring's ids ({ring})")
         return KeyRing(active, keys)
     key = _checked(default_id, _decode(stripped, where), where)
     return KeyRing(key.key_id, {key.key_id: key})
