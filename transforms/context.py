@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
+from transforms import storage
 from transforms.storage import location
 
 MANIFEST = "_manifest.json"
@@ -70,6 +71,13 @@ class RunContext:
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; engines: {', '.join(ENGINES)}")
+        for name in ("work_root", "quarantine_root"):
+            root = getattr(self, name)
+            if root is not None and storage.inside(location(root), location(self.out_root)):
+                raise ValueError(
+                    f"the {name.replace('_', ' ')} {root} is inside the extract root {self.out_root}: it holds raw "
+                    "rows, which readers of the extracts must not see; give a folder outside it"
+                )
 
     @property
     def run_slug(self) -> str:

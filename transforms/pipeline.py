@@ -14,6 +14,7 @@ import resource
 import time
 from typing import Any
 
+from transforms import storage
 from transforms.config.policy import load_policy
 from transforms.context import RunContext
 from transforms.errors import StageOrderError
@@ -68,6 +69,7 @@ def run_stage(name: str, ctx: RunContext, ring: KeyRing | None = None) -> dict:
     try:
         if entry.uses_work:
             s.work.folder.mkdir(parents=True, exist_ok=True)
+            storage.owner_only(s.work.folder)  # raw-derived rows: the owner's only
         try:
             if entry.locked:
                 with day_lock(ctx.layout.lock_file(export, ctx.day), export, ctx.day):

@@ -60,6 +60,24 @@ def is_remote(path: Any) -> bool:
     return getattr(path, "protocol", "") not in LOCAL_PROTOCOLS
 
 
+def owner_only(path: Any) -> None:
+    """Make a local folder (0700) or file (0600) readable by its owner only: the work folder
+    and the quarantine hold raw-derived rows. An object store's access is its policy's, not
+    a mode's: nothing to do there."""
+    if is_remote(path) or not Path(path).exists():
+        return
+    os.chmod(path, 0o700 if Path(path).is_dir() else 0o600)
+
+
+def inside(child: Any, parent: Any) -> bool:
+    """Is `child` the folder `parent` or under it (local paths resolved, URIs by their text)?"""
+    if is_remote(child) or is_remote(parent):
+        c, p = str(child).rstrip("/"), str(parent).rstrip("/")
+        return c == p or c.startswith(p + "/")
+    c, p = Path(child).resolve(), Path(parent).resolve()
+    return c == p or p in c.parents
+
+
 def filesystem(path: Any):
     """The fsspec filesystem of a remote path (None for a local one)."""
     return path.fs if is_remote(path) else None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -74,6 +76,20 @@ def test_each_dirty_kind_is_rejected_with_its_reason(tmp_path, policy):
     staged = ctx.work("viewing_sessions").staged
     assert query(staged, "SELECT count(*) FROM t")[0][0] == 2
     assert not list(tmp_path.rglob("spool-*"))  # the parsed day (raw text) is not left in the scratch
+    # Raw lines and raw-derived rows: readable by the run's owner only.
+    assert Path(quarantined).stat().st_mode & 0o777 == 0o600
+    assert Path(quarantined).parent.stat().st_mode & 0o777 == 0o700
+    assert staged.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_quarantine_or_work_root_inside_the_extract_root_is_refused(tmp_path, policy):
+    """Readers of the extracts would read the raw lines beside them."""
+    ctx = context(tmp_path / "raw", tmp_path, policy, quarantine=True)
+    for field in ("quarantine_root", "work_root"):
+        for inside in (ctx.out_root, f"{ctx.out_root}/private"):
+            with pytest.raises(ValueError, match="inside the extract root"):
+                dataclasses.replace(ctx, **{field: inside})
+    dataclasses.replace(ctx, quarantine_root=f"{ctx.out_root}-quarantine")  # a sibling is fine
 
 
 def test_quarantine_names_each_rows_file_and_keeps_the_first_files_copy(tmp_path, policy):
@@ -98,6 +114,17 @@ def test_unclassified_field_stops_the_run_naming_it(tmp_path, policy):
     write_day(tmp_path, dumps([event(1), event(2, loyalty_card="1234-5678")]), [SUB])
     with pytest.raises(UnclassifiedColumnError, match="'loyalty_card'"):
         pull(tmp_path, policy)
+
+
+def test_a_key_that_is_data_is_counted_not_quoted(tmp_path, policy):
+    """A producer writing a value as a key (here an email) stops the run without the value
+    reaching the error, which goes to logs and alerts."""
+    extra = {"jane.canary@example.org": 1, "loyalty_card": "x"}
+    write_day(tmp_path, dumps([event(1), event(2, **extra)]), [SUB])
+    with pytest.raises(UnclassifiedColumnError, match="'loyalty_card'") as stopped:
+        pull(tmp_path, policy)
+    assert "canary" not in str(stopped.value)
+    assert "1 key(s) that do not look like field names" in str(stopped.value)
 
 
 def test_contract_field_missing_everywhere_stops_the_run(tmp_path, policy):

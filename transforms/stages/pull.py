@@ -21,6 +21,7 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+from transforms import storage
 from transforms.backends import WORK_ROW_GROUP, Backend, InputError, sql
 from transforms.config import contract
 from transforms.config.policy import Policy
@@ -58,11 +59,26 @@ def day_files(raw_root: Path, table: str, day: date, patterns: tuple[str, ...]) 
     return files
 
 
+#: What a raw field's name looks like (lower-case words and digits joined by '_').
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
 def _check_event_fields(seen: set[str], all_rows_complete: bool, policy: Policy) -> None:
     """Stop on a raw field the policy does not classify, or a contract field gone missing."""
     unclassified = sorted(k for k in seen if k not in policy.columns)
     if unclassified:
-        shown = ", ".join(repr(k[:64]) for k in unclassified[:10])
+        # A key is quoted only when it looks like a field name: a producer that writes data as
+        # a key (an email, an id) must not have it copied into logs and alerts.
+        named = [k for k in unclassified if _FIELD_NAME.match(k)]
+        shown = ", ".join(repr(k) for k in named[:10])
+        if len(named) > 10:
+            shown += f" and {len(named) - 10} more"
+        if len(named) < len(unclassified):
+            others = len(unclassified) - len(named)
+            shown = (f"{shown}; " if shown else "") + (
+                f"{others} key(s) that do not look like field names (not shown: they may hold data; "
+                "look for them in the raw day's first lines)"
+            )
         raise UnclassifiedColumnError(
             f"viewing_events has fields the policy does not classify: {shown}; add each under "
             f"`columns` in {Path(policy.source_path).name} (drop, keep, generalize or "
@@ -189,6 +205,8 @@ def run(s: StageRun) -> dict:
         path = quarantine / QUARANTINE_FILE
         partial = quarantine / f".{QUARANTINE_FILE}.{s.ctx.run_slug}"
         s.backend.write_parquet(sql("pull_rejected"), partial)
+        storage.owner_only(quarantine)  # raw lines: the owner's only
+        storage.owner_only(partial)
         replace(partial, path)
         out["quarantine_file"] = str(path)
     if out["valid_rows"] == 0:
