@@ -129,6 +129,10 @@ def test_published_cells_equal_cells_recomputed_from_the_raw_day(night):
     finest = sum(r["plays"] for r in rows if r["grouping"] == ",".join(DIMS))
     assert counts["published_rows"] == finest
     assert counts["clipped_rows"] == len(plays) - truth[((), ())]["plays"]
+    # Figures that could count a suppressed cohort or a suppressed cell are not published.
+    assert counts["plays_not_in_catalogue"] is None
+    hidden = counts["people_fully_suppressed"]
+    assert hidden is None or hidden == 0 or hidden >= p.min_viewers
 
 
 @pytest.fixture(scope="module")

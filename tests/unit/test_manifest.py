@@ -117,3 +117,13 @@ def test_a_group_suppression_hits_far_harder_than_the_night_is_a_warning():
         "compare age_band groups with care (report: Suppression by group)"
     ]
     assert uneven_groups(by_value, overall=0.5) == []
+
+
+def test_an_audience_manifest_withholds_people_counts_below_the_threshold():
+    """A count of people is a cohort: below min_viewers it is withheld, with what gives it back."""
+    from transforms.exports.aggregate.report import _people_figures
+
+    assert _people_figures(500, 497, 10) == {"in": 500, "published": None, "hidden": None, "share": None}
+    assert _people_figures(500, 480, 10) == {"in": 500, "published": 480, "hidden": 20, "share": 0.96}
+    assert _people_figures(500, 500, 10)["hidden"] == 0
+    assert _people_figures(7, 7, 10) == {"in": None, "published": None, "hidden": None, "share": None}

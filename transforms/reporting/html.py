@@ -95,6 +95,17 @@ def minors_sentence(manifest: AnyManifest) -> str:
     return f"People under <b>{m.under}</b> on the day are published only in the lowest age band{band}, never in a band of their own."
 
 
+def _people(c) -> str:
+    """The night's people figures, or why some are withheld (aggregate kind: a small cohort)."""
+    if c.people_in is None:
+        return "The number of people is withheld: the night has too few for a published count."
+    if c.people_published is None:
+        return f"{c.people_in:,} people in; how many of them are fully suppressed is withheld (too few to state)."
+    return (
+        f"{c.people_in:,} people in, {c.people_published:,} published ({c.people_fully_suppressed:,} fully suppressed)."
+    )
+
+
 def rows_in_and_out(c) -> str:
     """Rows in and out with rejection reasons; for a DP release (no counts) why they are private."""
     if c is None:
@@ -109,8 +120,7 @@ def rows_in_and_out(c) -> str:
     minors = f" + {c.minor_rows:,} of minors dropped" if c.minor_rows else ""
     return f"""<h2>Rows in and out</h2>
 <p>{c.input_rows:,} rows in = {c.published_rows:,} published + {c.suppressed_rows:,} suppressed +
-{c.rejected_rows:,} rejected{minors}. {c.people_in:,} people in, {c.people_published:,} published
-({c.people_fully_suppressed:,} fully suppressed).</p>
+{c.rejected_rows:,} rejected{minors}. {_people(c)}</p>
 {bar_chart({k: float(n) for k, n in counts.items()}, " rows")}
 <h3>Rejected rows by reason</h3>{bar_chart(reasons, " rows")}"""
 

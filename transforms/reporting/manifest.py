@@ -236,7 +236,7 @@ class CellCounts(_Part):
 class Visible(_Part):
     """What stays visible in the published finest cells, against what was counted."""
 
-    people_share: float
+    people_share: float | None  # None: withheld with the people counts it comes from
     plays_share: float
     hours_share: float
 
@@ -261,10 +261,12 @@ class AggregateCounts(_Part):
     rejected_by_reason: dict[str, int]
     plays_in_suppressed_cells: int
     clipped_rows: int
-    plays_not_in_catalogue: int
-    people_in: int
-    people_published: int
-    people_fully_suppressed: int
+    #: Withheld (None): a count of people below the threshold, or what would give one back;
+    #: the plays of uncatalogued titles, whose coarse cells may be suppressed.
+    plays_not_in_catalogue: int | None
+    people_in: int | None
+    people_published: int | None
+    people_fully_suppressed: int | None
     #: Valid plays of minors dropped by the policy's rule (manifest `minors`).
     minor_rows: int = 0
 

@@ -25,6 +25,7 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
     counted = anon["plays_counted"]
     hours = next(iter(anon["seconds_counted"]), None)
     hidden = counted - anon["plays_visible"]
+    people = _people_figures(anon["people_in"], anon["people_visible"], policy.protection.min_viewers)
     return mf.AggregateManifest(
         **mf.night_fields(ctx, policy, stats, created_at),
         protection=mf.Protection(**policy.protection.model_dump()),
@@ -42,7 +43,7 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
             by_dimension=anon["by_dimension"],
         ),
         visible=mf.Visible(
-            people_share=round(anon["people_visible"] / anon["people_in"], 6) if anon["people_in"] else 0.0,
+            people_share=people["share"],
             plays_share=round(anon["plays_visible"] / counted, 6) if counted else 0.0,
             hours_share=(
                 round(anon["seconds_visible"][hours] / anon["seconds_counted"][hours], 6)
@@ -71,12 +72,36 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
             minor_rows=pull.get("minor_rows", 0),
             plays_in_suppressed_cells=hidden,
             clipped_rows=anon["plays_clipped"],
-            plays_not_in_catalogue=pull.get("plays_not_in_catalogue", 0),
-            people_in=anon["people_in"],
-            people_published=anon["people_visible"],
-            people_fully_suppressed=anon["people_in"] - anon["people_visible"],
+            # Not published: the plays of uncatalogued titles are counted under a coarse label whose
+            # cells may be suppressed, and their number would tell those cells' plays.
+            plays_not_in_catalogue=None,
+            people_in=people["in"],
+            people_published=people["published"],
+            people_fully_suppressed=people["hidden"],
         ),
     )
+
+
+def _people_text(counts: mf.AggregateCounts, m: mf.AggregateManifest) -> str:
+    if counts.people_fully_suppressed is not None:
+        return ""
+    return (
+        f" The number of viewers whose every play is in a suppressed cell is withheld: fewer than "
+        f"{m.protection.min_viewers}, it would count a cohort below the threshold."
+    )
+
+
+def _people_figures(people_in: int, visible: int, min_viewers: int) -> dict:
+    """The night's people figures as the manifest may state them. A count of people is a
+    cohort: one below `min_viewers` is withheld (None), and so is every figure it could be
+    computed back from (the night's people when the grand total itself is small; those
+    published and the share visible when fewer than `min_viewers` are hidden)."""
+    hidden = people_in - visible
+    if people_in < min_viewers:
+        return {"in": None, "published": None, "hidden": None, "share": None}
+    if 0 < hidden < min_viewers:
+        return {"in": people_in, "published": None, "hidden": None, "share": None}
+    return {"in": people_in, "published": visible, "hidden": hidden, "share": round(visible / people_in, 6)}
 
 
 def policy_in_words(policy: Policy) -> list[str]:
@@ -112,7 +137,11 @@ def cards(m: mf.AggregateManifest) -> str:
                 " primary + secondary",
             ),
             card("plays visible", f"{v.plays_share:.1%}", " in published finest cells"),
-            card("viewers visible", f"{v.people_share:.1%}", " in a published finest cell"),
+            card(
+                "viewers visible",
+                "withheld" if v.people_share is None else f"{v.people_share:.1%}",
+                " in a published finest cell",
+            ),
         ]
     )
 
@@ -129,14 +158,18 @@ def body(m: mf.AggregateManifest, policy: Policy) -> str:
         for d, n in c.by_dimension.items()
     )
     additive = ", ".join(m.people_add_up_along) or "none"
+    shares = {"plays": 100 * v.plays_share, "watch hours": 100 * v.hours_share}
+    if v.people_share is not None:
+        shares["viewers"] = 100 * v.people_share
+    minors = f" + {counts.minor_rows:,} of minors dropped" if counts.minor_rows else ""
     return f"""
 <h2>How the plays reconcile</h2>
 <p>{counts.input_rows:,} plays in = {counts.published_rows:,} counted in published finest cells +
 {counts.plays_in_suppressed_cells:,} in suppressed finest cells + {counts.clipped_rows:,} over the contribution
-bounds (not counted anywhere) + {counts.rejected_rows:,} rejected. Margins (per title, per country, the grand
-total, ...) also count the plays of suppressed finer cells, so they are larger than the sum of the published
-finer cells they cover. {counts.plays_not_in_catalogue:,} plays named a title missing from the night's catalogue
-and are counted under a coarse label (their content type).</p>
+bounds (not counted anywhere) + {counts.rejected_rows:,} rejected{minors}. Margins (per title, per country, the
+grand total, ...) also count the plays of suppressed finer cells, so they are larger than the sum of the published
+finer cells they cover. Plays of titles missing from the night's catalogue are counted under a coarse label (their
+content type); how many is not published, since those cells may be suppressed.{_people_text(counts, m)}</p>
 <h2>Cells</h2>
 <p>{c.total:,} cells in all margins; {c.published:,} published; {c.primary_few_people:,} suppressed for fewer than
 {m.protection.min_viewers} viewers, {c.primary_dominated:,} for a dominant viewer, {c.secondary:,} suppressed so
@@ -145,7 +178,7 @@ that those cannot be computed back.</p>
 <h3>Suppressed cells by dimension (margins holding it)</h3>
 <table><tr><th>dimension</th><th>few viewers</th><th>dominated</th><th>secondary</th></tr>{dims}</table>
 <h3>What stays visible</h3>
-{bar_chart({"plays": 100 * v.plays_share, "watch hours": 100 * v.hours_share, "viewers": 100 * v.people_share}, "%", fmt="{:.1f}")}
+{bar_chart(shares, "%", fmt="{:.1f}")}
 <p class="sub">Share counted in a published cell of the finest grouping (title, country and age band). Coarser
 margins show more: a title total is published even where its cells by country are not.</p>
 <h2>Audit</h2>
