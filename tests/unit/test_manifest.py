@@ -127,3 +127,32 @@ def test_an_audience_manifest_withholds_people_counts_below_the_threshold():
     assert _people_figures(500, 480, 10) == {"in": 500, "published": 480, "hidden": 20, "share": 0.96}
     assert _people_figures(500, 500, 10)["hidden"] == 0
     assert _people_figures(7, 7, 10) == {"in": None, "published": None, "hidden": None, "share": None}
+
+
+def test_the_history_card_says_at_least_for_a_bounded_risk_figure():
+    """Past the enumeration budget a risk figure is a lower bound: the card must not state it as exact."""
+    from transforms.exports.rows.report import _history_card
+
+    def risk(share: float, exact: bool) -> dict:
+        return {"people": 100, "unique": share, "below_k": share, "exact": exact}
+
+    history = {
+        "m": 2,
+        "epoch": "day",
+        "epoch_nights": [],
+        "person_attributes": ["gender"],
+        "play_attributes": ["title_id"],
+        "title_level": "genre",
+        "plays_by_title_level": {},
+        "titles_generalized_above_level": 0,
+        "title_codes_published": 1,
+        "plays_not_in_catalogue": 0,
+        "suppressed_rows_for_history": 0,
+        "suppressed_rows_for_row_k": 0,
+        "risk": {"m3": {"before": risk(0.9, True), "after": risk(0.0, False)}},
+        "linkage": None,
+        "resists": "r",
+        "does_not_resist": [],
+    }
+    card = "".join(_history_card(Manifest.model_validate(sample(history=history))))
+    assert "at least 0.0%" in card and "was 90.0%" in card

@@ -770,7 +770,7 @@ class Engine:
         t0 = time.perf_counter()
         risks = {
             f"m{m}": {"before": hist.risk(before, hm.k, m), "after": hist.risk(after, hm.k, m)}
-            for m in sorted({1, 2, 3, hm.m})
+            for m in sorted({1, 2, 3, hm.m, min(hm.m + 1, hist.MAX_M)})  # m + 1: what the report says is not resisted
         }
         self.seconds["history_risk"] = round(time.perf_counter() - t0, 3)
         levels = out.cut.level[ft.codes[hm.title]]

@@ -120,7 +120,12 @@ def history_section(policy: Policy, anon: dict, pull: dict) -> mf.History | None
             f"({', '.join(h.play)} of each) finds at least {k} people in the extract who match."
         ),
         does_not_resist=[
-            f"more than {h.m} known plays: see the share of people singled out with {h.m + 1} (risk m{h.m + 1})"
+            f"more than {h.m} known plays"
+            + (
+                f": see the share of people singled out with {h.m + 1} (risk m{h.m + 1})"
+                if f"m{h.m + 1}" in info["risk"]
+                else ""
+            )
             + (
                 ""
                 if epoch == "day"
@@ -195,8 +200,8 @@ def _history_card(m: mf.Manifest) -> list[str]:
     return [
         card(
             f"singled out, {plays} plays known",
-            f"{r['after'].unique:.1%}",
-            f"was {r['before'].unique:.1%}" + ("" if r["after"].exact else " (lower bound)"),
+            f"{'at least ' if not r['after'].exact else ''}{r['after'].unique:.1%}",
+            f"was {'at least ' if not r['before'].exact else ''}{r['before'].unique:.1%}",
         )
     ]
 
@@ -260,8 +265,10 @@ def history_html(m: mf.Manifest) -> str:
         f"<td>{pct(v['after'].unique)}</td><td>{pct(v['after'].below_k)}</td></tr>"
         for name, v in sorted(h.risk.items())
     )
-    approximate = any(not v["before"].exact or v["before"].capped_people for v in h.risk.values())
-    bounded = "; some figures before are lower bounds (the check was bounded)" if approximate else ""
+    approximate = any(
+        not v[when].exact or v[when].capped_people for v in h.risk.values() for when in ("before", "after")
+    )
+    bounded = "; some figures are lower bounds (the check was bounded)" if approximate else ""
     link = h.linkage
     before = (
         f" Had neither night been protected (both at their finest allowed levels), the same attack would link "
