@@ -97,3 +97,15 @@ def test_two_engines_sharing_a_scratch_keep_their_own_spools(tmp_path):
         two.spool("numbers", [backend.Statement("t", "SELECT range AS n FROM range(5)")])
         one.unspool("numbers")
         assert two.con.execute("SELECT count(*) FROM numbers").fetchone() == (5,)
+
+
+@pytest.mark.parametrize("run", ["fetch", "run"])
+def test_a_duckdb_failure_on_a_value_does_not_quote_it(run):
+    """A conversion error names the value it could not convert: it must not reach the message."""
+    from transforms.backends.base import DataValueError, Statement
+
+    with backend.DuckDBBackend() as b:
+        bad = Statement("t", "SELECT CAST(x AS INTEGER) AS y FROM (VALUES ('jane.canary@example.org')) v(x)")
+        with pytest.raises(DataValueError) as raised:
+            getattr(b, run)([bad])
+        assert "canary" not in str(raised.value) and "Conversion Error" in str(raised.value)

@@ -55,6 +55,12 @@ class InputError(OSError):
     """
 
 
+class DataValueError(RuntimeError):
+    """An engine stopped on a value it could not convert or compute with (a query's bug, not
+    the operator's input: not retried). The message is cut before the first quoted value: the
+    value may be a raw identifier."""
+
+
 @cache
 def _environment(folder: str):
     import jinja2

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from transforms.backends.base import Backend, InputError, Query, Statement, ident
+from transforms.backends.base import Backend, DataValueError, InputError, Query, Statement, ident
 
 #: DuckDB's buffer pool by default: a share of the memory the process may use, within bounds.
 #: The rest is left to Python (the engine's arrays, Great Expectations) and the OS's page cache.
@@ -108,6 +108,8 @@ class DuckDBBackend(Backend):
                 snapshot.create_view(view, replace=True)
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise InputError(first_line(exc)) from None
+        except duckdb.DataError as exc:
+            raise DataValueError(first_line(exc, quoted=True)) from None
 
     def register_arrow(self, view: str, table: pa.Table) -> None:
         # Copied into a temporary table, not scanned in place: DuckDB has no statistics for a
@@ -131,6 +133,8 @@ class DuckDBBackend(Backend):
             return self.con.execute(text, params)
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise InputError(first_line(exc)) from None
+        except duckdb.DataError as exc:
+            raise DataValueError(first_line(exc, quoted=True)) from None
         finally:
             # Step names and times only: never the statement's parameters (raw paths, values).
             log.debug("duckdb: %s in %.3fs", step or text.split(None, 1)[0], time.perf_counter() - t0)
@@ -155,6 +159,8 @@ class DuckDBBackend(Backend):
             return self.con.sql(last.text, params=last.params or None).to_arrow_table()
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise InputError(first_line(exc)) from None
+        except duckdb.DataError as exc:
+            raise DataValueError(first_line(exc, quoted=True)) from None
         finally:
             log.debug("duckdb: %s (fetch) in %.3fs", last.step, time.perf_counter() - t0)
 
@@ -245,13 +251,15 @@ class DuckDBBackend(Backend):
         self._spools.clear()
 
 
-def first_line(exc: Exception) -> str:
+def first_line(exc: Exception, quoted: bool = False) -> str:
     """The first line of a DuckDB error with any quoted input cut off.
 
     DuckDB quotes the offending input in some errors ("Input: ...", "Original Line: ...");
-    raw lines hold personal data, so only the part naming the file and problem is kept.
+    raw lines hold personal data, so only the part naming the file and problem is kept. With
+    `quoted` (errors about a value: "Could not convert string 'x' to INT32") the text stops
+    at the first single quote too.
     """
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    for marker in ("Input:", "Original Line", "Line:", "Value:", '"'):
+    for marker in ("Input:", "Original Line", "Line:", "Value:", '"', *(("'",) if quoted else ())):
         text = text.split(marker)[0]
     return text.strip()[:300]
