@@ -50,6 +50,27 @@ def test_failed_validation_publishes_nothing(raw_day, tmp_path):
     assert not (tmp_path / "out" / "viewing_sessions" / f"day={DAY}").exists()
 
 
+def test_a_candidate_whose_checks_broke_off_leaves_the_extract_root(raw_day, tmp_path, monkeypatch):
+    """Not only a failed expectation: any error in the checks (here the self-test's input)
+    takes the unvalidated candidate out of the extract root's staging, where readers look."""
+    import transforms.stages.validate as validate
+    from transforms.backends import InputError
+
+    ctx = RunContext(str(POLICY_PATH), str(DAY), "broke", str(raw_day), str(tmp_path / "out"), str(tmp_path / "work"))
+    ring = ring_from_text("base64:" + base64.b64encode(TEST_SECRET).decode(), "test")
+    for stage in ("pull", "pseudonymize", "generalize", "anonymize"):
+        run_stage(stage, ctx, ring)
+
+    def broken(*_):
+        raise InputError("the raw day could not be read again")
+
+    monkeypatch.setattr(validate, "self_test", broken)
+    with pytest.raises(InputError):
+        run_stage("validate", ctx)
+    assert not ctx.staging_dir("viewing_sessions").exists()
+    assert ctx.work("viewing_sessions").failed_extract.exists()
+
+
 def test_a_stage_run_out_of_order_says_which_stage_is_missing(raw_day, tmp_path):
     ctx = RunContext(str(POLICY_PATH), str(DAY), "order", str(raw_day), str(tmp_path / "out"), str(tmp_path / "work"))
     with pytest.raises(StageOrderError, match=r"needs \['pull', 'pseudonymize'\]"):

@@ -46,7 +46,9 @@ def run(s: StageRun) -> dict:
     local_docs = Path(tempfile.mkdtemp(prefix="viewing-export-docs-")) if storage.is_remote(docs) else docs
     try:
         summary, selftest = _check(s, files, local_docs)
-    except ValidationFailed as exc:
+    except Exception as exc:
+        # Whatever stopped the checks (a failed expectation, the self-test's input, Data Docs),
+        # a candidate that was not validated leaves the extract root, where readers look.
         _docs_in_place(local_docs, docs)
         kept = s.work.failed_extract
         storage.rmtree(kept)
@@ -55,7 +57,9 @@ def run(s: StageRun) -> dict:
             storage.rmtree(staging)
         else:
             shutil.move(str(staging), str(kept))
-        raise ValidationFailed(f"{exc} (candidate kept privately in {kept})", exc.failed) from None
+        if isinstance(exc, ValidationFailed):
+            raise ValidationFailed(f"{exc} (candidate kept privately in {kept})", exc.failed) from None
+        raise
     finally:
         _docs_in_place(local_docs, docs)
     crash_point("validate.after_suites")
