@@ -150,3 +150,24 @@ def test_epsilon_is_opendps_conversion_of_rho():
         assert rho < eps < rho + 2 * math.sqrt(rho * math.log(1e6))
     assert dp.epsilon(0.1, 1e-6) < dp.epsilon(0.2, 1e-6)
     assert dp.epsilon(0.1, 1e-9) > dp.epsilon(0.1, 1e-6)
+
+
+def test_window_pairs_past_the_window_go_with_a_crashed_runs_partial_copy(tmp_path):
+    """The window's (person, title) pairs are private: a partial file a crashed run left
+    before its rename holds the same pairs and goes with them."""
+    from datetime import date
+    from pathlib import Path
+
+    from transforms.config.policy import load_policy
+    from transforms.context import Layout
+    from transforms.exports.dp.protect import purge_state
+
+    policy = load_policy(Path(__file__).parents[2] / "policies" / "title_audience_dp.yaml")
+    layout = Layout(tmp_path / "out", tmp_path / "work")
+    window = layout.dp_root(policy.export) / "window"
+    window.mkdir(parents=True)
+    old, kept = "day=2026-01-01.key=k1.parquet", "day=2026-03-01.key=k1.parquet"
+    for name in (old, f".{old}.run-1", kept, f".{kept}.run-2"):
+        (window / name).write_bytes(b"pairs")
+    assert purge_state(layout, policy, date(2026, 3, 2)) == 2
+    assert sorted(p.name for p in window.iterdir()) == sorted([kept, f".{kept}.run-2"])

@@ -428,9 +428,14 @@ def purge_state(layout, policy: Policy, today: date) -> int:
     root = layout.dp_root(policy.export)
     keep_pairs = max(policy.dp.window_nights, 1)
     for f in storage.files_under(root / "window"):
-        if not (f.name.startswith("day=") and f.name.endswith(".parquet")):
+        # A run that crashed before its rename leaves `.day=...parquet.<run>`: the same pairs.
+        name = f.name.removeprefix(".")
+        if not (name.startswith("day=") and ".parquet" in name):
             continue
-        night = date.fromisoformat(f.name.removeprefix("day=")[:10])
+        try:
+            night = date.fromisoformat(name.removeprefix("day=")[:10])
+        except ValueError:
+            continue
         if (today - night).days >= keep_pairs:
             storage.remove(f)
             gone += 1
