@@ -156,3 +156,14 @@ def test_the_history_card_says_at_least_for_a_bounded_risk_figure():
     }
     card = "".join(_history_card(Manifest.model_validate(sample(history=history))))
     assert "at least 0.0%" in card and "was 90.0%" in card
+
+
+def test_a_finer_level_that_would_lose_less_is_not_called_worse():
+    """With stable_levels the search keeps last night's levels: a finer neighbour can then be
+    feasible and better, and the report must say so instead of "loses more information"."""
+    from transforms.exports.rows.report import finer_text
+
+    finer = {"level": "5y", "feasible": True, "exact": True, "objective": 0.643, "suppressed_share": 0.01}
+    text = finer_text(finer, 0.1, 0.929)
+    assert "loses less information (0.643 against 0.929)" in text and "stable_levels" in text
+    assert "loses more" in finer_text({**finer, "objective": 0.95}, 0.1, 0.929)

@@ -72,6 +72,11 @@ def finer_text(finer: dict | None, limit: float, chosen: float | None) -> str:
             f"suppressed, over the {limit:.0%} limit"
         )
     more = f" ({finer['objective']:.3f} against {chosen:.3f})" if chosen is not None else ""
+    if finer["exact"] and chosen is not None and finer["objective"] < chosen:  # kept levels (stable_levels)
+        return (
+            f"one level finer ({finer['level']}) meets every model and loses less information{more}: "
+            "last night's levels were kept (stable_levels)"
+        )
     if not finer["exact"] and chosen is not None:  # only bounded: at least that objective, feasibility open
         return (
             f"one level finer ({finer['level']}) would lose more information overall (its objective is at least "
@@ -276,10 +281,19 @@ def history_html(m: mf.Manifest) -> str:
         if link and "linked_share_before" in link
         else " (No baseline before protection: the previous night's state predates it.)"
     )
+    sample = (
+        f"a sample of {link['people_tried']:,} of the {link['people_in_both_nights']:,} people"
+        if link and link.get("people_in_both_nights", 0) > link["people_tried"]
+        else f"{link['people_tried']:,} people"
+        if link
+        else ""
+    )
     link_html = (
-        f"<p>Linking nights: of {link['people_tried']:,} people present on {e(link['previous_night'])} and tonight, "
-        f"an attacker matching attributes and titles links <b>{pct(link['linked_share'])}</b> to their pseudonym "
-        f"tonight.{before}</p>"
+        f"<p>Linking nights: of {sample} present on {e(link['previous_night'])} and tonight, one attack "
+        f"(matching person attributes and overlapping title labels) links <b>{pct(link['linked_share'])}</b> to "
+        f"their pseudonym tonight.{before} This is what that attack achieves, not a bound on every attack: one "
+        "using part of day and device as well, or mapping labels across nights whose levels differ, can do "
+        "better.</p>"
         if link
         else "<p>Linking nights: no previous night to measure against.</p>"
     )
