@@ -167,3 +167,16 @@ def test_a_finer_level_that_would_lose_less_is_not_called_worse():
     text = finer_text(finer, 0.1, 0.929)
     assert "loses less information (0.643 against 0.929)" in text and "stable_levels" in text
     assert "loses more" in finer_text({**finer, "objective": 0.95}, 0.1, 0.929)
+
+
+def test_with_a_limit_in_people_the_share_against_it_is_of_people(tmp_path):
+    """The limit counts people with a suppressed row: the warning and the card must compare
+    that share with it, not the share of rows."""
+    from transforms.reporting.manifest import warnings as night_warnings
+
+    data = sample()
+    data["anonymization"] = {**data["anonymization"], "suppression_unit": "people", "people_with_suppressed_rows": 9}
+    m = Manifest.model_validate(data)  # 1% of rows, 9 of 20 people (45%)
+    assert m.suppressed_share == 0.45
+    layout = Layout(tmp_path / "out", tmp_path / "work")
+    assert any("suppression used 45.0% of the 10% limit" in w for w in night_warnings(layout, m, 0.1))

@@ -211,7 +211,11 @@ class Manifest(NightManifest):
 
     @property
     def suppressed_share(self) -> float:
-        return self.anonymization.suppressed_rows_share
+        """The share the suppression limit counts: of rows, or of people with a row suppressed."""
+        a = self.anonymization
+        if a.suppression_unit == "people":
+            return a.people_with_suppressed_rows / self.counts.people_in if self.counts.people_in else 0.0
+        return a.suppressed_rows_share
 
 
 class Protection(_Part):
@@ -481,7 +485,7 @@ def biased_suppression(manifest: AnyManifest) -> list[str]:
     anonymization = getattr(manifest, "anonymization", None)
     if anonymization is None:
         return []
-    return uneven_groups(anonymization.suppressed_by_value, manifest.suppressed_share)
+    return uneven_groups(anonymization.suppressed_by_value, anonymization.suppressed_rows_share)  # plays, as per group
 
 
 def uneven_groups(by_value: dict[str, list[dict[str, Any]]], overall: float) -> list[str]:

@@ -61,12 +61,18 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
     )
 
 
-def finer_text(finer: dict | None, limit: float, chosen: float | None) -> str:
-    """What publishing an attribute one level finer would take, in words."""
+def finer_text(finer: dict | None, limit: float, chosen: float | None, unit: str = "rows") -> str:
+    """What publishing an attribute one level finer would take, in words (`unit`: what the
+    suppression limit counts; the share stated is always of rows)."""
     if not finer:
         return "already at its finest allowed level"
     if not finer["feasible"]:
         bound = "" if finer["exact"] else "at least "
+        if unit == "people":
+            return (
+                f"one level finer ({finer['level']}) would suppress plays of more people than the {limit:.0%} "
+                f"limit of people allows ({bound}{finer['suppressed_share']:.1%} of rows)"
+            )
         return (
             f"one level finer ({finer['level']}) would need {bound}{finer['suppressed_share']:.1%} of rows "
             f"suppressed, over the {limit:.0%} limit"
@@ -93,7 +99,9 @@ def cost_driver(policy: Policy, anon: dict) -> str | None:
         return None
     q = max(share, key=lambda c: (share[c], c))
     finer = anon.get("finer_levels", {}).get(q)
-    why = finer_text(finer, policy.privacy.suppression_limit, anon.get("objective_value"))
+    why = finer_text(
+        finer, policy.privacy.suppression_limit, anon.get("objective_value"), policy.privacy.suppression_unit
+    )
     return f"{q} (published at {anon['levels'][q]}, weight {weights.get(q, 1.0):g}): {why}"
 
 
@@ -185,8 +193,9 @@ def cards(m: mf.Manifest) -> str:
             card("k (people)", m.k, f"smallest class: {m.counts.min_class_people}"),
             card(
                 "suppressed",
-                f"{a.suppressed_rows_share:.1%}",
-                f"limit {m.suppression_limit:.0%} of {a.suppression_unit}",
+                f"{m.suppressed_share:.1%}" + (" of people" if a.suppression_unit == "people" else ""),
+                f"limit {m.suppression_limit:.0%} of {a.suppression_unit}"
+                + (f"; {a.suppressed_rows_share:.1%} of rows" if a.suppression_unit == "people" else ""),
             ),
             card("highest risk, one row", f"{a.risk_after['highest']:.3f}", f"was {a.risk_before['highest']:.3f}"),
             *_history_card(m),
@@ -216,7 +225,7 @@ def body(m: mf.Manifest, policy: Policy) -> str:
     weights = {qi.column: qi.weight for qi in policy.quasi_identifiers}
     levels = "".join(
         f"<tr><td>{e(q)}</td><td>{e(lv)}</td><td>{weights.get(q, 1.0):g}</td><td>{a.loss_by_attribute.get(q, 0):.3f}</td>"
-        f"<td>{e(finer_text(a.finer_levels.get(q), m.suppression_limit, a.objective_value))}</td></tr>"
+        f"<td>{e(finer_text(a.finer_levels.get(q), m.suppression_limit, a.objective_value, a.suppression_unit))}</td></tr>"
         for q, lv in m.levels.items()
     )
     driver = f"<p><b>What drove the cost:</b> {e(a.cost_driver)}.</p>" if a.cost_driver else ""
@@ -247,7 +256,7 @@ def body(m: mf.Manifest, policy: Policy) -> str:
 discernibility {a.discernibility:,.0f}. Levels from: {e(a.levels_source)}; lattice search evaluated
 {m.search.evaluated} of {m.search.lattice} generalizations.</p>
 <h3>Loss by attribute</h3>{bar_chart(a.loss_by_attribute, "", fmt="{:.3f}")}
-{suppression_by_group(a.suppressed_by_value, m.suppressed_share)}
+{suppression_by_group(a.suppressed_by_value, a.suppressed_rows_share)}
 <h2>Combinations and re-identification risk</h2>
 <p>{c.classes:,} published combinations, {c.avg_class_people:,} people on average. Prosecutor risk is 1 / people
 in a record's combination.</p>
