@@ -220,6 +220,29 @@ def test_rerun_gives_the_same_bytes(night, ring):
     assert (night["part"] / "part-00000.parquet").read_bytes() == first
 
 
+def test_a_changed_night_is_not_published_over_the_first(night, ring, tmp_path, monkeypatch):
+    """Two versions of one night could be subtracted (one re-delivered play moves a few cells,
+    exposing a suppressed one): a different table for a published night is refused."""
+    import gzip
+
+    from transforms.errors import PrivacyError
+
+    shutil.copytree(night["tmp"] / "out", tmp_path / "out")
+    shutil.copytree(night["raw"], tmp_path / "raw")
+    first = sorted((tmp_path / "raw").rglob("*.jsonl.gz"))[0]
+    lines = gzip.open(first, "rt").read().splitlines()
+    with gzip.open(first, "wt") as fh:  # the day re-delivered without one play
+        fh.write("\n".join(lines[:-1]) + "\n")
+    part = tmp_path / "out" / "title_audience" / f"day={DAY}"
+    before = (part / "part-00000.parquet").read_bytes()
+    with pytest.raises(PrivacyError, match="already published and tonight's table differs"):
+        run_all(context(tmp_path / "raw", tmp_path, night["policy"], run_id="changed"), ring)
+    assert (part / "part-00000.parquet").read_bytes() == before
+    monkeypatch.setenv("EXPORT_REPUBLISH_CHANGED", "1")  # the operator: nobody read the first
+    run_all(context(tmp_path / "raw", tmp_path, night["policy"], run_id="changed2"), ring)
+    assert (part / "part-00000.parquet").read_bytes() != before
+
+
 def test_the_report_says_what_was_suppressed_and_what_it_does_not_protect(night):
     html = (night["part"] / "_reports" / "privacy_report.html").read_text()
     for phrase in ("secondary", "min viewers per cell", "How the plays reconcile", "does not protect", "Audit"):
