@@ -23,6 +23,9 @@ export AIRFLOW_VAR_VIEWING_EXPORT_QUARANTINE_ROOT="$VAR/quarantine"
 # printed. Its key id "demo" is refused unless VIEWING_EXPORT_DEMO_MODE=1, so it cannot slip
 # into production.
 export VIEWING_EXPORT_DEMO_MODE=1
+# The demo's night is fake and read by nobody: a newer build may publish a different audience
+# table over it. In production a changed table for a published night is refused (OPERATIONS.md).
+export EXPORT_REPUBLISH_CHANGED=1
 KEY_FILE="$VAR/secrets/pseudonymization.json"
 if [[ ! -f "$KEY_FILE" ]]; then
     mkdir -p "$(dirname "$KEY_FILE")" && chmod 700 "$(dirname "$KEY_FILE")"
