@@ -222,6 +222,39 @@ def test_a_spark_failure_does_not_quote_the_value(spark_events):
         b.close()
 
 
+FAILING_TASK = """
+import sys
+import pyarrow as pa, pyarrow.parquet as pq
+from transforms.backends.base import Statement
+from transforms.backends.spark import SparkBackend, SparkError
+pq.write_table(pa.table({"x": ["AC000000000042"]}), sys.argv[1])
+b = SparkBackend()
+b.register_parquet("t", [sys.argv[1]])
+try:
+    b.fetch([Statement("s", "SELECT CAST(x AS INT) AS y FROM t")])
+except SparkError:
+    print("raised")
+b.close()
+"""
+
+
+def test_a_failing_spark_task_does_not_log_the_value(tmp_path):
+    """A cast failing on an executor (not folded on the driver): Spark's executor logs the
+    exception, value included, on the process's stderr (the Airflow task log) unless its
+    logger is off. Run in a process of its own to read that stderr."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "fail.py"
+    script.write_text(FAILING_TASK)
+    env = {**os.environ, "EXPORT_SPARK_MASTER": "local[1]"}
+    r = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "v.parquet")], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert "raised" in r.stdout, r.stderr[-2000:]
+    assert "AC000000000042" not in r.stdout + r.stderr
+
+
 def test_full_years_agree_on_the_boundaries(spark_events):
     """The age rule (minors, age bands) through the transpiler's rewrite of DuckDB's
     date_sub('year', ...) equals DuckDB's on birthdays, the day before and the 29th of February."""

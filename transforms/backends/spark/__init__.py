@@ -53,6 +53,20 @@ _lock = threading.Lock()
 _session = None
 
 
+#: Loggers that print a failed task's exception, whose message may quote a row's value ("The
+#: value 'AC...' cannot be cast"): the driver raises the failure, cleaned (`_reraise`), instead.
+TASK_FAILURE_LOGGERS = ("org.apache.spark.executor.Executor", "org.apache.spark.scheduler.TaskSetManager")
+
+
+def _quiet_task_failures(spark) -> None:
+    """Turn off the loggers of TASK_FAILURE_LOGGERS in this JVM (local mode: the executors run
+    in it; a cluster's executors log on their own nodes, under the cluster's log4j settings)."""
+    jvm = spark.sparkContext._jvm
+    off = jvm.org.apache.logging.log4j.Level.OFF
+    for name in TASK_FAILURE_LOGGERS:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, off)
+
+
 def session():
     """The process's Spark session, started (or connected) on first use and stopped at exit."""
     global _session
@@ -90,6 +104,7 @@ def session():
             spark.conf.set(key, value)
         if not os.environ.get("EXPORT_SPARK_REMOTE"):
             spark.sparkContext.setLogLevel("ERROR")  # Spark's own logs may quote values
+            _quiet_task_failures(spark)
         # PySpark logs a failed query's text and context: the failure is raised, cleaned, instead.
         logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
         logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per call at INFO, and at exit
