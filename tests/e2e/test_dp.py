@@ -58,8 +58,8 @@ def _partition(tmp, day) -> Path:
     return tmp / "out" / "title_audience_dp" / f"day={day}"
 
 
-def _ledger(tmp) -> list[dict]:
-    path = tmp / "work" / "title_audience_dp" / "_dp" / "ledger.jsonl"
+def _ledger(tmp, export: str = "title_audience_dp") -> list[dict]:
+    path = tmp / "work" / export / "_dp" / "ledger.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
@@ -245,6 +245,21 @@ def test_a_lost_ledger_never_draws_a_second_release(raw, tmp_path, ring):
     with pytest.raises(PrivacyError, match="earlier nights"):
         run_all(later, ring)
     assert not (tmp_path / "fresh-work" / "title_audience_dp" / "_dp" / "ledger.jsonl").exists()
+
+
+def test_a_second_dp_export_on_the_same_data_is_refused(raw, tmp_path, ring):
+    """Each export keeps its own ledger: a renamed copy of the policy would spend a second
+    budget on the same people and draw fresh noise for the same night. Refused before noise."""
+    policy = dp_policy(tmp_path)
+    run_all(_ctx(raw, tmp_path, policy, NIGHTS[0]), ring)
+    renamed = yaml.safe_load(policy.read_text())
+    renamed["export"] = "title_audience_dp_v2"
+    copy = policy.with_name("dp_v2.yaml")
+    copy.write_text(yaml.safe_dump(renamed))
+    with pytest.raises(PrivacyError, match="already spends budget"):
+        run_all(_ctx(raw, tmp_path, copy, NIGHTS[0], run_id="v2"), ring)
+    assert _ledger(tmp_path, "title_audience_dp_v2") == []  # nothing spent
+    assert not (tmp_path / "out" / "title_audience_dp_v2").exists()
 
 
 def test_a_dp_policy_needs_one_pseudonym_per_person(tmp_path):

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from transforms import storage
 from transforms.backends import Backend, sql
 from transforms.config.policy import GROUPING_COLUMN, Policy
-from transforms.context import DATA_FILE, Views
+from transforms.context import DATA_FILE, DP_STATE, Views
 from transforms.errors import PrivacyError
 from transforms.exports.dictionary import field_descriptions, fixed_levels
 from transforms.ops.ledger import Ledger, open_ledger
@@ -117,6 +117,33 @@ def write_private(path: Path, write, run_slug: str) -> None:
     write(partial)
     os.chmod(partial, 0o600)
     os.replace(partial, path)
+
+
+#: Beside each DP export's ledger: the raw root it spends budget on.
+SOURCE_FILE = "source.json"
+
+
+def check_one_budget_per_source(layout, policy: Policy, raw_root: str) -> None:
+    """Refuse a second DP export on data another DP export of this work root already spends
+    budget on. Each export keeps its own ledger, so two of them (two policies, or one renamed)
+    would each spend a full budget on the same people and draw fresh noise for the same night:
+    the budget would be twice what both reports say, and readers could average the releases.
+    Matched by the raw root as configured (the same data under another spelling is not caught:
+    OPERATIONS.md)."""
+    own = layout.dp_root(policy.export) / SOURCE_FILE
+    root = layout.work_root
+    if root is not None and root.exists():
+        for other in sorted(p for p in root.iterdir() if p.name != policy.export):
+            marker = other / DP_STATE / SOURCE_FILE
+            if marker.exists() and json.loads(marker.read_text()).get("raw_root") == raw_root:
+                raise PrivacyError(
+                    f"{policy.export}: the DP export {other.name} already spends budget on {raw_root} from this work "
+                    "root; a second export would spend a second, unrecorded budget on the same people. No noise was "
+                    f"drawn. Publish these measures through {other.name}'s policy (one DP policy per data source)"
+                )
+    if not own.exists():
+        own.parent.mkdir(parents=True, exist_ok=True)
+        own.write_text(json.dumps({"raw_root": raw_root}) + "\n")
 
 
 def check_ledger_knows_published(layout, policy: Policy, day: str, ledger: Ledger) -> None:
@@ -241,6 +268,7 @@ def run(s: StageRun) -> dict:
         },
     )
     ledger = open_ledger(layout.dp_root(policy.export), wait=60.0)
+    check_one_budget_per_source(layout, policy, s.ctx.raw_root)
     check_ledger_knows_published(layout, policy, day, ledger)
     budget_note = budget_changes(ledger, policy)
     summary_measures = {name: p.to_dict() for name, p in plans.items()}
