@@ -13,6 +13,8 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -102,14 +104,10 @@ class DuckDBBackend(Backend):
             self._filesystems.add(fs.protocol)
 
     def register_day(self, events: list[str], event_format: str, subscribers: list[str], titles: list[str]) -> None:
-        try:
+        with cleaned_errors():
             for view, files in (("raw_subscribers", subscribers), ("raw_titles", titles)):
                 snapshot = self.con.read_parquet(files, union_by_name=True, hive_partitioning=False)
                 snapshot.create_view(view, replace=True)
-        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-            raise InputError(first_line(exc)) from None
-        except duckdb.DataError as exc:
-            raise DataValueError(first_line(exc, quoted=True)) from None
 
     def register_arrow(self, view: str, table: pa.Table) -> None:
         # Copied into a temporary table, not scanned in place: DuckDB has no statistics for a
@@ -130,11 +128,8 @@ class DuckDBBackend(Backend):
     def _execute(self, text: str, params: dict, step: str = "") -> duckdb.DuckDBPyConnection:
         t0 = time.perf_counter()
         try:
-            return self.con.execute(text, params)
-        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-            raise InputError(first_line(exc)) from None
-        except duckdb.DataError as exc:
-            raise DataValueError(first_line(exc, quoted=True)) from None
+            with cleaned_errors():
+                return self.con.execute(text, params)
         finally:
             # Step names and times only: never the statement's parameters (raw paths, values).
             log.debug("duckdb: %s in %.3fs", step or text.split(None, 1)[0], time.perf_counter() - t0)
@@ -156,11 +151,8 @@ class DuckDBBackend(Backend):
         last = self._all_but_last(statements)
         t0 = time.perf_counter()
         try:
-            return self.con.sql(last.text, params=last.params or None).to_arrow_table()
-        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-            raise InputError(first_line(exc)) from None
-        except duckdb.DataError as exc:
-            raise DataValueError(first_line(exc, quoted=True)) from None
+            with cleaned_errors():
+                return self.con.sql(last.text, params=last.params or None).to_arrow_table()
         finally:
             log.debug("duckdb: %s (fetch) in %.3fs", last.step, time.perf_counter() - t0)
 
@@ -249,6 +241,18 @@ class DuckDBBackend(Backend):
         for path in self._spools:  # raw-derived scratch: never left behind, whatever happened
             path.unlink(missing_ok=True)
         self._spools.clear()
+
+
+@contextmanager
+def cleaned_errors() -> Iterator[None]:
+    """DuckDB's errors as the project's, their text cut before any quoted input: a file it
+    could not read (`InputError`, retried) or a value it could not convert (`DataValueError`)."""
+    try:
+        yield
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        raise InputError(first_line(exc)) from None
+    except duckdb.DataError as exc:
+        raise DataValueError(first_line(exc, quoted=True)) from None
 
 
 def first_line(exc: Exception, quoted: bool = False) -> str:

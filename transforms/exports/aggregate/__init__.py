@@ -8,10 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from transforms.context import MANIFEST
 from transforms.errors import PrivacyError
 from transforms.exports.aggregate import extract, protect, report
 from transforms.exports.base import ExportKind
-from transforms.reporting.manifest import read_manifest, sha256_file
+from transforms.reporting.manifest import read_manifest
 
 #: Set to 1 to publish a night's table again when it differs from the published one (only when
 #: nobody can have read the first: the two versions' difference is not protected).
@@ -45,9 +46,9 @@ class AggregateExport(ExportKind):
         first. A rerun on the same data gives the same bytes and goes through."""
         published = read_manifest(s.ctx.layout.manifest(s.policy.export, s.ctx.day))
         if published is not None and os.environ.get(ENV_REPUBLISH) != "1":
-            before = {f.path: f.sha256 for f in published.files}
-            now = {f.name: sha256_file(f) for f in files}
-            if before != now:
+            # Tonight's digests are in the staged manifest publish has just written beside `files`.
+            staged = read_manifest(s.ctx.staging_dir(s.policy.export) / MANIFEST)
+            if staged is None or _digests(published) != _digests(staged):
                 raise PrivacyError(
                     f"{s.policy.export} for {s.ctx.day} is already published and tonight's table differs (the "
                     "raw day or the policy changed): subtracting the two versions could reveal cells suppressed "
@@ -64,3 +65,7 @@ class AggregateExport(ExportKind):
             "rejected_rows": stats["pull"]["rejected_rows"],
             "minor_rows": stats["pull"].get("minor_rows", 0),
         }
+
+
+def _digests(manifest) -> dict[str, str]:
+    return {f.path: f.sha256 for f in manifest.files}

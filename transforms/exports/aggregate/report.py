@@ -82,15 +82,6 @@ def build_manifest(ctx: RunContext, policy: Policy, stats: dict, created_at: str
     )
 
 
-def _people_text(counts: mf.AggregateCounts, m: mf.AggregateManifest) -> str:
-    if counts.people_fully_suppressed is not None:
-        return ""
-    return (
-        f" The number of viewers whose every play is in a suppressed cell is withheld: fewer than "
-        f"{m.protection.min_viewers}, it would count a cohort below the threshold."
-    )
-
-
 def _people_figures(people_in: int, visible: int, min_viewers: int) -> dict:
     """The night's people figures as the manifest may state them. A count of people is a
     cohort: one below `min_viewers` is withheld (None), and so is every figure it could be
@@ -169,7 +160,7 @@ def body(m: mf.AggregateManifest, policy: Policy) -> str:
 bounds (not counted anywhere) + {counts.rejected_rows:,} rejected{minors}. Margins (per title, per country, the
 grand total, ...) also count the plays of suppressed finer cells, so they are larger than the sum of the published
 finer cells they cover. Plays of titles missing from the night's catalogue are counted under a coarse label (their
-content type); how many is not published, since those cells may be suppressed.{_people_text(counts, m)}</p>
+content type); how many is not published, since those cells may be suppressed.</p>
 <h2>Cells</h2>
 <p>{c.total:,} cells in all margins; {c.published:,} published; {c.primary_few_people:,} suppressed for fewer than
 {m.protection.min_viewers} viewers, {c.primary_dominated:,} for a dominant viewer, {c.secondary:,} suppressed so

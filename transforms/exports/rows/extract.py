@@ -61,8 +61,9 @@ def frames(backend: Backend, policy: Policy, files: list[Path], counts: dict[str
         "classes": backend.fetch(sql("frame_classes", attributes=policy.qi_columns, person=pid)).to_pandas(),
         "pseudonyms": backend.fetch(sql("frame_pseudonyms", person=pid)).to_pandas(),
     }
+    apart = labelled_apart(policy)
     for qi in policy.quasi_identifiers:
-        if qi.column in labelled_apart(policy):
+        if qi.column in apart:
             out[f"labels_{qi.column}"] = backend.fetch(
                 sql("frame_labels", columns=[qi.column, *qi.publish])
             ).to_pandas()

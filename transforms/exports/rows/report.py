@@ -290,15 +290,11 @@ def history_html(m: mf.Manifest) -> str:
         if link and "linked_share_before" in link
         else " (No baseline before protection: the previous night's state predates it.)"
     )
-    sample = (
-        f"a sample of {link['people_tried']:,} of the {link['people_in_both_nights']:,} people"
-        if link and link.get("people_in_both_nights", 0) > link["people_tried"]
-        else f"{link['people_tried']:,} people"
-        if link
-        else ""
-    )
+    tried = f"{link['people_tried']:,}" if link else ""
+    if link and link.get("people_in_both_nights", 0) > link["people_tried"]:
+        tried = f"a sample of {tried} of the {link['people_in_both_nights']:,}"
     link_html = (
-        f"<p>Linking nights: of {sample} present on {e(link['previous_night'])} and tonight, one attack "
+        f"<p>Linking nights: of {tried} people present on {e(link['previous_night'])} and tonight, one attack "
         f"(matching person attributes and overlapping title labels) links <b>{pct(link['linked_share'])}</b> to "
         f"their pseudonym tonight.{before} This is what that attack achieves, not a bound on every attack: one "
         "using part of day and device as well, or mapping labels across nights whose levels differ, can do "
