@@ -55,6 +55,12 @@ class PrivacyError(ExportError):
     """A privacy guarantee cannot be met (e.g. suppression over the policy's limit)."""
 
 
+class CapacityError(ExportError):
+    """This worker cannot hold the step's data in memory (the search's frequency table): the
+    message gives what it needs and what the worker has. The same task on the same worker
+    fails the same way, so it is not retried: run it on a larger worker, or change the policy."""
+
+
 class ValidationFailed(ExportError):
     """The validation gate failed; nothing was published."""
 

@@ -7,6 +7,7 @@ the lookups' labels, every node of the lattice, no pruning, its own cost computa
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -253,3 +254,53 @@ def test_engine_reads_views_not_files(small, policy):
     with DuckDBBackend() as b:
         rows_protect.register_inputs(b, policy, small.ctx.work(policy.export))
         assert {name for name, _ in b.columns(Views.GENERALIZED)} >= {"viewer_id", "age_band_id"}
+
+
+def test_a_night_too_large_for_the_worker_is_refused_before_it_is_read(small, policy, monkeypatch, caplog):
+    """The search holds the frequency table in memory: a table that would not fit the worker
+    is refused with what it needs and has, before this process reads any of it (a worker out
+    of memory is killed without a message)."""
+    import logging
+
+    from transforms.errors import CapacityError
+    from transforms.privacy import engine as engine_module
+
+    fetched: list[str] = []
+    real_fetch = DuckDBBackend.fetch
+
+    def fetch(self, statements, large=False):
+        fetched.extend(s.step for s in self.statements(statements))
+        return real_fetch(self, statements, large)
+
+    monkeypatch.setattr(DuckDBBackend, "fetch", fetch)
+    monkeypatch.setattr(DuckDBBackend, "held_memory", lambda self: 10**9)
+    monkeypatch.setattr(engine_module, "usable_memory", lambda: 3 * 10**9)  # 2 GB left for the search
+    monkeypatch.setattr(engine_module, "SEARCH_BYTES_PER_ROW", {"rows": 10**6, "history": 10**6})
+    monkeypatch.setenv("EXPORT_ENGINE_CACHE_MB", "1000")
+    monkeypatch.delenv("EXPORT_ENGINE_MEMORY_CHECK", raising=False)
+    # 1 GB + 1 MB per row: 1,000 rows fit the 2 GB left, the 1,500-play night's table does not.
+    caplog.set_level(logging.INFO, logger="transforms.privacy.engine")
+    with pytest.raises(CapacityError) as err:
+        solve(small, policy)
+    text = str(err.value)
+    assert "rows (people x finest codes)" in text and "2.0 GB" in text and "EXPORT_ENGINE_MEMORY_CHECK" in text
+    assert not CapacityError.retryable
+    assert "freq_sorted" not in fetched  # refused before the table was read
+    assert any("the search needs about" in r.getMessage() for r in caplog.records)
+    # Nothing of the data in the message: only counts and sizes.
+    assert not re.search(r"[0-9a-f]{16,}", text)
+
+    monkeypatch.setenv("EXPORT_ENGINE_MEMORY_CHECK", "off")  # the operator's way past it
+    assert solve(small, policy).best is not None
+    monkeypatch.delenv("EXPORT_ENGINE_MEMORY_CHECK")
+    monkeypatch.setattr(engine_module, "usable_memory", lambda: 24 * 10**9)
+    assert solve(small, policy).best is not None
+
+
+def test_the_search_memory_estimate_grows_with_the_table():
+    from transforms.privacy.engine import search_memory
+
+    for history in (False, True):
+        small_night, large_night = search_memory(10**6, history), search_memory(10**8, history)
+        assert 0 < small_night < large_night
+    assert search_memory(10**7, True) > search_memory(10**7, False)  # the history's pairs and sets

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from transforms.backends import base
 from transforms.backends import duckdb as backend
 
 
@@ -13,12 +14,12 @@ def _machine(monkeypatch, tmp_path, physical: int | None, cgroup: str | None) ->
     limit = tmp_path / "memory.max"
     if cgroup is not None:
         limit.write_text(cgroup + "\n")
-    monkeypatch.setattr(backend, "CGROUP_LIMITS", (str(limit),))
+    monkeypatch.setattr(base, "CGROUP_LIMITS", (str(limit),))
     if physical is None:
-        monkeypatch.setattr(backend.os, "sysconf", lambda name: (_ for _ in ()).throw(ValueError(name)))
+        monkeypatch.setattr(base.os, "sysconf", lambda name: (_ for _ in ()).throw(ValueError(name)))
     else:
         pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": physical // 4096}
-        monkeypatch.setattr(backend.os, "sysconf", lambda name: pages[name])
+        monkeypatch.setattr(base.os, "sysconf", lambda name: pages[name])
 
 
 def test_configured_limit_wins(monkeypatch, tmp_path):
@@ -34,7 +35,7 @@ def test_large_machine_is_capped_at_4gb(monkeypatch, tmp_path):
 
 def test_container_limit_is_read(monkeypatch, tmp_path):
     _machine(monkeypatch, tmp_path, physical=24 * 10**9, cgroup=str(3 * 10**9))
-    assert backend.usable_memory() == 3 * 10**9
+    assert base.usable_memory() == 3 * 10**9
     assert backend.memory_limit() == "1000MB"  # a third of the container's 3 GB
 
 
@@ -109,3 +110,21 @@ def test_a_duckdb_failure_on_a_value_does_not_quote_it(run):
         with pytest.raises(DataValueError) as raised:
             getattr(b, run)([bad])
         assert "canary" not in str(raised.value) and "Conversion Error" in str(raised.value)
+
+
+def test_memory_settings_read_in_bytes():
+    # What each engine holds beside the search (the engine's memory check subtracts it).
+    from transforms.backends.spark import jvm_bytes
+
+    assert backend.setting_bytes("3.7 GiB") == int(3.7 * 2**30)
+    assert backend.setting_bytes("953.6 MiB") == int(953.6 * 2**20)
+    assert backend.setting_bytes("512 bytes") == 512
+    assert jvm_bytes("2g") == 2 * 2**30 and jvm_bytes("512M") == 512 * 2**20 and jvm_bytes("1gb") == 2**30
+    with pytest.raises(ValueError, match="not a JVM memory size"):
+        jvm_bytes("two gigs")
+
+
+def test_duckdb_holds_its_configured_pool(monkeypatch):
+    monkeypatch.setenv("EXPORT_DUCKDB_MEMORY_LIMIT", "1GB")
+    with backend.DuckDBBackend() as b:
+        assert abs(b.held_memory() - 10**9) < 10**7  # DuckDB shows it rounded, in MiB

@@ -18,6 +18,7 @@ RETRYABLE = {
     errors.PolicyError: False,
     errors.KeyConfigError: False,
     errors.PrivacyError: False,
+    errors.CapacityError: False,  # the same worker runs out of memory the same way
     errors.ValidationFailed: False,
     errors.StageOrderError: False,
     errors.StorageError: False,  # a root on a store this engine or kind cannot use: a setting to change

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transforms.backends.base import WORK_ROW_GROUP, Backend, InputError, Query, Statement, render, sql
+from transforms.backends.base import WORK_ROW_GROUP, Backend, InputError, Query, Statement, render, sql, usable_memory
 
 
 def open_backend(engine: str, spill_dir: Path | None = None) -> Backend:
@@ -27,4 +27,14 @@ def open_backend(engine: str, spill_dir: Path | None = None) -> Backend:
     raise ValueError(f"unknown engine {engine!r}; engines: duckdb, spark")
 
 
-__all__ = ["WORK_ROW_GROUP", "Backend", "InputError", "Query", "Statement", "open_backend", "render", "sql"]
+__all__ = [
+    "WORK_ROW_GROUP",
+    "Backend",
+    "InputError",
+    "Query",
+    "Statement",
+    "open_backend",
+    "render",
+    "sql",
+    "usable_memory",
+]

@@ -17,6 +17,7 @@ quasi-identifier (ids into the lookups `lk_<attribute>`), and optionally a sensi
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -24,18 +25,24 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from transforms.backends import Backend, sql
+from transforms.backends import Backend, sql, usable_memory
+from transforms.errors import CapacityError
 from transforms.privacy import frequency, lattice, metrics
 from transforms.privacy.frequency import FreqTable, combine
 from transforms.privacy.heap import keep_freed_memory
 from transforms.privacy.hierarchies import Hierarchy
 from transforms.privacy.models import KAnonymity, LDiversity, Model
 from transforms.privacy.models import history as hist
-from transforms.privacy.split import RowClasses, Split, emptied
+from transforms.privacy.split import RowClasses, Split, cache_budget, emptied
 
 log = logging.getLogger(__name__)
 
 METRICS = ("loss", "precision", "discernibility")
+
+#: The search's peak memory beyond its caches' budgets, in bytes per frequency row, with a
+#: history model (its pairs, set enumerations and repairs) and with row models only: measured
+#: with tracemalloc at 1M and 10M events (docs/BENCHMARKS.md, part 13), rounded up.
+SEARCH_BYTES_PER_ROW = {"history": 450, "rows": 170}
 UNITS = ("rows", "people")
 
 
@@ -186,7 +193,9 @@ class Engine:
             t0 = time.perf_counter()
             keep_freed_memory()  # the search's temporary arrays reuse memory (heap.py)
             p = self.p
-            self.ft, _ = frequency.build(self.b, p.source, p.person, p.attributes, p.sensitive if p.l else None)
+            self.ft, _ = frequency.build(
+                self.b, p.source, p.person, p.attributes, p.sensitive if p.l else None, admit=self._admit
+            )
             self.split = Split(self.ft, relabel=self._cut_labels)
             if self.history:
                 self._title_info = self._read_title_info()
@@ -199,6 +208,31 @@ class Engine:
                 self.seconds["frequency_table"],
             )
         return self.ft
+
+    def _admit(self, rows: int) -> None:
+        """Refuse, before reading it, a frequency table whose search would not fit this worker:
+        the search holds it and its per-node arrays in this process's memory, and a worker out
+        of memory is killed without a word (and retried, to be killed again)."""
+        need = search_memory(rows, self.history is not None)
+        usable = usable_memory()
+        have = None if usable is None else max(0, usable - self.b.held_memory())
+        log.info(
+            "engine: frequency table of %d rows; the search needs about %s (%s usable, less %s for the engine)",
+            rows,
+            _gb(need),
+            _gb(usable) if usable is not None else "unknown",
+            _gb(self.b.held_memory()),
+        )
+        if have is None or need <= have or os.environ.get("EXPORT_ENGINE_MEMORY_CHECK", "on") == "off":
+            return
+        raise CapacityError(
+            f"this night's frequency table has {rows:,} rows (people x finest codes), and the search "
+            f"holds it in memory: it needs about {_gb(need)}, and this worker leaves it {_gb(have)} "
+            f"({_gb(usable)} usable, {_gb(self.b.held_memory())} kept for the engine's own pool). "
+            "Run the anonymize task on a worker with more memory, give the policy coarser lowest "
+            "levels (fewer distinct codes per person), or set EXPORT_ENGINE_MEMORY_CHECK=off to "
+            "try anyway (docs/OPERATIONS.md)"
+        )
 
     def solve(self, preferred: lattice.Node | None = None) -> lattice.SearchResult:
         ft = self.load()
@@ -789,6 +823,19 @@ class Engine:
             "suppressed_rows_for_row_k": int(ft.rows[out.by_rows].sum()),
             "risk": risks,
         }
+
+
+def search_memory(rows: int, history: bool) -> int:
+    """Bytes the search's arrays reach for a frequency table of `rows` rows: its caches' budgets
+    (split.py: the level cache, and the history's two pools of a quarter each) and its per-row
+    arrays. Measured peaks (tracemalloc, the whole anonymize stage): history 1.92 GB at 0.94M
+    rows and 5.39 GB at 9.34M; rows only 1.14 GB at 0.72M and 2.14 GB at 7.19M."""
+    budget = cache_budget() * (1.5 if history else 1.0)
+    return int(budget + SEARCH_BYTES_PER_ROW["history" if history else "rows"] * rows)
+
+
+def _gb(n: int | None) -> str:
+    return "unknown" if n is None else f"{n / 1e9:.1f} GB"
 
 
 def _identity_labels(ft: FreqTable, attribute: int, level: int) -> tuple[np.ndarray, int]:

@@ -10,12 +10,14 @@ raw rows; Python never holds a row object.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from transforms.backends import Backend, sql
+from transforms.context import Views
 
 INT64_SAFE = 1 << 62
 
@@ -52,17 +54,29 @@ class FreqTable:
 
 
 def build(
-    backend: Backend, source: str, person: str, attributes: list, sensitive: str | None = None
+    backend: Backend,
+    source: str,
+    person: str,
+    attributes: list,
+    sensitive: str | None = None,
+    admit: Callable[[int], None] | None = None,
 ) -> tuple[FreqTable, str]:
     """Read the frequency table of `source` into memory; also leave `people` (pid -> person) on the backend.
 
-    `attributes`: the engine's Attribute list (column, hierarchy, levels). Returns the table and
+    `attributes`: the engine's Attribute list (column, hierarchy, levels). `admit`: called with
+    the table's number of rows before it is read (it raises to refuse). Returns the table and
     the name of the backend table that maps pid to the person column.
     """
     backend.run(sql("freq_people", source=source, person=person))
-    table = backend.fetch(
-        sql("freq_codes", source=source, person=person, attributes=attributes, sensitive=sensitive), large=True
+    # Kept by the engine (DuckDB spills it; Spark writes it as files) and counted before this
+    # process holds any of it: `admit` may refuse a table too large for this worker.
+    backend.materialize(
+        Views.FREQ, sql("freq_codes", source=source, person=person, attributes=attributes, sensitive=sensitive)
     )
+    if admit is not None:
+        admit(int(backend.scalar(sql("count_rows", table=Views.FREQ)) or 0))
+    table = backend.fetch(sql("freq_sorted", table=Views.FREQ), large=True)
+    backend.run(sql("drop_table", table=Views.FREQ))
     pid = table.column("pid").to_numpy().astype(np.int64)
     codes = [table.column(f"a{i}").to_numpy().astype(np.int64) for i in range(len(attributes))]
     rows = table.column("rows").to_numpy().astype(np.int64)

@@ -35,6 +35,12 @@ from transforms.privacy.frequency import FreqTable, combine, unique
 Parts = tuple[tuple, ...]
 
 
+def cache_budget() -> int:
+    """Bytes of the per-level cache (`EXPORT_ENGINE_CACHE_MB`); the history's two pools take a
+    quarter of that each on top."""
+    return int(os.environ.get("EXPORT_ENGINE_CACHE_MB", "1024")) * 1_000_000
+
+
 @dataclass
 class Entries:
     """Distinct (person, play codes) entries of the frequency table for one play-level combination."""
@@ -125,7 +131,7 @@ class Split:
         same = ft.pid[1:] == ft.pid[:-1]
         self.person_level = [not np.any(same & (c[1:] != c[:-1])) for c in ft.codes]
         self.person_codes = {i: c[first] for i, c in enumerate(ft.codes) if self.person_level[i]}
-        budget = int(os.environ.get("EXPORT_ENGINE_CACHE_MB", "1024")) * 1_000_000
+        budget = cache_budget()
         self._levels = _Lru(budget)
         # The history's set enumerations are large (tens of bytes per set): a pool of their own
         # (a quarter of the budget, the latest always kept), so they never push the level arrays out.

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from transforms.backends.base import Backend, DataValueError, InputError, Query, Statement, ident
+from transforms.backends.base import Backend, DataValueError, InputError, Query, Statement, ident, usable_memory
 
 #: DuckDB's buffer pool by default: a share of the memory the process may use, within bounds.
 #: The rest is left to Python (the engine's arrays, Great Expectations) and the OS's page cache.
@@ -30,9 +30,6 @@ MEMORY_FLOOR = 256 * 10**6
 
 #: Spooled scratch (read back once or twice, then deleted): speed over size.
 SPOOL_CODEC = "lz4_raw"
-
-#: Where a container's memory limit is read (cgroup v2, then v1).
-CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +50,6 @@ def connect(spill_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def usable_memory() -> int | None:
-    """Bytes this process may use: the container's limit when one is set, else physical RAM."""
-    physical = None
-    try:
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        pass
-    for path in CGROUP_LIMITS:
-        try:
-            text = Path(path).read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit() and (physical is None or int(text) < physical):
-            return int(text)  # "max" (v2) or a huge number (v1) mean no limit
-    return physical
-
-
 def memory_limit() -> str:
     """DuckDB's memory_limit: `EXPORT_DUCKDB_MEMORY_LIMIT` when set, else MEMORY_SHARE of
     `usable_memory()` between MEMORY_FLOOR and MEMORY_CEILING (4GB when it cannot be read)."""
@@ -82,6 +62,15 @@ def memory_limit() -> str:
     return f"{max(MEMORY_FLOOR, min(MEMORY_CEILING, share)) // 10**6}MB"
 
 
+_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
+
+
+def setting_bytes(text: str) -> int:
+    """DuckDB's rendering of a memory setting ("3.7 GiB", "953.6 MiB") in bytes."""
+    number, _, unit = text.strip().partition(" ")
+    return int(float(number) * _UNITS.get(unit or "bytes", 1))
+
+
 class DuckDBBackend(Backend):
     name = "duckdb"
     sql_dir = Path(__file__).resolve().parent / "sql"
@@ -92,6 +81,9 @@ class DuckDBBackend(Backend):
         self._arrow: dict[str, pa.Table] = {}
         self._filesystems: set = set()
         self._spools: set[Path] = set()
+
+    def held_memory(self) -> int:
+        return setting_bytes(self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
 
     def register_parquet(self, view: str, paths: list[Path] | Path) -> None:
         files = [str(p) for p in (paths if isinstance(paths, list) else [paths])]

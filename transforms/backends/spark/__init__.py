@@ -114,6 +114,17 @@ def session():
         return spark
 
 
+_JVM_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def jvm_bytes(text: str) -> int:
+    """A JVM memory setting ("2g", "512m", "4096k", "1gb") in bytes."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)b?\s*", text.lower())
+    if not m:
+        raise ValueError(f"not a JVM memory size: {text!r} (e.g. 2g, 512m)")
+    return int(m.group(1)) * _JVM_UNITS[m.group(2)]
+
+
 #: Semantics the steps assume on both engines: UTC, timestamps without a zone (DuckDB's
 #: TIMESTAMP), microsecond Parquet timestamps, errors on bad casts (ANSI, as DuckDB).
 SESSION_CONF = {
@@ -376,6 +387,13 @@ class SparkBackend(Backend):
 
     def write_csv(self, statements: Query | list[Statement], path: Path, separator: str) -> None:
         self._write(statements, path, "csv", header="true", sep=separator, emptyValue="")
+
+    def held_memory(self) -> int:
+        """In local mode the driver's JVM (which runs every task) shares this worker's memory:
+        its heap is held beside the search. A cluster's JVMs are elsewhere."""
+        if os.environ.get("EXPORT_SPARK_REMOTE") or not self.spark.sparkContext.master.startswith("local"):
+            return 0
+        return jvm_bytes(self.spark.conf.get("spark.driver.memory", "1g"))
 
     def columns(self, view: str) -> list[tuple[str, str]]:
         return [(f.name, _duckdb_type(f.dataType)) for f in self.spark.table(view).schema.fields]

@@ -1,5 +1,6 @@
 -- Grain: one row per (person, label code of each attribute at its lowest allowed level[, sensitive
--- value]), with the rows it stands for: the frequency table the search evaluates in memory.
+-- value]), with the rows it stands for: the frequency table the search evaluates in memory
+-- (kept as a table, counted, then read in order: `freq_sorted`).
 {% from "_macros.sql" import lookup_joins %}
 WITH f AS (
     SELECT {% for a in attributes %}s.{{ a.column | ident }}_id, {% endfor %}p.pid,
@@ -14,5 +15,4 @@ SELECT f.pid,
        f.sens, CAST(sum(f.rows) AS BIGINT) AS rows  -- BIGINT, not HUGEINT: read as numpy integers, not Decimals
 FROM f
 {{ lookup_joins(attributes | map(attribute="column") | list, "f") }}
-GROUP BY ALL
-ORDER BY ALL;
+GROUP BY ALL;
