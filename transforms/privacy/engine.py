@@ -38,12 +38,12 @@ from transforms.privacy.split import RowClasses, Split, cache_budget, emptied
 log = logging.getLogger(__name__)
 
 METRICS = ("loss", "precision", "discernibility")
+UNITS = ("rows", "people")
 
 #: The search's peak memory beyond its caches' budgets, in bytes per frequency row, with a
 #: history model (its pairs, set enumerations and repairs) and with row models only: measured
 #: with tracemalloc at 1M and 10M events (docs/BENCHMARKS.md, part 13), rounded up.
 SEARCH_BYTES_PER_ROW = {"history": 450, "rows": 170}
-UNITS = ("rows", "people")
 
 
 @dataclass(frozen=True)
@@ -214,21 +214,21 @@ class Engine:
         the search holds it and its per-node arrays in this process's memory, and a worker out
         of memory is killed without a word (and retried, to be killed again)."""
         need = search_memory(rows, self.history is not None)
-        usable = usable_memory()
-        have = None if usable is None else max(0, usable - self.b.held_memory())
+        usable, held = usable_memory(), self.b.held_memory()
+        have = None if usable is None else max(0, usable - held)
         log.info(
             "engine: frequency table of %d rows; the search needs about %s (%s usable, less %s for the engine)",
             rows,
             _gb(need),
-            _gb(usable) if usable is not None else "unknown",
-            _gb(self.b.held_memory()),
+            _gb(usable),
+            _gb(held),
         )
         if have is None or need <= have or os.environ.get("EXPORT_ENGINE_MEMORY_CHECK", "on") == "off":
             return
         raise CapacityError(
             f"this night's frequency table has {rows:,} rows (people x finest codes), and the search "
             f"holds it in memory: it needs about {_gb(need)}, and this worker leaves it {_gb(have)} "
-            f"({_gb(usable)} usable, {_gb(self.b.held_memory())} kept for the engine's own pool). "
+            f"({_gb(usable)} usable, {_gb(held)} kept for the engine's own pool). "
             "Run the anonymize task on a worker with more memory, give the policy coarser lowest "
             "levels (fewer distinct codes per person), or set EXPORT_ENGINE_MEMORY_CHECK=off to "
             "try anyway (docs/OPERATIONS.md)"
