@@ -110,3 +110,57 @@ def test_the_margin_check_keeps_parents_with_equal_measures_apart():
         ("A", 2, 1, 3),
         ("B", 2, 1, 3),
     ]
+
+
+def test_audience_person_steps_match_distinct_counts():
+    """`agg_additive` and `agg_reach` group by person (they must spill at 100M events) instead
+    of counting DISTINCT: the same answers as the DISTINCT formulas, on a hand-made night with a
+    traveller (two countries), a person with nothing visible and a NULL code."""
+    import duckdb
+    import pyarrow as pa
+
+    cells = pa.table(
+        {
+            "person": ["a", "a", "b", "c", "c", "d"],
+            "d0": [1, 2, 1, 3, 3, 4],  # title
+            "d1": [7, 8, 7, 7, 7, None],  # country: a travelled; d's is unknown
+            "d2": [5, 5, 6, 6, 6, 6],  # age band: one per person
+            "plays_raw": [3, 1, 2, 4, 1, 1],
+            "plays": [2, 1, 2, 3, 1, 1],
+            "watch_hours": [5, 1, 2, 3, 1, 1],
+        }
+    )
+    open_cells = pa.table({"d0": [1, 3], "d1": [7, 7], "d2": [5, 6]})
+    dims, sums = ["title_id", "location", "age_band"], [{"name": "watch_hours"}]
+    with DuckDBBackend() as b:
+        b.register_arrow("person_cells", cells)
+        b.register_arrow("open_cells", open_cells)
+        additive = b.fetch(sql("agg_additive", dims=dims)).to_pylist()[0]
+        reach = b.fetch(sql("agg_reach", dims=dims, sums=sums)).to_pylist()[0]
+    con = duckdb.connect()
+    con.register("pc", cells)
+    con.register("o", open_cells)
+    most = con.execute(
+        "SELECT max(n0), max(n1), max(n2) FROM (SELECT person, count(DISTINCT d0) n0, count(DISTINCT d1) n1,"
+        " count(DISTINCT d2) n2 FROM pc GROUP BY person)"
+    ).fetchall()[0]
+    assert [additive[f"d{i}"] > 1 for i in range(3)] == [n > 1 for n in most] == [True, True, False]
+    expected = con.execute(
+        "SELECT count(DISTINCT pc.person), count(DISTINCT CASE WHEN o.d0 IS NOT NULL THEN pc.person END),"
+        " sum(plays_raw), sum(plays), coalesce(sum(CASE WHEN o.d0 IS NOT NULL THEN plays END), 0),"
+        " sum(watch_hours), coalesce(sum(CASE WHEN o.d0 IS NOT NULL THEN watch_hours END), 0)"
+        " FROM pc LEFT JOIN o ON o.d0 = pc.d0 AND o.d1 = pc.d1 AND o.d2 = pc.d2"
+    ).fetchall()[0]
+    got = tuple(
+        reach[k]
+        for k in (
+            "people_all",
+            "people_visible",
+            "plays_raw",
+            "plays_counted",
+            "plays_visible",
+            "watch_hours_counted",
+            "watch_hours_visible",
+        )
+    )
+    assert got == expected == (4, 2, 12, 10, 6, 13, 9)
