@@ -1,11 +1,11 @@
 """The frequency table in memory: the only input the search reads.
 
-The engine builds it once (one SQL statement over the rows): one row per distinct (person,
-label code of every attribute at its lowest allowed level), with the number of rows (plays)
-it stands for. Hierarchies nest, so a row's code at any higher level, and that label's Loss
-cost, follow from its lowest code through small mapping arrays (`up`, `cost`). Evaluating a
-node of the lattice is then a few vectorized passes over these arrays, whatever the number of
-raw rows; Python never holds a row object.
+The engine builds it once (one SQL statement over the rows, kept as an engine table, counted,
+then read in person order): one row per distinct (person, label code of every attribute at its
+lowest allowed level), with the number of rows (plays) it stands for. Hierarchies nest, so a
+row's code at any higher level, and that label's Loss cost, follow from its lowest code through
+small mapping arrays (`up`, `cost`). Evaluating a node of the lattice is then a few vectorized
+passes over these arrays, whatever the number of raw rows; Python never holds a row object.
 """
 
 from __future__ import annotations
