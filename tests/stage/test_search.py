@@ -269,7 +269,8 @@ def test_a_night_too_large_for_the_worker_is_refused_before_it_is_read(small, po
     real_fetch = DuckDBBackend.fetch
 
     def fetch(self, statements, large=False):
-        fetched.extend(s.step for s in self.statements(statements))
+        if large:  # the frequency table is the search's only large read
+            fetched.extend(s.step for s in self.statements(statements))
         return real_fetch(self, statements, large)
 
     monkeypatch.setattr(DuckDBBackend, "fetch", fetch)
@@ -285,7 +286,7 @@ def test_a_night_too_large_for_the_worker_is_refused_before_it_is_read(small, po
     text = str(err.value)
     assert "rows (people x finest codes)" in text and "2.0 GB" in text and "EXPORT_ENGINE_MEMORY_CHECK" in text
     assert not CapacityError.retryable
-    assert "freq_sorted" not in fetched  # refused before the table was read
+    assert not fetched  # refused before the table was read
     assert any("the search needs about" in r.getMessage() for r in caplog.records)
     # Nothing of the data in the message: only counts and sizes.
     assert not re.search(r"[0-9a-f]{16,}", text)

@@ -231,9 +231,13 @@ class Backend(ABC):
         Parquet files)."""
         self.materialize(view, statements)
 
+    def drop(self, table: str) -> None:
+        """Drop a table `materialize` kept, once it has been read."""
+        self.run([Statement("drop", f"DROP TABLE IF EXISTS {ident(table)}")])
+
     def unspool(self, view: str) -> None:
         """Drop what `spool` kept as `view` (its files too)."""
-        self.run([Statement("unspool", f"DROP TABLE IF EXISTS {ident(view)}")])
+        self.drop(view)
 
     def held_memory(self) -> int:
         """Bytes the engine may hold in this process beside the caller's own arrays (DuckDB's

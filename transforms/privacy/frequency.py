@@ -75,8 +75,8 @@ def build(
     )
     if admit is not None:
         admit(int(backend.scalar(sql("count_rows", table=Views.FREQ)) or 0))
-    table = backend.fetch(sql("freq_sorted", table=Views.FREQ), large=True)
-    backend.run(sql("drop_table", table=Views.FREQ))
+    table = backend.fetch(sql("select_all", table=Views.FREQ, ordered=True), large=True)
+    backend.drop(Views.FREQ)
     pid = table.column("pid").to_numpy().astype(np.int64)
     codes = [table.column(f"a{i}").to_numpy().astype(np.int64) for i in range(len(attributes))]
     rows = table.column("rows").to_numpy().astype(np.int64)

@@ -1,6 +1,6 @@
 -- Grain: one row per (person, label code of each attribute at its lowest allowed level[, sensitive
 -- value]), with the rows it stands for: the frequency table the search evaluates in memory
--- (kept as a table, counted, then read in order: `freq_sorted`).
+-- (kept as a table, counted, then read in order: `select_all`, ordered).
 {% from "_macros.sql" import lookup_joins %}
 WITH f AS (
     SELECT {% for a in attributes %}s.{{ a.column | ident }}_id, {% endfor %}p.pid,

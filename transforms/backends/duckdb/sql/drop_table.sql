@@ -1,2 +1,0 @@
--- Drops a table the engine kept (materialize) once it has been read.
-DROP TABLE IF EXISTS {{ table | ident }};
