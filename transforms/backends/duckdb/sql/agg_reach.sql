@@ -1,7 +1,7 @@
 -- What stays visible: plays, seconds and distinct people counted in a published finest cell
 -- (`open_cells`: the codes of the published finest cells), against all of them. Grouped by
--- person first (a grouped aggregate spills; count(DISTINCT person) over the night's person
--- cells would not have to, but need not be trusted to).
+-- person first, then counted: a grouped aggregate spills under DuckDB's limit, where a
+-- count(DISTINCT person) over the night's person cells is not relied on to.
 WITH per_person AS (
     SELECT pc.person,
            bool_or(o.d0 IS NOT NULL) AS visible,
